@@ -1,0 +1,59 @@
+"""Request dependencies: everything comes from the lifespan state, nothing from globals."""
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Query, Request
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from aggregator.ledger import Ledger
+from stockwire.events import Movement
+
+PAGE_ROWS_MAX = 1000
+
+
+async def _nowhere(_movements: list[Movement]) -> None:
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class ApiState:
+    engine: AsyncEngine
+    ledger: Ledger
+    mqtt_connected: Callable[[], bool] = lambda: False
+    # Movements the API commits (approve, reverse) go here to be republished on .../ledger.
+    republish: Callable[[list[Movement]], Awaitable[None]] = _nowhere
+
+
+def _state(request: Request) -> ApiState:
+    state = request.state.api
+    assert isinstance(state, ApiState), "create_app's lifespan sets this"
+    return state
+
+
+StateDep = Annotated[ApiState, Depends(_state)]
+
+
+def _engine(state: StateDep) -> AsyncEngine:
+    return state.engine
+
+
+def _ledger(state: StateDep) -> Ledger:
+    return state.ledger
+
+
+def _republish(state: StateDep) -> Callable[[list[Movement]], Awaitable[None]]:
+    return state.republish
+
+
+EngineDep = Annotated[AsyncEngine, Depends(_engine)]
+LedgerDep = Annotated[Ledger, Depends(_ledger)]
+RepublishDep = Annotated[Callable[[list[Movement]], Awaitable[None]], Depends(_republish)]
+AfterQuery = Annotated[int, Query(ge=0, description="return rows with id > after")]
+LimitQuery = Annotated[int, Query(ge=1, le=PAGE_ROWS_MAX)]
+
+
+def next_cursor(ids: list[int], limit: int) -> int | None:
+    """The cursor of the next page, or None when this page is the last."""
+    return ids[-1] if len(ids) == limit else None

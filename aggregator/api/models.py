@@ -1,0 +1,72 @@
+"""What the API returns; separate from storage rows. Movements use the wire model."""
+
+from datetime import datetime
+from typing import Any, Literal
+from uuid import UUID
+
+from pydantic import BaseModel
+
+from stockwire.events import Movement
+
+PAYLOAD_PREVIEW_CHARS_MAX = 2000
+
+
+class Health(BaseModel):
+    status: Literal["ok", "degraded"]
+    database: bool
+    mqtt: bool
+
+
+class StockLine(BaseModel):
+    sku: str | None
+    gtin: str | None
+    location: str
+    virtual: bool
+    lot: str | None
+    qty: int
+
+
+class MovementPage(BaseModel):
+    items: list[Movement]
+    next: int | None
+
+
+class DeadLetter(BaseModel):
+    id: int
+    topic: str
+    reason: str
+    payload_base64: str
+    payload_preview: str
+    received_at: datetime
+
+
+class DeadLetterPage(BaseModel):
+    items: list[DeadLetter]
+    next: int | None
+
+
+class Rejected(BaseModel):
+    id: int
+    txn_id: UUID
+    edge: str
+    reason: str
+    body: dict[str, Any]
+    received_at: datetime
+
+
+class RejectedPage(BaseModel):
+    items: list[Rejected]
+    next: int | None
+
+
+class Transaction(BaseModel):
+    id: UUID
+    edge: str
+    seq: int
+    kind: str
+    status: str
+    body: dict[str, Any]
+    occurred_at: datetime
+    received_at: datetime
+    committed_at: datetime | None
+    movements: list[Movement]

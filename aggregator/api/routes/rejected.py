@@ -1,0 +1,27 @@
+from fastapi import APIRouter
+
+from aggregator.api.deps import AfterQuery, EngineDep, LimitQuery, next_cursor
+from aggregator.api.models import Rejected, RejectedPage
+from aggregator.ledger import reads
+
+router = APIRouter(tags=["rejected"])
+
+
+@router.get("/rejected")
+async def rejected(
+    engine: EngineDep, after: AfterQuery = 0, limit: LimitQuery = 100
+) -> RejectedPage:
+    """Transactions the ledger refused (conflicts, unknown locations), kept with their body."""
+    rows = await reads.rejected_after(engine, after, limit)
+    items = [
+        Rejected(
+            id=r.id,
+            txn_id=r.txn_id,
+            edge=r.edge,
+            reason=r.reason,
+            body=r.body,
+            received_at=r.received_at,
+        )
+        for r in rows
+    ]
+    return RejectedPage(items=items, next=next_cursor([r.id for r in rows], limit))

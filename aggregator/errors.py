@@ -1,0 +1,14 @@
+class AggregatorError(Exception):
+    """Root of the errors the aggregator raises on purpose."""
+
+
+class LedgerError(AggregatorError):
+    """A ledger operation cannot be done as asked; the message says why."""
+
+
+class NotFoundError(LedgerError):
+    pass
+
+
+class StateError(LedgerError):
+    """The transaction or movement is not in a state that allows this (e.g. not pending)."""

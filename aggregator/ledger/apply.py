@@ -1,0 +1,222 @@
+"""Turn posted transactions into movements, counts and balance changes: set-oriented, one pass."""
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from aggregator.ledger.catalog import Item, Location, item_key, resolve_items, resolve_locations
+from aggregator.ledger.sides import CUSTOMER, LOSS, SUPPLIER, count_sides, locations_named, sides
+from aggregator.ledger.upsert import insert
+from aggregator.schema import balances, counts, movements
+from stockwire.events import Movement
+from stockwire.txn import StockTransaction, TxnKind
+
+BalanceKey = tuple[int, int, str]  # (item_id, location_id, lot)
+
+
+@dataclass(frozen=True, slots=True)
+class NegativeBalance:
+    edge: str  # whose transaction moved it last in this posting
+    sku: str | None
+    gtin: str | None
+    location: str
+    lot: str | None
+    qty: int
+
+
+@dataclass(frozen=True, slots=True)
+class Applied:
+    movements: list[Movement]
+    negatives: list[NegativeBalance]
+
+
+@dataclass(frozen=True, slots=True)
+class Leg:
+    txn: StockTransaction
+    item: Item
+    src: Location
+    dst: Location
+    qty: int
+    reverses: int | None = None
+
+
+async def apply_txns(
+    conn: AsyncConnection, txns: Sequence[StockTransaction], now: datetime
+) -> Applied:
+    """Post the movements of txns (in order) in the caller's database transaction."""
+    if not txns:
+        return Applied([], [])
+    found = await resolve_items(conn, txns, now)
+    codes = {c for t in txns for c in locations_named(t)} | {SUPPLIER, CUSTOMER, LOSS}
+    places = await resolve_locations(conn, codes, now)
+    count_keys = [
+        (found[item_key(t)].id, places[_counted(t)].id, t.lot or "")
+        for t in txns
+        if t.kind is TxnKind.COUNT
+    ]
+    book = await _book(conn, count_keys)
+    deltas: defaultdict[BalanceKey, int] = defaultdict(int)
+    legs: list[Leg] = []
+    count_rows: list[dict[str, object]] = []
+    for txn in txns:
+        item = found[item_key(txn)]
+        if txn.kind is TxnKind.COUNT:
+            place = places[_counted(txn)]
+            have = book.get((item.id, place.id, txn.lot or ""), 0)
+            have += deltas[(item.id, place.id, txn.lot or "")]
+            count_rows.append(_count_row(txn, item, place, have, now))
+            if txn.qty == have:
+                continue
+            src, dst = count_sides(place.code, txn.qty - have)
+            leg = Leg(txn, item, places[src], places[dst], abs(txn.qty - have))
+        else:
+            src, dst = sides(txn)
+            leg = Leg(txn, item, places[src], places[dst], txn.qty)
+        move(deltas, leg)
+        legs.append(leg)
+    if count_rows:
+        await conn.execute(sa.insert(counts), count_rows)
+    return await write_legs(conn, legs, deltas, now)
+
+
+def _counted(txn: StockTransaction) -> str:
+    assert txn.to_location is not None, "a count names the counted location"
+    return txn.to_location
+
+
+def _count_row(
+    txn: StockTransaction, item: Item, place: Location, book: int, now: datetime
+) -> dict[str, object]:
+    return {
+        "txn_id": txn.id,
+        "item_id": item.id,
+        "location_id": place.id,
+        "lot": txn.lot or "",
+        "counted": txn.qty,
+        "book": book,
+        "variance": txn.qty - book,
+        "counted_at": utc(txn.occurred_at),
+    }
+
+
+def move(deltas: defaultdict[BalanceKey, int], leg: Leg) -> None:
+    lot = leg.txn.lot or ""
+    deltas[(leg.item.id, leg.src.id, lot)] -= leg.qty
+    deltas[(leg.item.id, leg.dst.id, lot)] += leg.qty
+
+
+async def _book(conn: AsyncConnection, keys: list[BalanceKey]) -> dict[BalanceKey, int]:
+    if not keys:
+        return {}
+    query = sa.select(balances).where(
+        sa.tuple_(balances.c.item_id, balances.c.location_id, balances.c.lot).in_(keys)
+    )
+    return {(r.item_id, r.location_id, r.lot): r.qty for r in await conn.execute(query)}
+
+
+async def write_legs(
+    conn: AsyncConnection,
+    legs: list[Leg],
+    deltas: dict[BalanceKey, int],
+    now: datetime,
+) -> Applied:
+    if not legs:
+        return Applied([], [])
+    assert len({leg.txn.id for leg in legs}) == len(legs), "one movement per txn per call"
+    rows = [_movement_row(leg, now) for leg in legs]
+    # Unordered RETURNING batches on every backend; each txn has one movement, so map by txn id.
+    returning = sa.insert(movements).returning(movements.c.id, movements.c.txn_id)
+    ids = {r.txn_id: r.id for r in await conn.execute(returning, rows)}
+    await _add_to_balances(conn, deltas)
+    events = [_event(leg, ids[leg.txn.id], now) for leg in legs]
+    return Applied(events, await _negatives(conn, legs, deltas))
+
+
+def _movement_row(leg: Leg, now: datetime) -> dict[str, object]:
+    return {
+        "txn_id": leg.txn.id,
+        "item_id": leg.item.id,
+        "lot": leg.txn.lot or "",
+        "from_location_id": leg.src.id,
+        "to_location_id": leg.dst.id,
+        "qty": leg.qty,
+        "occurred_at": utc(leg.txn.occurred_at),
+        "committed_at": now,
+        "reverses": leg.reverses,
+    }
+
+
+def _event(leg: Leg, movement_id: int, now: datetime) -> Movement:
+    # Built from validated transactions and committed rows: skip re-validation on the hot path.
+    return Movement.model_construct(
+        id=movement_id,
+        txn_id=leg.txn.id,
+        edge=leg.txn.edge,
+        seq=leg.txn.seq,
+        kind=leg.txn.kind,
+        sku=leg.item.sku,
+        gtin=leg.item.gtin,
+        lot=leg.txn.lot,
+        qty=leg.qty,
+        from_location=leg.src.code,
+        to_location=leg.dst.code,
+        occurred_at=leg.txn.occurred_at,
+        committed_at=now,
+        reverses=leg.reverses,
+    )
+
+
+async def _add_to_balances(conn: AsyncConnection, deltas: dict[BalanceKey, int]) -> None:
+    """One upsert per key, in key order (so concurrent writers lock rows in the same order)."""
+    rows = [
+        {"item_id": k[0], "location_id": k[1], "lot": k[2], "qty": qty}
+        for k, qty in sorted(deltas.items())
+        if qty != 0
+    ]
+    if not rows:
+        return
+    stmt = insert(conn, balances)
+    upsert = stmt.on_conflict_do_update(
+        index_elements=[balances.c.item_id, balances.c.location_id, balances.c.lot],
+        set_={"qty": balances.c.qty + stmt.excluded.qty},
+    )
+    await conn.execute(upsert, rows)
+
+
+async def _negatives(
+    conn: AsyncConnection, legs: list[Leg], deltas: dict[BalanceKey, int]
+) -> list[NegativeBalance]:
+    physical = {p.id: p for leg in legs for p in (leg.src, leg.dst) if not p.virtual}
+    touched = [k for k, qty in deltas.items() if qty < 0 and k[1] in physical]
+    if not touched:
+        return []
+    query = sa.select(balances).where(
+        sa.tuple_(balances.c.item_id, balances.c.location_id, balances.c.lot).in_(touched),
+        balances.c.qty < 0,
+    )
+    item_of = {leg.item.id: leg.item for leg in legs}
+    edge_of = {(leg.item.id, leg.src.id, leg.txn.lot or ""): leg.txn.edge for leg in legs}
+    return [
+        NegativeBalance(
+            edge_of.get((r.item_id, r.location_id, r.lot), legs[-1].txn.edge),
+            item_of[r.item_id].sku,
+            item_of[r.item_id].gtin,
+            physical[r.location_id].code,
+            r.lot or None,
+            r.qty,
+        )
+        for r in await conn.execute(query)
+    ]
+
+
+def utc(value: datetime) -> datetime:
+    return value.astimezone(UTC)
+
+
+def aware(value: datetime) -> datetime:
+    """SQLite hands back naive datetimes; everything is stored in UTC."""
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)

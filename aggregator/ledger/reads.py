@@ -1,0 +1,212 @@
+"""Read side of the ledger for the API and tests: plain queries, dataclass rows."""
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from aggregator.ledger.apply import aware
+from aggregator.schema import (
+    balances,
+    dead_letters,
+    items,
+    locations,
+    movements,
+    rejected_txns,
+    transactions,
+)
+from stockwire.events import Movement
+from stockwire.txn import TxnKind
+
+
+@dataclass(frozen=True, slots=True)
+class StockRow:
+    sku: str | None
+    gtin: str | None
+    location: str
+    virtual: bool
+    lot: str | None
+    qty: int
+
+
+@dataclass(frozen=True, slots=True)
+class StockFilter:
+    sku: str | None = None
+    gtin: str | None = None
+    location: str | None = None
+    lot: str | None = None
+    include_virtual: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetterRow:
+    id: int
+    topic: str
+    reason: str
+    payload: bytes
+    received_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class RejectedRow:
+    id: int
+    txn_id: UUID
+    edge: str
+    reason: str
+    body: dict[str, Any]
+    received_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class TxnRow:
+    id: UUID
+    edge: str
+    seq: int
+    kind: str
+    status: str
+    body: dict[str, Any]
+    occurred_at: datetime
+    received_at: datetime
+    committed_at: datetime | None
+    movements: list[Movement]
+
+
+async def stock(engine: AsyncEngine, where: StockFilter, limit: int) -> list[StockRow]:
+    query = (
+        sa.select(items.c.sku, items.c.gtin, locations.c.code, locations.c.virtual)
+        .add_columns(balances.c.lot, balances.c.qty)
+        .join(items, items.c.id == balances.c.item_id)
+        .join(locations, locations.c.id == balances.c.location_id)
+        .where(balances.c.qty != 0)
+        .order_by(items.c.sku, items.c.gtin, locations.c.code, balances.c.lot)
+        .limit(limit)
+    )
+    query = _filtered(query, where)
+    async with engine.connect() as conn:
+        rows = await conn.execute(query)
+        return [StockRow(r.sku, r.gtin, r.code, r.virtual, r.lot or None, r.qty) for r in rows]
+
+
+def _filtered(query: sa.Select[Any], where: StockFilter) -> sa.Select[Any]:
+    if where.sku is not None:
+        query = query.where(items.c.sku == where.sku)
+    if where.gtin is not None:
+        query = query.where(items.c.gtin == where.gtin)
+    if where.location is not None:
+        query = query.where(locations.c.code == where.location)
+    if where.lot is not None:
+        query = query.where(balances.c.lot == where.lot)
+    if not where.include_virtual:
+        query = query.where(locations.c.virtual == sa.false())
+    return query
+
+
+def _movement_query() -> sa.Select[Any]:
+    src = locations.alias("src")
+    dst = locations.alias("dst")
+    return (
+        sa.select(
+            movements,
+            transactions.c.edge,
+            transactions.c.seq,
+            transactions.c.kind,
+            items.c.sku,
+            items.c.gtin,
+            src.c.code.label("src"),
+            dst.c.code.label("dst"),
+        )
+        .join(transactions, transactions.c.id == movements.c.txn_id)
+        .join(items, items.c.id == movements.c.item_id)
+        .join(src, src.c.id == movements.c.from_location_id)
+        .join(dst, dst.c.id == movements.c.to_location_id)
+        .order_by(movements.c.id)
+    )
+
+
+def _movement(r: sa.Row[Any]) -> Movement:
+    return Movement(
+        id=r.id,
+        txn_id=r.txn_id,
+        edge=r.edge,
+        seq=r.seq,
+        kind=TxnKind(r.kind),
+        sku=r.sku,
+        gtin=r.gtin,
+        lot=r.lot or None,
+        qty=r.qty,
+        from_location=r.src,
+        to_location=r.dst,
+        occurred_at=aware(r.occurred_at),
+        committed_at=aware(r.committed_at),
+        reverses=r.reverses,
+    )
+
+
+async def movements_after(engine: AsyncEngine, after: int, limit: int) -> list[Movement]:
+    query = _movement_query().where(movements.c.id > after).limit(limit)
+    async with engine.connect() as conn:
+        return [_movement(r) for r in await conn.execute(query)]
+
+
+async def dead_letters_after(engine: AsyncEngine, after: int, limit: int) -> list[DeadLetterRow]:
+    query = (
+        sa.select(dead_letters)
+        .where(dead_letters.c.id > after)
+        .order_by(dead_letters.c.id)
+        .limit(limit)
+    )
+    async with engine.connect() as conn:
+        return [
+            DeadLetterRow(r.id, r.topic, r.reason, r.payload, aware(r.received_at))
+            for r in await conn.execute(query)
+        ]
+
+
+async def rejected_after(engine: AsyncEngine, after: int, limit: int) -> list[RejectedRow]:
+    query = (
+        sa.select(rejected_txns)
+        .where(rejected_txns.c.id > after)
+        .order_by(rejected_txns.c.id)
+        .limit(limit)
+    )
+    async with engine.connect() as conn:
+        return [
+            RejectedRow(r.id, r.txn_id, r.edge, r.reason, r.body, aware(r.received_at))
+            for r in await conn.execute(query)
+        ]
+
+
+async def transaction(engine: AsyncEngine, txn_id: UUID) -> TxnRow | None:
+    async with engine.connect() as conn:
+        query = sa.select(transactions).where(transactions.c.id == txn_id)
+        r = (await conn.execute(query)).one_or_none()
+        if r is None:
+            return None
+        moved = await conn.execute(_movement_query().where(movements.c.txn_id == txn_id))
+        return TxnRow(
+            id=r.id,
+            edge=r.edge,
+            seq=r.seq,
+            kind=r.kind,
+            status=r.status,
+            body=r.body,
+            occurred_at=aware(r.occurred_at),
+            received_at=aware(r.received_at),
+            committed_at=aware(r.committed_at) if r.committed_at is not None else None,
+            movements=[_movement(m) for m in moved],
+        )
+
+
+async def item_totals(engine: AsyncEngine) -> dict[int, int]:
+    """Sum over all locations per item: the double-entry invariant says every value is 0."""
+    query = sa.select(balances.c.item_id, sa.func.sum(balances.c.qty)).group_by(balances.c.item_id)
+    async with engine.connect() as conn:
+        return {r[0]: int(r[1]) for r in await conn.execute(query)}
+
+
+async def ping(engine: AsyncEngine) -> bool:
+    async with engine.connect() as conn:
+        return (await conn.execute(sa.select(1))).scalar() == 1

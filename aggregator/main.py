@@ -1,0 +1,33 @@
+"""`stockwire aggregator --config FILE`: run until SIGINT or SIGTERM."""
+
+import asyncio
+import logging
+import signal
+from pathlib import Path
+
+from sqlalchemy.exc import SQLAlchemyError
+
+from aggregator.database import DatabaseUrlError
+from aggregator.errors import AggregatorError
+from aggregator.service import run_aggregator
+from aggregator.settings import AggregatorSettings
+from stockwire.config import load_settings
+
+log = logging.getLogger(__name__)
+
+
+async def run(config: Path) -> int:
+    settings = load_settings(AggregatorSettings, config)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await run_aggregator(settings, stop=stop)
+    except (AggregatorError, DatabaseUrlError, SQLAlchemyError) as e:
+        log.error("aggregator: %s", e)  # noqa: TRY400  (a clear message, not a traceback)
+        return 1
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+    return 0

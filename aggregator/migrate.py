@@ -1,0 +1,34 @@
+"""Run the shipped Alembic migrations programmatically (sync driver, in a worker thread)."""
+
+import asyncio
+from pathlib import Path
+
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
+
+from aggregator.database import sync_url, tune_sqlite_sync
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def alembic_config(connection: sa.Connection) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.attributes["connection"] = connection
+    return config
+
+
+def upgrade_sync(database_url: str, revision: str = "head") -> None:
+    engine = sa.create_engine(sync_url(database_url), poolclass=sa.NullPool)
+    if engine.dialect.name == "sqlite":
+        tune_sqlite_sync(engine)
+    try:
+        with engine.begin() as connection:
+            command.upgrade(alembic_config(connection), revision)
+    finally:
+        engine.dispose()
+
+
+async def upgrade(database_url: str, revision: str = "head") -> None:
+    await asyncio.to_thread(upgrade_sync, database_url, revision)

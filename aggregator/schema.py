@@ -1,0 +1,114 @@
+"""Storage tables (SQLAlchemy Core). The API has its own models; these never leave storage."""
+
+import sqlalchemy as sa
+
+VIRTUAL_LOCATIONS = ("@supplier", "@customer", "@production", "@loss", "@transit", "@review")
+
+metadata = sa.MetaData()
+
+items = sa.Table(
+    "items",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("sku", sa.String(64), unique=True),
+    sa.Column("gtin", sa.String(14), unique=True),
+    sa.Column("flagged", sa.Boolean, nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+locations = sa.Table(
+    "locations",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("code", sa.String(65), nullable=False, unique=True),
+    sa.Column("virtual", sa.Boolean, nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+transactions = sa.Table(
+    "transactions",
+    metadata,
+    sa.Column("id", sa.Uuid, primary_key=True),
+    sa.Column("edge", sa.String(64), nullable=False),
+    sa.Column("seq", sa.BigInteger, nullable=False),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("status", sa.String(8), nullable=False),
+    sa.Column("body_hash", sa.String(64), nullable=False),
+    sa.Column("body", sa.JSON, nullable=False),
+    sa.Column("occurred_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("recorded_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("received_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("committed_at", sa.DateTime(timezone=True)),
+    sa.CheckConstraint("status IN ('posted', 'pending', 'voided')", name="ck_transactions_status"),
+)
+
+movements = sa.Table(
+    "movements",
+    metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True),
+    sa.Column("txn_id", sa.Uuid, sa.ForeignKey("transactions.id"), nullable=False, index=True),
+    sa.Column("item_id", sa.Integer, sa.ForeignKey("items.id"), nullable=False, index=True),
+    sa.Column("lot", sa.String(20), nullable=False),
+    sa.Column("from_location_id", sa.Integer, sa.ForeignKey("locations.id"), nullable=False),
+    sa.Column("to_location_id", sa.Integer, sa.ForeignKey("locations.id"), nullable=False),
+    sa.Column("qty", sa.BigInteger, nullable=False),
+    sa.Column("occurred_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("committed_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("reverses", sa.BigInteger, sa.ForeignKey("movements.id"), unique=True),
+    sa.CheckConstraint("qty > 0", name="ck_movements_qty_positive"),
+    sa.CheckConstraint("from_location_id <> to_location_id", name="ck_movements_two_sides"),
+)
+
+balances = sa.Table(
+    "balances",
+    metadata,
+    sa.Column("item_id", sa.Integer, sa.ForeignKey("items.id"), primary_key=True),
+    sa.Column("location_id", sa.Integer, sa.ForeignKey("locations.id"), primary_key=True),
+    sa.Column("lot", sa.String(20), primary_key=True),
+    sa.Column("qty", sa.BigInteger, nullable=False),
+)
+
+counts = sa.Table(
+    "counts",
+    metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True),
+    sa.Column("txn_id", sa.Uuid, sa.ForeignKey("transactions.id"), nullable=False, unique=True),
+    sa.Column("item_id", sa.Integer, sa.ForeignKey("items.id"), nullable=False),
+    sa.Column("location_id", sa.Integer, sa.ForeignKey("locations.id"), nullable=False),
+    sa.Column("lot", sa.String(20), nullable=False),
+    sa.Column("counted", sa.BigInteger, nullable=False),
+    sa.Column("book", sa.BigInteger, nullable=False),
+    sa.Column("variance", sa.BigInteger, nullable=False),
+    sa.Column("counted_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+rejected_txns = sa.Table(
+    "rejected_txns",
+    metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True),
+    sa.Column("txn_id", sa.Uuid, nullable=False, index=True),
+    sa.Column("edge", sa.String(64), nullable=False),
+    sa.Column("reason", sa.String(500), nullable=False),
+    sa.Column("body", sa.JSON, nullable=False),
+    sa.Column("received_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+dead_letters = sa.Table(
+    "dead_letters",
+    metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True),
+    sa.Column("topic", sa.String(1024), nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("payload", sa.LargeBinary, nullable=False),
+    sa.Column("received_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+edges = sa.Table(
+    "edges",
+    metadata,
+    sa.Column("site", sa.String(64), primary_key=True),
+    sa.Column("edge", sa.String(64), primary_key=True),
+    sa.Column("last_seq", sa.BigInteger),
+    sa.Column("last_seen", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("state", sa.String(16)),
+)

@@ -1,0 +1,14 @@
+"""Validated TOML profiles of real devices and the pydantic schema that loads them."""
+
+from device_profiles.errors import ProfileError
+from device_profiles.loader import known_profiles, load_profile
+from device_profiles.schema import Profile, ScannerProfile, SerialSettings
+
+__all__ = [
+    "Profile",
+    "ProfileError",
+    "ScannerProfile",
+    "SerialSettings",
+    "known_profiles",
+    "load_profile",
+]

@@ -1,0 +1,1 @@
+"""The edge program: sources -> recognizers -> outbox -> publisher."""

@@ -1,0 +1,32 @@
+"""`stockwire edge --config FILE`: run one edge agent until SIGINT/SIGTERM."""
+
+import asyncio
+import logging
+import signal
+from pathlib import Path
+
+from edge_agent.agent import run_agent
+from edge_agent.settings import load_edge_settings
+
+log = logging.getLogger(__name__)
+
+
+async def run(config: Path) -> int:
+    settings = load_edge_settings(config)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        log.info(
+            "edge %s/%s starting (%d device(s))",
+            settings.site,
+            settings.edge,
+            len(settings.devices),
+        )
+        await run_agent(settings, stop=stop)
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+    log.info("edge %s/%s stopped", settings.site, settings.edge)
+    return 0

@@ -1,0 +1,99 @@
+"""Typed settings of one edge agent, loaded from TOML with STOCKWIRE_EDGE_* env overrides."""
+
+from pathlib import Path
+from typing import Self
+
+from pydantic import BaseModel, ConfigDict, Field, FilePath, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from stockwire.config import EnvFirst, load_settings
+from stockwire.names import Ident, LocationCode
+from stockwire.txn import TXNS_PER_BATCH_MAX
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class MqttSettings(_Section):
+    host: str = "127.0.0.1"
+    port: int = Field(default=1883, ge=1, le=65535)
+    username: str | None = None
+    password: SecretStr | None = None
+    tls: bool = False
+    ca_file: FilePath | None = None  # must exist
+    keepalive_s: int = Field(default=30, ge=5, le=3600)
+    client_id: str = Field(default="stockwire-edge-{site}-{edge}", min_length=1, max_length=128)
+
+
+class OutboxSettings(_Section):
+    path: Path = Path("stockwire-outbox.sqlite")
+    rows_max: int = Field(default=100_000, ge=1)
+
+
+class PublisherSettings(_Section):
+    batch_txns_max: int = Field(default=500, ge=1, le=TXNS_PER_BATCH_MAX)
+    linger_ms: int = Field(default=20, ge=0, le=10_000)
+    inflight_batches_max: int = Field(default=4, ge=1, le=1000)
+    ack_timeout_s: float = Field(default=15.0, gt=0)
+    reconnect_min_s: float = Field(default=0.2, gt=0)
+    reconnect_max_s: float = Field(default=10.0, gt=0)
+    status_interval_s: float = Field(default=60.0, gt=0)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Self:
+        if self.reconnect_min_s > self.reconnect_max_s:
+            raise ValueError("reconnect_min_s must be <= reconnect_max_s")
+        return self
+
+
+class DeviceConfig(_Section):
+    """One device the edge reads; `profile` is a profile name or a path to a profile TOML."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    id: Ident
+    profile: str = Field(min_length=1)
+    tcp: str | None = Field(default=None, pattern=r"^[^\s:]+:[0-9]{1,5}$")
+    serial: str | None = Field(default=None, min_length=1)
+    location: LocationCode | None = None
+    duplicate_window_ms: int | None = Field(default=None, ge=0)
+
+    @model_validator(mode="after")
+    def _one_transport(self) -> Self:
+        if (self.tcp is None) == (self.serial is None):
+            raise ValueError(f"device {self.id!r} needs exactly one of tcp or serial")
+        return self
+
+
+class EdgeSettings(EnvFirst, BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="STOCKWIRE_EDGE_", env_nested_delimiter="__", extra="forbid"
+    )
+
+    site: Ident
+    edge: Ident
+    mqtt: MqttSettings = MqttSettings()
+    outbox: OutboxSettings = OutboxSettings()
+    publisher: PublisherSettings = PublisherSettings()
+    tick_ms: int = Field(default=200, ge=10, le=60_000)
+    queue_readings_max: int = Field(default=1000, ge=1)
+    devices: list[DeviceConfig] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _unique_devices(self) -> Self:
+        seen: set[str] = set()
+        for device in self.devices:
+            if device.id in seen:
+                raise ValueError(f"device id {device.id!r} appears more than once")
+            seen.add(device.id)
+        return self
+
+    @property
+    def client_id(self) -> str:
+        return self.mqtt.client_id.replace("{site}", self.site).replace("{edge}", self.edge)
+
+
+def load_edge_settings(path: Path | None) -> EdgeSettings:
+    """Load and validate; a bad file raises ConfigError naming the file and the field path."""
+    return load_settings(EdgeSettings, path)

@@ -1,0 +1,1 @@
+"""Device simulators (scanner; later LLRP reader, Modbus shelf), the scenario engine, the demo."""

@@ -1,0 +1,340 @@
+"""`stockwire demo`: a small simulated site with no external service.
+
+An embedded broker (mosquitto if installed, else amqtt), the aggregator with its API on SQLite,
+one edge agent reading the scenario's scanners over TCP from our simulators, all on free
+loopback ports, and a live summary. `--check` compares the ledger with the scenario's ground
+truth once everything was scanned and the edge has nothing pending.
+"""
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import signal
+import sqlite3
+import tempfile
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from importlib import resources
+from pathlib import Path
+from typing import Any, cast, get_args
+
+from aggregator.service import run_aggregator
+from aggregator.settings import AggregatorSettings, ApiSettings
+from aggregator.settings import MqttSettings as AggregatorMqtt
+from edge_agent.agent import run_agent
+from edge_agent.settings import DeviceConfig, EdgeSettings, OutboxSettings
+from edge_agent.settings import MqttSettings as EdgeMqtt
+from simulators.broker import BrokerKind, embedded_broker
+from simulators.ledger_check import differences
+from simulators.plan import Plan, build
+from simulators.ports import free_port
+from simulators.scanner import HOST, ScannerSim, encode, wire_for
+from stockwire.errors import ConfigError
+
+EDGE = "edge-1"
+log = logging.getLogger(__name__)
+SUMMARY_S = 3.0
+POLL_S = 1.0
+READY_S = 60.0
+HTTP_TIMEOUT_S = 5.0
+PAGE_ROWS_MAX = 1000
+
+
+def default_scenario() -> Path:
+    return Path(str(resources.files("simulators") / "scenarios" / "small-site.toml"))
+
+
+async def run(
+    duration: float | None, check: bool, scenario: Path | None, workdir: Path | None
+) -> int:
+    plan = build(scenario or default_scenario())
+    if workdir is None:
+        with tempfile.TemporaryDirectory(prefix="stockwire-demo-") as tmp:
+            return await _demo(plan, Path(tmp), duration, check)
+    # A fresh folder per run: a ledger left by an earlier run would never match the truth.
+    return await _demo(plan, await asyncio.to_thread(_fresh_dir, workdir), duration, check)
+
+
+def _fresh_dir(workdir: Path) -> Path:
+    workdir.mkdir(parents=True, exist_ok=True)
+    prefix = datetime.now(UTC).strftime("run-%Y%m%dT%H%M%S-")
+    return Path(tempfile.mkdtemp(prefix=prefix, dir=workdir.resolve()))
+
+
+async def _demo(plan: Plan, workdir: Path, duration: float | None, check: bool) -> int:
+    opts = _Run(duration, check, asyncio.Event())
+    kind = _broker_kind()
+    scenario = plan.scenario
+    print(
+        f"demo: scenario {scenario.site!r}: {len(scenario.events)} events, "
+        f"{len(scenario.scanners)} scanners, ~{plan.duration_s:.0f} s of scanning; "
+        f"ground truth: {len(plan.truth)} balances; files in {workdir}"
+    )
+    sims = {
+        a.id: ScannerSim(encode(plan.scans[a.id], wire_for(a.profile))) for a in scenario.scanners
+    }
+    for sim in sims.values():
+        await sim.start()
+    with _on_signals(opts.quit):
+        async with embedded_broker(workdir, kind) as (host, port):
+            print(f"demo: broker ({kind}) mqtt://{host}:{port}", flush=True)
+            try:
+                return await _run_site(plan, workdir, sims, (host, port), opts)
+            except ExceptionGroup as group:
+                log.exception("demo: a part of the site failed")
+                print(f"demo: FAILED: {'; '.join(repr(e) for e in group.exceptions)}")
+                return 1
+
+
+def _broker_kind() -> BrokerKind:
+    """STOCKWIRE_DEMO_BROKER=amqtt|mosquitto|auto (default auto: mosquitto when installed)."""
+    kind = os.environ.get("STOCKWIRE_DEMO_BROKER", "auto")
+    if kind not in get_args(BrokerKind):
+        raise ConfigError(f"STOCKWIRE_DEMO_BROKER={kind!r}: expected one of {get_args(BrokerKind)}")
+    return cast(BrokerKind, kind)
+
+
+@dataclass
+class _Run:
+    duration_s: float | None
+    check: bool
+    quit: asyncio.Event
+    started: float = field(default_factory=lambda: asyncio.get_running_loop().time())
+
+
+async def _run_site(
+    plan: Plan,
+    workdir: Path,
+    sims: dict[str, ScannerSim],
+    broker: tuple[str, int],
+    opts: _Run,
+) -> int:
+    stop = asyncio.Event()
+    ready: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+
+    def on_ready(url: str) -> None:
+        if not ready.done():
+            ready.set_result(url)
+
+    tasks: list[asyncio.Task[None]] = []
+    async with asyncio.TaskGroup() as tg:
+        agg = _aggregator_settings(plan, workdir, broker)
+        tg.create_task(run_aggregator(agg, stop=stop, on_ready=on_ready), name="aggregator")
+        try:
+            url = await asyncio.wait_for(asyncio.shield(ready), READY_S)
+            print(f"demo: API {url}  (try {url.rstrip('/')}/stock)", flush=True)
+            await _mqtt_up(url)
+            edge = _edge_settings(plan, workdir, broker, sims)
+            tg.create_task(run_agent(edge, stop=stop), name="edge")
+            tasks = [tg.create_task(s.serve(), name=f"scanner {n}") for n, s in sims.items()]
+            probe = _Probe(url, edge.outbox.path)
+            return await _watch(plan, sims, probe, opts)
+        finally:
+            stop.set()
+            for task in tasks:
+                task.cancel()
+    raise AssertionError("unreachable")
+
+
+async def _mqtt_up(url: str) -> None:
+    """Wait (bounded) until the aggregator is on the broker, so the first txns find it there."""
+    probe = _Probe(url, Path("/nonexistent"))
+    deadline = asyncio.get_running_loop().time() + READY_S
+    while asyncio.get_running_loop().time() < deadline:
+        health = await asyncio.to_thread(probe.get, "/health")
+        if isinstance(health, dict) and health.get("mqtt"):
+            return
+        await asyncio.sleep(0.2)
+    print("demo: the aggregator is not on the broker yet; going on (the edge will retry)")
+
+
+def _aggregator_settings(plan: Plan, workdir: Path, broker: tuple[str, int]) -> AggregatorSettings:
+    host, port = broker
+    return AggregatorSettings(
+        site=plan.scenario.site,
+        database_url=f"sqlite+aiosqlite:///{workdir / 'ledger.sqlite'}",
+        mqtt=AggregatorMqtt(host=host, port=port),
+        known_edges=[EDGE],
+        api=ApiSettings(host=HOST, port=free_port()),
+    )
+
+
+def _edge_settings(
+    plan: Plan, workdir: Path, broker: tuple[str, int], sims: dict[str, ScannerSim]
+) -> EdgeSettings:
+    host, port = broker
+    devices = [
+        DeviceConfig(id=a.id, profile=a.profile, tcp=f"{HOST}:{sims[a.id].port}", location=a.home)
+        for a in plan.scenario.scanners
+    ]
+    return EdgeSettings(
+        site=plan.scenario.site,
+        edge=EDGE,
+        mqtt=EdgeMqtt(host=host, port=port),
+        outbox=OutboxSettings(path=workdir / "outbox.sqlite"),
+        devices=devices,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class _EdgeCounts:
+    made: int
+    pending: int
+    rejected_txns: int
+    rejected_reads: int
+
+
+@dataclass(frozen=True, slots=True)
+class _Snapshot:
+    edge: _EdgeCounts | None
+    stock: list[dict[str, Any]] | None
+    movements: int | None
+    dead_letters: int | None
+
+
+class _Probe:
+    """Reads the edge's outbox file and the aggregator's API; None where they do not answer."""
+
+    def __init__(self, api_url: str, outbox: Path) -> None:
+        self._api = api_url.rstrip("/")
+        self._outbox = outbox
+        self._movements = 0
+        self._after = 0
+
+    async def snapshot(self) -> _Snapshot:
+        edge = await asyncio.to_thread(self._edge_counts)
+        stock = await asyncio.to_thread(self.get, f"/stock?limit={PAGE_ROWS_MAX}")
+        dead = await asyncio.to_thread(self.get, f"/dead-letters?limit={PAGE_ROWS_MAX}")
+        return _Snapshot(
+            edge,
+            stock if isinstance(stock, list) else None,
+            await asyncio.to_thread(self._count_movements),
+            len(dead["items"]) if isinstance(dead, dict) else None,
+        )
+
+    def get(self, path: str) -> Any:
+        try:
+            with urllib.request.urlopen(self._api + path, timeout=HTTP_TIMEOUT_S) as response:  # noqa: S310 (our loopback API)
+                return json.load(response)
+        except (OSError, ValueError):
+            return None
+
+    def _count_movements(self) -> int | None:
+        while True:
+            page = self.get(f"/movements?after={self._after}&limit={PAGE_ROWS_MAX}")
+            if not isinstance(page, dict):
+                return None
+            self._movements += len(page["items"])
+            if page["items"]:
+                self._after = int(page["items"][-1]["id"])
+            if page.get("next") is None:
+                return self._movements
+
+    def _edge_counts(self) -> _EdgeCounts | None:
+        """Read-only look into the edge's outbox file (SQLite WAL allows a concurrent reader)."""
+        uri = f"file:{self._outbox}?mode=ro"
+        try:
+            with contextlib.closing(sqlite3.connect(uri, uri=True, timeout=HTTP_TIMEOUT_S)) as db:
+                return _EdgeCounts(
+                    *(
+                        int(db.execute(sql).fetchone()[0])
+                        for sql in (
+                            "SELECT coalesce(max(next_seq), 0) FROM meta",
+                            "SELECT count(*) FROM outbox",
+                            "SELECT count(*) FROM rejected_txns",
+                            "SELECT count(*) FROM rejected_readings",
+                        )
+                    )
+                )
+        except sqlite3.Error:
+            return None
+
+
+async def _watch(plan: Plan, sims: dict[str, ScannerSim], probe: _Probe, opts: _Run) -> int:
+    loop = asyncio.get_running_loop()
+    gtins = {i.sku: i.gtin for i in plan.scenario.items}
+    reads_total = sum(len(s) for s in plan.scans.values())
+    next_summary = 0.0
+    last_diff: list[str] | None = None
+    agreed = 0
+    while not opts.quit.is_set():
+        elapsed = loop.time() - opts.started
+        if opts.duration_s is not None and elapsed >= opts.duration_s:
+            return _timed_out(opts, last_diff)
+        snap = await probe.snapshot()
+        emitted = all(s.done.is_set() for s in sims.values())
+        if elapsed >= next_summary:
+            sent = sum(s.sent for s in sims.values())
+            print(_summary(elapsed, sent, reads_total, snap), flush=True)
+            next_summary = elapsed + SUMMARY_S
+        if (
+            opts.check
+            and emitted
+            and snap.edge is not None
+            and snap.edge.pending == 0
+            and snap.stock is not None
+        ):
+            diff = differences(plan.truth, snap.stock, gtins)
+            agreed = agreed + 1 if not diff else 0
+            if diff and diff != last_diff:
+                print("demo: ledger differs from ground truth:\n  " + "\n  ".join(diff))
+            last_diff = diff
+            if agreed >= 2:  # the same answer twice, a poll apart: nothing was still in flight
+                print(f"demo: CHECK OK: ledger == ground truth ({len(plan.truth)} balances)")
+                return 0
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(opts.quit.wait(), POLL_S)
+    print("demo: stopped")
+    return 1 if opts.check else 0
+
+
+def _timed_out(opts: _Run, last_diff: list[str] | None) -> int:
+    if not opts.check:
+        print(f"demo: {opts.duration_s} s are up")
+        return 0
+    if last_diff is None:
+        print("demo: CHECK FAILED: the scenario was not fully emitted and posted in time")
+    elif not last_diff:
+        print("demo: CHECK OK: ledger == ground truth at the last look")
+        return 0
+    else:
+        print("demo: CHECK FAILED: ledger differs from ground truth:\n  " + "\n  ".join(last_diff))
+    return 1
+
+
+def _summary(elapsed: float, sent: int, total: int, snap: _Snapshot) -> str:
+    def n(value: int | None) -> str:
+        return "?" if value is None else str(value)
+
+    edge = "edge: not up yet"
+    if snap.edge is not None:
+        e = snap.edge
+        edge = (
+            f"edge: {e.made - e.pending - e.rejected_txns} txns posted, outbox {e.pending}, "
+            f"rejected {e.rejected_txns} txns + {e.rejected_reads} reads"
+        )
+    balances = None if snap.stock is None else len(snap.stock)
+    return (
+        f"[{elapsed:6.1f}s] scans {sent}/{total} | {edge} | ledger: {n(snap.movements)} "
+        f"movements, {n(balances)} balances, dead letters {n(snap.dead_letters)}"
+    )
+
+
+@contextlib.contextmanager
+def _on_signals(quit_: asyncio.Event) -> Iterator[None]:
+    """Ctrl-C / SIGTERM ask the demo to stop cleanly (the edge drains, the broker stops)."""
+    loop = asyncio.get_running_loop()
+    installed = []
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, quit_.set)
+            installed.append(sig)
+    try:
+        yield
+    finally:
+        for sig in installed:
+            loop.remove_signal_handler(sig)

@@ -1,0 +1,125 @@
+"""A scenario turned into a run: each scanner's timed reads, and the ground truth at the end.
+
+Events are replayed in time order. Each scanner actor is one person: their reads for an event
+start at the event's time or when they finish the previous one, one `scan_interval_s` apart.
+The same label is never read twice by one person within `repeat_gap_min_s` (except as the
+double-scan noise), so the edge's duplicate suppression only ever removes the noise.
+"""
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from simulators.barcodes import Barcode
+from simulators.ground_truth import Balance, Stock, touched
+from simulators.scan_script import Step, steps_for
+from simulators.scenario import Count, Scenario, ScenarioError, Shrink, load
+
+REPEAT_GAP_MIN_S = 1.5
+
+
+@dataclass(frozen=True, slots=True)
+class TimedScan:
+    at_s: float
+    barcode: Barcode
+    noise: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    scenario: Scenario
+    scans: dict[str, tuple[TimedScan, ...]]
+    truth: tuple[Balance, ...]
+
+    @property
+    def duration_s(self) -> float:
+        return max((s[-1].at_s for s in self.scans.values() if s), default=0.0)
+
+
+@dataclass(slots=True)
+class _Span:
+    index: int
+    actor: str
+    start_s: float
+    end_s: float
+    locations: set[str]
+
+
+@dataclass(slots=True)
+class _Person:
+    free_s: float = 0.0
+    scans: list[TimedScan] = field(default_factory=list)
+    last_read_s: dict[Barcode, float] = field(default_factory=dict)
+
+
+def build(path: Path) -> Plan:
+    """Load and plan a scenario file; any problem names the file and the field path."""
+    scenario = load(path)
+    try:
+        return plan(scenario)
+    except ScenarioError as e:
+        raise ScenarioError(f"{path}: {e}") from None
+
+
+def plan(scenario: Scenario) -> Plan:
+    stock = Stock(scenario)
+    items = {i.sku: i for i in scenario.items}
+    people = {a.id: _Person() for a in scenario.scanners}
+    spans: list[_Span] = []
+    for index, event in scenario.timeline():
+        if not isinstance(event, Shrink):
+            steps = steps_for(event, items, stock, scenario.double_scan_gap_s)
+            span = _schedule(scenario, people[event.by], event.at, steps)
+            spans.append(_Span(index, event.by, event.at, span, touched(event)))
+        stock.apply(index, event)
+    _check_counts(scenario, spans)
+    _check_shrinks_counted(scenario)
+    scans = {actor: tuple(p.scans) for actor, p in people.items()}
+    return Plan(scenario, scans, stock.balances())
+
+
+def _schedule(scenario: Scenario, person: _Person, at_s: float, steps: list[Step]) -> float:
+    """Append the steps to the person's reads; return when the last one happens."""
+    t = max(at_s, person.free_s)
+    previous: float | None = None
+    for step in steps:
+        if previous is not None:
+            t = previous + (scenario.scan_interval_s if step.gap_s is None else step.gap_s)
+        if not step.noise:
+            t = max(t, person.last_read_s.get(step.barcode, -REPEAT_GAP_MIN_S) + REPEAT_GAP_MIN_S)
+            person.last_read_s[step.barcode] = t
+        person.scans.append(TimedScan(round(t, 3), step.barcode, step.noise))
+        previous = t
+    person.free_s = t + scenario.scan_interval_s
+    return t
+
+
+def _check_counts(scenario: Scenario, spans: list[_Span]) -> None:
+    """A count must not overlap another person's work at the same place: the ledger sees
+    each person's reads in order, but not the order between people closer than this."""
+    margin = scenario.count_isolation_s
+    for count in spans:
+        if not isinstance(scenario.events[count.index], Count):
+            continue
+        for other in spans:
+            if other.actor == count.actor or not (other.locations & count.locations):
+                continue
+            if other.start_s < count.end_s + margin and other.end_s > count.start_s - margin:
+                raise ScenarioError(
+                    f"events.{count.index}: the count at {sorted(count.locations)[0]} is within "
+                    f"count_isolation_s={margin} of events.{other.index} by {other.actor} "
+                    f"(reads {other.start_s:.2f}-{other.end_s:.2f} s)"
+                )
+
+
+def _check_shrinks_counted(scenario: Scenario) -> None:
+    """Shrink is invisible to the book until someone counts the place; otherwise the ledger
+    could never match the ground truth."""
+    timeline = scenario.timeline()
+    for pos, (index, event) in enumerate(timeline):
+        if not isinstance(event, Shrink):
+            continue
+        later = (e for _, e in timeline[pos + 1 :])
+        if not any(isinstance(e, Count) and e.location == event.location for e in later):
+            raise ScenarioError(
+                f"events.{index}: shrink at {event.location} is never counted after"
+            )

@@ -1,0 +1,5 @@
+import sys
+
+from stockwire.cli import main
+
+sys.exit(main())

@@ -1,0 +1,88 @@
+"""The `stockwire` command. Subcommands import their program lazily so the edge needs no
+aggregator dependencies and vice versa."""
+
+import argparse
+import asyncio
+import logging
+import sys
+from pathlib import Path
+
+from stockwire.errors import ConfigError
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="stockwire", description="Sensor-driven perpetual inventory.")
+    p.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING, ERROR")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    demo = sub.add_parser("demo", help="run a small simulated site with no external service")
+    demo.add_argument("--duration", type=float, default=None, help="stop after S seconds")
+    demo.add_argument("--check", action="store_true", help="exit 0 only if ledger == ground truth")
+    demo.add_argument(
+        "--scenario", type=Path, default=None, help="scenario TOML (default: built-in)"
+    )
+    demo.add_argument("--workdir", type=Path, default=None, help="keep files here (default: temp)")
+
+    edge = sub.add_parser("edge", help="run an edge agent")
+    edge.add_argument("--config", type=Path, required=True)
+
+    agg = sub.add_parser("aggregator", help="run the aggregator (ingest, ledger, API)")
+    agg.add_argument("--config", type=Path, required=True)
+
+    sim = sub.add_parser("sim", help="device simulators")
+    sim_sub = sim.add_subparsers(dest="device", required=True)
+    scanner = sim_sub.add_parser("scanner", help="emit a scenario's barcodes over TCP or a pty")
+    scanner.add_argument("--scenario", type=Path, required=True)
+    scanner.add_argument("--scanner", required=True, help="the scanner id in the scenario")
+    where = scanner.add_mutually_exclusive_group(required=True)
+    where.add_argument("--tcp", metavar="HOST:PORT", help="listen here; the edge connects")
+    where.add_argument("--pty", type=Path, metavar="PATH", help="write to this tty (socat pair)")
+    scanner.add_argument("--speed", type=float, default=1.0, help="time factor (10 = 10x faster)")
+
+    schema = sub.add_parser("schema", help="write JSON Schema + AsyncAPI for the wire contract")
+    schema.add_argument("--out", type=Path, default=None, help="directory (default: in package)")
+    return p
+
+
+def _run(args: argparse.Namespace) -> int:
+    if args.command == "schema":
+        from stockwire import schema
+
+        for path in schema.write(args.out) if args.out else schema.write():
+            print(path)
+        return 0
+    if args.command == "edge":
+        from edge_agent.main import run as run_edge
+
+        return asyncio.run(run_edge(args.config))
+    if args.command == "aggregator":
+        from aggregator.main import run as run_aggregator
+
+        return asyncio.run(run_aggregator(args.config))
+    if args.command == "sim":
+        from simulators.scanner import run as run_scanner
+
+        return asyncio.run(run_scanner(args.scenario, args.scanner, args.tcp, args.pty, args.speed))
+    from simulators.demo import run as run_demo
+
+    return asyncio.run(run_demo(args.duration, args.check, args.scenario, args.workdir))
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(
+        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    # Alembic narrates every plugin and migration step at INFO; only its warnings matter here.
+    logging.getLogger("alembic").setLevel(max(logging.WARNING, logging.getLogger().level))
+    try:
+        return _run(args)
+    except ConfigError as e:
+        print(f"stockwire: bad config: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,56 @@
+"""Each benchmark runs end to end at a tiny size and prints its figure lines (no timing checks)."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from simulators.mosquitto import mosquitto_binary
+
+ROOT = Path(__file__).resolve().parents[2]
+RUN_S_MAX = 120
+
+pytestmark = pytest.mark.skipif(mosquitto_binary() is None, reason="mosquitto not installed")
+
+
+def run_bench(name: str, *args: str) -> str:
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / name), *args],
+        capture_output=True,
+        text=True,
+        timeout=RUN_S_MAX,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    return done.stdout
+
+
+def figure(out: str, label: str) -> list[str]:
+    """The words after `label` on its figure line."""
+    line = next(line for line in out.splitlines() if line.strip().startswith(label))
+    return line.strip().removeprefix(label).split()
+
+
+def test_ingest_prints_rates_and_ratio() -> None:
+    out = run_bench("ingest.py", "--txns", "300", "--batch", "50", "--window", "2")
+    assert "end to end" in out
+    assert "raw sqlite bulk insert" in out
+    assert "ratio end to end / raw" in out
+    assert "300 receipts" in out
+
+
+def test_latency_prints_percentiles_and_acks_everything() -> None:
+    out = run_bench("latency.py", "--rate", "200", "--seconds", "1", "--warmup-s", "0.2")
+    for label in ("p50", "p90", "p99", "max", "target p99"):
+        assert f"  {label} " in out
+    assert figure(out, "not acked") == ["0"], out
+
+
+def test_edge_rss_prints_rss_baseline_and_commits_every_scan() -> None:
+    out = run_bench("edge_rss.py", "--rate", "20", "--warmup-s", "0.5", "--seconds", "1.5")
+    assert "after warm-up" in out
+    assert "baseline: idle python + asyncio" in out
+    sent, _, committed = figure(out, "item scans sent / txns committed")
+    assert int(sent) > 0
+    assert sent == committed

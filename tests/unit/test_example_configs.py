@@ -1,0 +1,35 @@
+"""The configs shipped in deploy/config must load as written (the README points people at them)."""
+
+from pathlib import Path
+
+import pytest
+
+from aggregator.settings import AggregatorSettings
+from device_profiles.loader import load_profile
+from edge_agent.settings import EdgeSettings
+from stockwire.config import load_settings
+
+CONFIG = Path(__file__).resolve().parents[2] / "deploy" / "config"
+
+
+@pytest.fixture(autouse=True)
+def _no_env_overrides(monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+
+    for name in list(os.environ):
+        if name.startswith(("STOCKWIRE_EDGE_", "STOCKWIRE_AGG_")):
+            monkeypatch.delenv(name)
+
+
+def test_edge_example_loads_and_names_real_profiles() -> None:
+    settings = load_settings(EdgeSettings, CONFIG / "edge.example.toml")
+    assert settings.edge == "dock-1"
+    assert [d.id for d in settings.devices] == ["scanner-1", "scanner-2"]
+    for device in settings.devices:
+        assert load_profile(device.profile).kind == "scanner"
+
+
+def test_aggregator_example_loads() -> None:
+    settings = load_settings(AggregatorSettings, CONFIG / "aggregator.example.toml")
+    assert settings.known_edges == ["dock-1"]
+    assert settings.database_url.startswith("sqlite+aiosqlite:///")

@@ -1,0 +1,93 @@
+from pathlib import Path
+
+import pytest
+
+from device_profiles import ProfileError, ScannerProfile, known_profiles, load_profile
+from device_profiles.schema import DEFAULT_SKU_PATTERN
+from stockwire.errors import ConfigError
+
+SHIPPED = {
+    "generic-tcp-scanner": ("tcp", False, "\r\n"),
+    "generic-tcp-scanner-aim": ("tcp", True, "\r\n"),
+    "generic-serial-scanner": ("serial", False, "\r"),
+    "generic-serial-scanner-aim": ("serial", True, "\r"),
+}
+MINIMAL = 'kind = "scanner"\ntransport = "tcp"\n'
+
+
+def test_known_profiles_are_the_shipped_ones() -> None:
+    assert known_profiles() == sorted(SHIPPED)
+
+
+@pytest.mark.parametrize("name", sorted(SHIPPED))
+def test_every_shipped_profile_loads(name: str) -> None:
+    profile = load_profile(name)
+    assert isinstance(profile, ScannerProfile)
+    assert profile.name == name
+    assert (profile.transport, profile.symbology_ids, profile.terminator) == SHIPPED[name]
+    assert profile.sku_pattern == DEFAULT_SKU_PATTERN
+
+
+def test_serial_profiles_are_9600_8n1() -> None:
+    for name in ("generic-serial-scanner", "generic-serial-scanner-aim"):
+        serial = load_profile(name).serial
+        assert (serial.baud, serial.bytesize, serial.parity, serial.stopbits) == (9600, 8, "N", 1)
+
+
+def test_unknown_name_lists_the_known_ones() -> None:
+    with pytest.raises(ProfileError, match="no profile 'nope'; known: generic-serial-scanner, "):
+        load_profile("nope")
+
+
+def test_a_profile_error_is_a_config_error() -> None:
+    assert issubclass(ProfileError, ConfigError)
+
+
+@pytest.mark.parametrize("as_path", [True, False])
+def test_load_by_path_takes_the_name_from_the_file(tmp_path: Path, as_path: bool) -> None:
+    path = tmp_path / "dock-scanner.toml"
+    path.write_text(MINIMAL + 'prefix = "@@"\n')
+    profile = load_profile(path if as_path else str(path))
+    assert (profile.name, profile.prefix, profile.duplicate_window_ms) == (
+        "dock-scanner",
+        "@@",
+        1000,
+    )
+
+
+BAD = [
+    ("kind-missing", 'transport = "tcp"\n', "(root)", "Unable to extract tag using discriminator"),
+    ("kind-unknown", 'kind = "rfid"\ntransport = "tcp"\n', "(root)", "'rfid'"),
+    ("baud", MINIMAL + "[serial]\nbaud = 9601\n", "serial.baud", "baud 9601 is not one"),
+    ("parity", MINIMAL + '[serial]\nparity = "X"\n', "serial.parity", "'N', 'E'"),
+    ("stopbits", MINIMAL + "[serial]\nstopbits = 3\n", "serial.stopbits", "not one of"),
+    ("bytesize", MINIMAL + "[serial]\nbytesize = 9\n", "serial.bytesize", "5, 6, 7 or 8"),
+    ("sku", MINIMAL + 'sku_pattern = "(["\n', "sku_pattern", "does not compile"),
+    ("terminator", MINIMAL + 'terminator = "\\t"\n', "terminator", "'\\r\\n'"),
+    ("encoding", MINIMAL + 'encoding = "klingon"\n', "encoding", "unknown encoding"),
+    ("max-line", MINIMAL + "max_line_bytes = 0\n", "max_line_bytes", "greater than"),
+    ("window", MINIMAL + "duplicate_window_ms = -1\n", "duplicate_window_ms", "greater"),
+    ("extra", MINIMAL + 'colour = "red"\n', "colour", "Extra inputs are not permitted"),
+    ("transport", 'kind = "scanner"\ntransport = "usb"\n', "transport", "'tcp' or"),
+    ("name", MINIMAL + 'name = "other"\n', "name", "'other' differs from the file name"),
+    ("toml", MINIMAL + "prefix = \n", "(toml)", "Invalid value"),
+]
+
+
+@pytest.mark.parametrize(("text", "field", "reason"), [b[1:] for b in BAD], ids=[b[0] for b in BAD])
+def test_bad_profile_names_file_field_and_reason(
+    tmp_path: Path, text: str, field: str, reason: str
+) -> None:
+    path = tmp_path / "bad.toml"
+    path.write_text(text)
+    with pytest.raises(ProfileError) as caught:
+        load_profile(path)
+    error = caught.value
+    assert (error.file, error.field) == (str(path), field)
+    assert reason in error.reason
+    assert str(error).startswith(f"{path}: {field}: ")
+
+
+def test_unreadable_profile_names_the_file(tmp_path: Path) -> None:
+    with pytest.raises(ProfileError, match=r"missing\.toml: \(file\): cannot read"):
+        load_profile(tmp_path / "missing.toml")

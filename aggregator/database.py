@@ -1,18 +1,22 @@
 """Engines for the ledger database: SQLite (embedded default) or PostgreSQL, one code path.
 
+Reads (the API) go through an async engine (aiosqlite / asyncpg). Writes go through a sync
+engine (pysqlite / psycopg) on the writer thread (aggregator.writer): a whole posting is then
+one hop off the event loop instead of dozens.
+
 SQLite runs in WAL mode with synchronous=FULL. The aggregator acks a batch only after commit and
 the edge then deletes its only other copy, so a commit must survive power loss; NORMAL in WAL mode
 can lose the last commits on power loss (the file stays consistent, the acked txns would be gone).
 """
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 _BEGIN_OPTION = "stockwire_sqlite_begin"
@@ -29,7 +33,7 @@ def async_url(url: str) -> URL:
 
 
 def sync_url(url: str) -> URL:
-    """The same database through a sync driver (Alembic migrations run with it)."""
+    """The same database through a sync driver (the writer thread and Alembic use it)."""
     return _with_driver(url, _SYNC_DRIVERS)
 
 
@@ -42,20 +46,24 @@ def _with_driver(url: str, drivers: dict[str, str]) -> URL:
 
 
 def create_engine(url: str) -> AsyncEngine:
+    """The async engine the API reads with."""
     parsed = async_url(url)
     if parsed.get_backend_name() == "sqlite":
         engine = create_async_engine(parsed)
-        _tune_sqlite(engine.sync_engine)
+        tune_sqlite(engine.sync_engine)
         return engine
     return create_async_engine(parsed, pool_size=5, max_overflow=5, pool_pre_ping=True)
 
 
-def tune_sqlite_sync(engine: sa.Engine) -> None:
-    """Same pragmas for the sync engine migrations use."""
-    _tune_sqlite(engine)
+def create_sync_engine(url: str, **options: Any) -> sa.Engine:
+    """The sync engine the writer thread (and migrations, with NullPool) use."""
+    engine = sa.create_engine(sync_url(url), **options)
+    if engine.dialect.name == "sqlite":
+        tune_sqlite(engine)
+    return engine
 
 
-def _tune_sqlite(engine: sa.Engine) -> None:
+def tune_sqlite(engine: sa.Engine) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
         # Let SQLAlchemy own BEGIN/COMMIT (pysqlite's implicit transactions are off).
@@ -73,12 +81,12 @@ def _tune_sqlite(engine: sa.Engine) -> None:
         conn.exec_driver_sql(f"BEGIN {mode}")
 
 
-@asynccontextmanager
-async def writing(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
+@contextmanager
+def writing(engine: sa.Engine) -> Iterator[sa.Connection]:
     """A write transaction. On SQLite it takes the write lock at BEGIN (IMMEDIATE): a deferred
     transaction that read first cannot upgrade while another writer commits (it would fail with
     'database is locked' at once instead of waiting busy_timeout)."""
-    async with engine.connect() as conn:
-        conn = await conn.execution_options(**{_BEGIN_OPTION: "IMMEDIATE"})
-        async with conn.begin():
+    with engine.connect() as conn:
+        conn = conn.execution_options(**{_BEGIN_OPTION: "IMMEDIATE"})
+        with conn.begin():
             yield conn

@@ -3,14 +3,12 @@
 from datetime import datetime
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncEngine
 
-from aggregator.database import writing
 from aggregator.schema import dead_letters
 
 
-async def keep(engine: AsyncEngine, topic: str, reason: str, payload: bytes, now: datetime) -> int:
+def keep(conn: sa.Connection, topic: str, reason: str, payload: bytes, now: datetime) -> int:
+    """Store one dead letter (in the caller's write transaction); returns its id."""
     row = {"topic": topic, "reason": reason, "payload": payload, "received_at": now}
-    async with writing(engine) as conn:
-        result = await conn.execute(sa.insert(dead_letters).returning(dead_letters.c.id), [row])
-        return int(result.scalar_one())
+    result = conn.execute(sa.insert(dead_letters).returning(dead_letters.c.id), [row])
+    return int(result.scalar_one())

@@ -3,25 +3,22 @@
 from datetime import datetime
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncEngine
 
-from aggregator.database import writing
 from aggregator.ledger.upsert import insert
 from aggregator.schema import edges
 
 
-async def record_state(
-    engine: AsyncEngine, site: str, edge: str, state: str, now: datetime
+def record_state(
+    conn: sa.Connection, site: str, edge: str, state: str, now: datetime
 ) -> str | None:
     """Store the edge's reported state; returns the state it had before (None if new)."""
-    async with writing(engine) as conn:
-        query = sa.select(edges.c.state).where(edges.c.site == site, edges.c.edge == edge)
-        before = (await conn.execute(query.with_for_update())).scalar_one_or_none()
-        stmt = insert(conn, edges).values(site=site, edge=edge, last_seen=now, state=state)
-        await conn.execute(
-            stmt.on_conflict_do_update(
-                index_elements=[edges.c.site, edges.c.edge],
-                set_={"last_seen": stmt.excluded.last_seen, "state": stmt.excluded.state},
-            )
+    query = sa.select(edges.c.state).where(edges.c.site == site, edges.c.edge == edge)
+    before = conn.execute(query.with_for_update()).scalar_one_or_none()
+    stmt = insert(conn, edges).values(site=site, edge=edge, last_seen=now, state=state)
+    conn.execute(
+        stmt.on_conflict_do_update(
+            index_elements=[edges.c.site, edges.c.edge],
+            set_={"last_seen": stmt.excluded.last_seen, "state": stmt.excluded.state},
         )
-        return before
+    )
+    return before

@@ -16,12 +16,12 @@ from datetime import UTC, datetime
 import aiomqtt
 from pydantic import ValidationError
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from aggregator import dead_letters, edges, mqtt
-from aggregator.ledger import GroupPosting, Ledger, NegativeBalance
+from aggregator.ledger import GroupPosting, Ledger, NegativeBalance, Outcome
 from aggregator.ledger.ledger import GROUP_TXNS_MAX
 from aggregator.settings import AggregatorSettings
+from aggregator.writer import Writer
 from stockwire.ack import Ack
 from stockwire.config import describe
 from stockwire.events import Alert, AlertKind, LedgerEvents, Movement, Severity
@@ -65,14 +65,14 @@ class Ingest:
     def __init__(
         self,
         settings: AggregatorSettings,
-        engine: AsyncEngine,
+        writer: Writer,
         ledger: Ledger,
         *,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         jitter: Callable[[], float] = random.random,
     ) -> None:
         self.settings = settings
-        self.engine = engine
+        self.writer = writer
         self.ledger = ledger
         self.clock = clock
         self.jitter = jitter
@@ -135,21 +135,38 @@ class Ingest:
             await client.subscribe(edge_filter(channel, self.settings.site, shared), qos=1)
 
     async def _consume(self, client: aiomqtt.Client) -> None:
+        """Read and validate the next group while the writer thread commits the one before.
+
+        Whatever has already arrived goes into one group (one database transaction); the acks
+        of a group go out after its commit, and groups commit in arrival order.
+        """
         messages = client.messages
-        async for first in messages:
-            group = [first]
-            # Group commit: whatever has already arrived goes into the same DB transaction.
-            while len(messages) > 0 and len(group) < GROUP_MESSAGES_MAX:
-                group.append(await anext(messages))
-            await self.handle_many(client, [(m.topic.value, _raw(m.payload)) for m in group])
+        posting: asyncio.Task[None] | None = None
+        try:
+            async for first in messages:
+                group = [first]
+                while len(messages) > 0 and len(group) < GROUP_MESSAGES_MAX:
+                    group.append(await anext(messages))
+                batches = await self._validated(client, [(m.topic.value, m.payload) for m in group])
+                if posting is not None:
+                    await posting
+                    posting = None
+                if batches:
+                    posting = asyncio.create_task(self._post_all(client, batches))
+        finally:
+            if posting is not None:
+                # Lost connection: no ack now; the edges replay and get "duplicate" for any
+                # batch that did commit.
+                posting.cancel()
+                await asyncio.gather(posting, return_exceptions=True)
 
-    async def handle(self, client: aiomqtt.Client, topic: str, payload: bytes) -> None:
-        await self.handle_many(client, [(topic, payload)])
-
-    async def handle_many(self, client: aiomqtt.Client, messages: list[tuple[str, bytes]]) -> None:
-        """Messages in arrival order; bad input becomes a dead letter, never an exception."""
+    async def _validated(
+        self, client: aiomqtt.Client, messages: list[tuple[str, object]]
+    ) -> list[TxnBatch]:
+        """The valid TxnBatches, in arrival order; the rest become dead letters, never raise."""
         batches: list[TxnBatch] = []
-        for topic, payload in messages:
+        for topic, raw in messages:
+            payload = _raw(raw)
             try:
                 where = self._where(topic)
                 if where.channel is EdgeChannel.TXN:
@@ -160,6 +177,9 @@ class Ingest:
                 await self._dead_letter(client, topic, str(e), payload)
             except (SQLAlchemyError, OSError):
                 log.exception("recording the status on %s failed", topic)
+        return batches
+
+    async def _post_all(self, client: aiomqtt.Client, batches: list[TxnBatch]) -> None:
         for chunk in _chunks(batches, GROUP_TXNS_MAX):
             await self._post(client, chunk)
 
@@ -225,8 +245,8 @@ class Ingest:
         PUBACKs are awaited together (one round trip per group, not one per message)."""
         site = self.settings.site
         outgoing: list[tuple[str, str]] = []
-        for batch, results in zip(batches, group.results, strict=True):
-            ack = Ack(edge=batch.edge, acked_at=self.clock(), results=tuple(results))
+        for batch, outcomes in zip(batches, group.results, strict=True):
+            ack = _ack(batch.edge, outcomes, self.clock())
             outgoing.append((edge_topic(site, batch.edge, EdgeChannel.ACK), ack.model_dump_json()))
         if group.movements:
             events = LedgerEvents(site=site, movements=tuple(group.movements))
@@ -249,8 +269,9 @@ class Ingest:
             raise IngestRejectError(
                 f"status edge {status.edge!r} does not match topic edge {where.edge!r}"
             )
-        before = await edges.record_state(
-            self.engine, self.settings.site, where.edge, status.state.value, self.clock()
+        site, state, now = self.settings.site, status.state.value, self.clock()
+        before = await self.writer.run(
+            lambda conn: edges.record_state(conn, site, where.edge, state, now)
         )
         if status.state is EdgeState.OFFLINE and before != EdgeState.OFFLINE.value:
             alert = Alert(
@@ -269,7 +290,10 @@ class Ingest:
         self.stats.dead_letters += 1
         log.warning("dead letter from %s: %s", topic, reason)
         try:
-            letter_id = await dead_letters.keep(self.engine, topic, reason, payload, self.clock())
+            now = self.clock()
+            letter_id = await self.writer.run(
+                lambda conn: dead_letters.keep(conn, topic, reason, payload, now)
+            )
         except SQLAlchemyError:
             log.exception("could not store a dead letter from %s", topic)
             return
@@ -302,6 +326,12 @@ def _negative_alert(site: str, negative: NegativeBalance, at: datetime) -> Alert
         edge=negative.edge,
         subject=subject,
     )
+
+
+def _ack(edge: str, outcomes: list[Outcome], at: datetime) -> Ack:
+    # Validating plain dicts in one call is a few times cheaper than an AckResult per txn.
+    results = [{"id": o.id, "status": o.status, "reason": o.reason} for o in outcomes]
+    return Ack.model_validate({"edge": edge, "acked_at": at, "results": results})
 
 
 def _chunks(batches: list[TxnBatch], txns_max: int) -> list[list[TxnBatch]]:

@@ -7,7 +7,7 @@ import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
 
-from aggregator.database import sync_url, tune_sqlite_sync
+from aggregator.database import create_sync_engine
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -20,9 +20,7 @@ def alembic_config(connection: sa.Connection) -> Config:
 
 
 def upgrade_sync(database_url: str, revision: str = "head") -> None:
-    engine = sa.create_engine(sync_url(database_url), poolclass=sa.NullPool)
-    if engine.dialect.name == "sqlite":
-        tune_sqlite_sync(engine)
+    engine = create_sync_engine(database_url, poolclass=sa.NullPool)
     try:
         with engine.begin() as connection:
             command.upgrade(alembic_config(connection), revision)

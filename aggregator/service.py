@@ -15,6 +15,7 @@ from aggregator.errors import AggregatorError
 from aggregator.ingest import Ingest
 from aggregator.ledger import Ledger
 from aggregator.settings import AggregatorSettings
+from aggregator.writer import Writer
 
 log = logging.getLogger(__name__)
 
@@ -44,11 +45,12 @@ async def run_aggregator(
     stop = stop or asyncio.Event()
     await migrate.upgrade(settings.database_url)
     engine = create_engine(settings.database_url)
+    writer = Writer(settings.database_url)
     try:
         ledger = Ledger(
-            engine, site=settings.site, review_confidence_min=settings.review_confidence_min
+            writer, site=settings.site, review_confidence_min=settings.review_confidence_min
         )
-        ingest = Ingest(settings, engine, ledger)
+        ingest = Ingest(settings, writer, ledger)
         state = ApiState(engine, ledger, lambda: ingest.stats.connected, ingest.republish)
         app = create_app(state)
         config = uvicorn.Config(
@@ -57,6 +59,7 @@ async def run_aggregator(
         server = _Server(config)
         await _serve_until(stop, server, ingest, on_ready)
     finally:
+        await asyncio.to_thread(writer.close)
         await engine.dispose()
 
 

@@ -6,10 +6,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncConnection
 
+from aggregator.ledger.bulk import Encoding, allocate_ids, encoding, insert_rows
 from aggregator.ledger.catalog import Item, Location, item_key, resolve_items, resolve_locations
-from aggregator.ledger.sides import CUSTOMER, LOSS, SUPPLIER, count_sides, locations_named, sides
+from aggregator.ledger.sides import CUSTOMER, LOSS, SUPPLIER, count_sides, sides
 from aggregator.ledger.upsert import insert
 from aggregator.schema import balances, counts, movements
 from stockwire.events import Movement
@@ -44,21 +44,20 @@ class Leg:
     reverses: int | None = None
 
 
-async def apply_txns(
-    conn: AsyncConnection, txns: Sequence[StockTransaction], now: datetime
-) -> Applied:
+def apply_txns(conn: sa.Connection, txns: Sequence[StockTransaction], now: datetime) -> Applied:
     """Post the movements of txns (in order) in the caller's database transaction."""
     if not txns:
         return Applied([], [])
-    found = await resolve_items(conn, txns, now)
-    codes = {c for t in txns for c in locations_named(t)} | {SUPPLIER, CUSTOMER, LOSS}
-    places = await resolve_locations(conn, codes, now)
+    found = resolve_items(conn, txns, now)
+    named = {t.from_location for t in txns} | {t.to_location for t in txns}
+    codes = {c for c in named if c is not None} | {SUPPLIER, CUSTOMER, LOSS}
+    places = resolve_locations(conn, codes, now)
     count_keys = [
         (found[item_key(t)].id, places[_counted(t)].id, t.lot or "")
         for t in txns
         if t.kind is TxnKind.COUNT
     ]
-    book = await _book(conn, count_keys)
+    book = _book(conn, count_keys)
     deltas: defaultdict[BalanceKey, int] = defaultdict(int)
     legs: list[Leg] = []
     count_rows: list[dict[str, object]] = []
@@ -79,8 +78,8 @@ async def apply_txns(
         move(deltas, leg)
         legs.append(leg)
     if count_rows:
-        await conn.execute(sa.insert(counts), count_rows)
-    return await write_legs(conn, legs, deltas, now)
+        conn.execute(sa.insert(counts), count_rows)
+    return write_legs(conn, legs, deltas, now)
 
 
 def _counted(txn: StockTransaction) -> str:
@@ -109,45 +108,60 @@ def move(deltas: defaultdict[BalanceKey, int], leg: Leg) -> None:
     deltas[(leg.item.id, leg.dst.id, lot)] += leg.qty
 
 
-async def _book(conn: AsyncConnection, keys: list[BalanceKey]) -> dict[BalanceKey, int]:
+def _book(conn: sa.Connection, keys: list[BalanceKey]) -> dict[BalanceKey, int]:
     if not keys:
         return {}
     query = sa.select(balances).where(
         sa.tuple_(balances.c.item_id, balances.c.location_id, balances.c.lot).in_(keys)
     )
-    return {(r.item_id, r.location_id, r.lot): r.qty for r in await conn.execute(query)}
+    return {(r.item_id, r.location_id, r.lot): r.qty for r in conn.execute(query)}
 
 
-async def write_legs(
-    conn: AsyncConnection,
+def write_legs(
+    conn: sa.Connection,
     legs: list[Leg],
     deltas: dict[BalanceKey, int],
     now: datetime,
 ) -> Applied:
     if not legs:
         return Applied([], [])
-    assert len({leg.txn.id for leg in legs}) == len(legs), "one movement per txn per call"
-    rows = [_movement_row(leg, now) for leg in legs]
-    # Unordered RETURNING batches on every backend; each txn has one movement, so map by txn id.
-    returning = sa.insert(movements).returning(movements.c.id, movements.c.txn_id)
-    ids = {r.txn_id: r.id for r in await conn.execute(returning, rows)}
-    await _add_to_balances(conn, deltas)
-    events = [_event(leg, ids[leg.txn.id], now) for leg in legs]
-    return Applied(events, await _negatives(conn, legs, deltas))
+    numbered = list(zip(legs, allocate_ids(conn, movements, len(legs)), strict=True))
+    enc = encoding(conn)
+    at = enc.time(now)
+    rows = [_movement_row(leg, movement_id, at, enc) for leg, movement_id in numbered]
+    insert_rows(conn, movements, _MOVEMENT_COLUMNS, rows)
+    _add_to_balances(conn, deltas)
+    events = [_event(leg, movement_id, now) for leg, movement_id in numbered]
+    return Applied(events, _negatives(conn, legs, deltas))
 
 
-def _movement_row(leg: Leg, now: datetime) -> dict[str, object]:
-    return {
-        "txn_id": leg.txn.id,
-        "item_id": leg.item.id,
-        "lot": leg.txn.lot or "",
-        "from_location_id": leg.src.id,
-        "to_location_id": leg.dst.id,
-        "qty": leg.qty,
-        "occurred_at": utc(leg.txn.occurred_at),
-        "committed_at": now,
-        "reverses": leg.reverses,
-    }
+_MOVEMENT_COLUMNS = (
+    "id",
+    "txn_id",
+    "item_id",
+    "lot",
+    "from_location_id",
+    "to_location_id",
+    "qty",
+    "occurred_at",
+    "committed_at",
+    "reverses",
+)
+
+
+def _movement_row(leg: Leg, movement_id: int, at: object, enc: Encoding) -> tuple[object, ...]:
+    return (
+        movement_id,
+        enc.uuid(leg.txn.id),
+        leg.item.id,
+        leg.txn.lot or "",
+        leg.src.id,
+        leg.dst.id,
+        leg.qty,
+        enc.time(leg.txn.occurred_at),
+        at,
+        leg.reverses,
+    )
 
 
 def _event(leg: Leg, movement_id: int, now: datetime) -> Movement:
@@ -170,7 +184,7 @@ def _event(leg: Leg, movement_id: int, now: datetime) -> Movement:
     )
 
 
-async def _add_to_balances(conn: AsyncConnection, deltas: dict[BalanceKey, int]) -> None:
+def _add_to_balances(conn: sa.Connection, deltas: dict[BalanceKey, int]) -> None:
     """One upsert per key, in key order (so concurrent writers lock rows in the same order)."""
     rows = [
         {"item_id": k[0], "location_id": k[1], "lot": k[2], "qty": qty}
@@ -184,11 +198,11 @@ async def _add_to_balances(conn: AsyncConnection, deltas: dict[BalanceKey, int])
         index_elements=[balances.c.item_id, balances.c.location_id, balances.c.lot],
         set_={"qty": balances.c.qty + stmt.excluded.qty},
     )
-    await conn.execute(upsert, rows)
+    conn.execute(upsert, rows)
 
 
-async def _negatives(
-    conn: AsyncConnection, legs: list[Leg], deltas: dict[BalanceKey, int]
+def _negatives(
+    conn: sa.Connection, legs: list[Leg], deltas: dict[BalanceKey, int]
 ) -> list[NegativeBalance]:
     physical = {p.id: p for leg in legs for p in (leg.src, leg.dst) if not p.virtual}
     touched = [k for k, qty in deltas.items() if qty < 0 and k[1] in physical]
@@ -209,7 +223,7 @@ async def _negatives(
             r.lot or None,
             r.qty,
         )
-        for r in await conn.execute(query)
+        for r in conn.execute(query)
     ]
 
 

@@ -2,18 +2,21 @@
 
 Canonical = pydantic's JSON of the parsed model: every field (defaults included), in declaration
 order, normalised values. Two posts of the same transaction give the same bytes however the
-edge spelled them (key order, omitted defaults, whitespace).
+edge spelled them (key order, omitted defaults, whitespace). The same text is what is stored.
 """
 
 import hashlib
-from typing import Any
+from dataclasses import dataclass
 
 from stockwire.txn import StockTransaction
 
 
-def canonical_body(txn: StockTransaction) -> dict[str, Any]:
-    return txn.model_dump(mode="json")
+@dataclass(frozen=True, slots=True)
+class Body:
+    text: str
+    digest: str
 
 
-def body_hash(txn: StockTransaction) -> str:
-    return hashlib.sha256(txn.model_dump_json().encode()).hexdigest()
+def body_of(txn: StockTransaction) -> Body:
+    text = txn.model_dump_json()
+    return Body(text, hashlib.sha256(text.encode()).hexdigest())

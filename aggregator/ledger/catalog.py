@@ -5,7 +5,6 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from aggregator.ledger.upsert import insert
 from aggregator.schema import items, locations
@@ -32,16 +31,16 @@ def item_key(txn: StockTransaction) -> ItemKey:
     return txn.sku, txn.gtin
 
 
-async def resolve_items(
-    conn: AsyncConnection, txns: Sequence[StockTransaction], now: datetime
+def resolve_items(
+    conn: sa.Connection, txns: Sequence[StockTransaction], now: datetime
 ) -> dict[ItemKey, Item]:
     """Find each txn's item by sku, else by gtin; create the ones not found (flagged for review)."""
     keys = {item_key(t) for t in txns}
-    found = await _items_named(conn, keys)
+    found = _items_named(conn, keys)
     missing = [k for k in keys if found.match(k) is None]
     if missing:
-        await _create_items(conn, missing, now)
-        found = await _items_named(conn, keys)
+        _create_items(conn, missing, now)
+        found = _items_named(conn, keys)
     resolved = {k: found.match(k) for k in keys}
     assert all(v is not None for v in resolved.values()), "items created above"
     return {k: v for k, v in resolved.items() if v is not None}
@@ -58,20 +57,20 @@ class _Found:
         return by_sku or (self.by_gtin.get(gtin) if gtin is not None else None)
 
 
-async def _items_named(conn: AsyncConnection, keys: Iterable[ItemKey]) -> _Found:
+def _items_named(conn: sa.Connection, keys: Iterable[ItemKey]) -> _Found:
     skus = {s for s, _ in keys if s is not None}
     gtins = {g for _, g in keys if g is not None}
     query = sa.select(items.c.id, items.c.sku, items.c.gtin).where(
         sa.or_(items.c.sku.in_(skus), items.c.gtin.in_(gtins))
     )
-    found = [Item(r.id, r.sku, r.gtin) for r in await conn.execute(query)]
+    found = [Item(r.id, r.sku, r.gtin) for r in conn.execute(query)]
     return _Found(
         {i.sku: i for i in found if i.sku is not None},
         {i.gtin: i for i in found if i.gtin is not None},
     )
 
 
-async def _create_items(conn: AsyncConnection, keys: list[ItemKey], now: datetime) -> None:
+def _create_items(conn: sa.Connection, keys: list[ItemKey], now: datetime) -> None:
     rows: list[dict[str, object]] = []
     skus: set[str] = set()
     gtins: set[str] = set()
@@ -86,24 +85,22 @@ async def _create_items(conn: AsyncConnection, keys: list[ItemKey], now: datetim
         skus.update([sku] if sku else [])
         gtins.update([gtin] if gtin else [])
         rows.append({"sku": sku, "gtin": gtin, "flagged": True, "created_at": now})
-    await conn.execute(insert(conn, items).on_conflict_do_nothing(), rows)
+    conn.execute(insert(conn, items).on_conflict_do_nothing(), rows)
 
 
-async def resolve_locations(
-    conn: AsyncConnection, codes: set[str], now: datetime
-) -> dict[str, Location]:
+def resolve_locations(conn: sa.Connection, codes: set[str], now: datetime) -> dict[str, Location]:
     """Physical locations are created on first use; virtual ones exist from the migration."""
-    found = await _locations_named(conn, codes)
+    found = _locations_named(conn, codes)
     missing = sorted(c for c in codes - found.keys() if not c.startswith("@"))
     if missing:
         rows = [{"code": c, "virtual": False, "created_at": now} for c in missing]
-        await conn.execute(insert(conn, locations).on_conflict_do_nothing(), rows)
-        found = await _locations_named(conn, codes)
+        conn.execute(insert(conn, locations).on_conflict_do_nothing(), rows)
+        found = _locations_named(conn, codes)
     return found
 
 
-async def _locations_named(conn: AsyncConnection, codes: set[str]) -> dict[str, Location]:
+def _locations_named(conn: sa.Connection, codes: set[str]) -> dict[str, Location]:
     query = sa.select(locations.c.id, locations.c.code, locations.c.virtual).where(
         locations.c.code.in_(codes)
     )
-    return {r.code: Location(r.id, r.code, r.virtual) for r in await conn.execute(query)}
+    return {r.code: Location(r.id, r.code, r.virtual) for r in conn.execute(query)}

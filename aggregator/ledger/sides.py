@@ -33,7 +33,3 @@ def _given(location: str | None, txn: StockTransaction) -> str:
 def count_sides(location: str, variance: int) -> tuple[str, str]:
     """A positive variance is stock found (from @loss), a negative one stock lost (to @loss)."""
     return (LOSS, location) if variance > 0 else (location, LOSS)
-
-
-def locations_named(txn: StockTransaction) -> tuple[str, ...]:
-    return tuple(c for c in (txn.from_location, txn.to_location) if c is not None)

@@ -2,10 +2,9 @@
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 
-def insert(conn: AsyncConnection, table: sa.Table) -> postgresql.Insert | sqlite.Insert:
+def insert(conn: sa.Connection, table: sa.Table) -> postgresql.Insert | sqlite.Insert:
     if conn.dialect.name == "postgresql":
         return postgresql.insert(table)
     return sqlite.insert(table)

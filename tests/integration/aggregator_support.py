@@ -26,6 +26,7 @@ from aggregator.migrate import upgrade
 from aggregator.schema import balances, items, locations
 from aggregator.service import run_aggregator
 from aggregator.settings import AggregatorSettings
+from aggregator.writer import Writer
 from simulators.mosquitto import Mosquitto
 from stockwire.ack import Ack
 from stockwire.ids import uuid7
@@ -68,8 +69,18 @@ async def engine(db_url: str) -> AsyncIterator[AsyncEngine]:
 
 
 @pytest.fixture
-def ledger(engine: AsyncEngine) -> Ledger:
-    return Ledger(engine, site=SITE, review_confidence_min=0.5)
+def writer(engine: AsyncEngine, db_url: str) -> Iterator[Writer]:
+    """The ledger's writer thread on the (migrated) database of `engine`."""
+    writer = Writer(db_url)
+    try:
+        yield writer
+    finally:
+        writer.close()
+
+
+@pytest.fixture
+def ledger(writer: Writer) -> Ledger:
+    return Ledger(writer, site=SITE, review_confidence_min=0.5)
 
 
 def txn(kind: TxnKind, qty: int = 1, **fields: Any) -> StockTransaction:

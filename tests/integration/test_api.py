@@ -31,6 +31,7 @@ from tests.integration.aggregator_support import (
 agg_settings = support.agg_settings
 db_url = support.db_url
 engine = support.engine
+writer = support.writer
 ledger = support.ledger
 
 K = TxnKind

@@ -11,6 +11,7 @@ from aggregator.errors import NotFoundError, StateError
 from aggregator.ledger import CONFLICT, Ledger
 from aggregator.ledger.reads import item_totals
 from aggregator.schema import counts, items, movements, rejected_txns, transactions
+from aggregator.writer import Writer
 from stockwire.ack import AckStatus
 from stockwire.txn import TxnKind
 from tests.integration import aggregator_support as support
@@ -19,6 +20,7 @@ from tests.integration.aggregator_support import batch, count_rows, stock, txn
 # fixtures shared by the aggregator's tests
 db_url = support.db_url
 engine = support.engine
+writer = support.writer
 ledger = support.ledger
 
 K = TxnKind
@@ -267,12 +269,16 @@ async def test_post_many_is_one_commit_with_results_per_batch(
     await assert_zero_sum(engine)
 
 
-async def test_concurrent_writers_post_a_txn_once(engine: AsyncEngine) -> None:
+async def test_concurrent_writers_post_a_txn_once(engine: AsyncEngine, db_url: str) -> None:
     """Two replicas racing on the same batch: one posts it, the other sees a duplicate."""
-    one = Ledger(engine, site="site1")
-    two = Ledger(engine, site="site1")
+    writers = [Writer(db_url), Writer(db_url)]
+    one, two = (Ledger(w, site="site1") for w in writers)
     shared = batch(*[txn(K.RECEIPT, 1, to_location=f"A-{n}") for n in range(50)])
-    results = await asyncio.gather(one.post_batch(shared), two.post_batch(shared))
+    try:
+        results = await asyncio.gather(one.post_batch(shared), two.post_batch(shared))
+    finally:
+        for w in writers:
+            w.close()
     statuses = sorted({r.status for rs in results for r in rs})
     assert statuses in ([AckStatus.ACCEPTED, AckStatus.DUPLICATE], [AckStatus.ACCEPTED])
     assert await count_rows(engine, movements) == 50

@@ -5,7 +5,7 @@ from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
-from aggregator.database import sync_url, tune_sqlite_sync
+from aggregator.database import create_sync_engine
 from aggregator.migrate import alembic_config, upgrade
 from aggregator.schema import VIRTUAL_LOCATIONS, locations, metadata
 from tests.integration import aggregator_support as support
@@ -15,10 +15,7 @@ db_url = support.db_url
 
 
 def _sync_engine(url: str) -> sa.Engine:
-    engine = sa.create_engine(sync_url(url), poolclass=sa.NullPool)
-    if engine.dialect.name == "sqlite":
-        tune_sqlite_sync(engine)
-    return engine
+    return create_sync_engine(url, poolclass=sa.NullPool)
 
 
 async def test_head_schema_matches_the_metadata(db_url: str) -> None:

@@ -1,0 +1,75 @@
+"""Bulk inserts straight to the driver, for the rows a posting writes per transaction.
+
+SQLAlchemy Core passes every row of an executemany through Python bind processors (UUID to hex,
+datetime to text, JSON to text on SQLite) and a parameter dict: most of a posting's cost at
+thousands of transactions a second. The hot inserts (transactions, movements, rejected) instead
+hand the driver tuples already in its own types. Everything else goes through SQLAlchemy.
+"""
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from uuid import UUID
+
+import sqlalchemy as sa
+
+
+def _sqlite_time(value: datetime) -> str:
+    # SQLAlchemy's SQLite DATETIME text: naive UTC, space separator, microseconds (26 chars).
+    return value.astimezone(UTC).isoformat(" ", "microseconds")[:26]
+
+
+def _utc(value: datetime) -> datetime:
+    return value.astimezone(UTC)
+
+
+def _same(value: UUID) -> UUID:
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class Encoding:
+    """How one driver takes UUIDs, timestamps and positional parameters."""
+
+    uuid: Callable[[UUID], object]
+    time: Callable[[datetime], object]
+    mark: str
+
+
+_SQLITE = Encoding(uuid=lambda value: value.hex, time=_sqlite_time, mark="?")
+_POSTGRES = Encoding(uuid=_same, time=_utc, mark="%s")
+
+
+def encoding(conn: sa.Connection) -> Encoding:
+    return _POSTGRES if conn.dialect.name == "postgresql" else _SQLITE
+
+
+def insert_rows(
+    conn: sa.Connection, table: sa.Table, columns: Sequence[str], rows: list[tuple[object, ...]]
+) -> None:
+    """One executemany of `rows` (values in `columns` order, encoded with `encoding(conn)`)."""
+    if not rows:
+        return
+    for name in columns:
+        assert name in table.c, f"{table.name} has no column {name}"
+    marks = ", ".join([encoding(conn).mark] * len(columns))
+    # Table and column names come from our schema (checked above), values are parameters.
+    sql = f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({marks})"  # noqa: S608
+    conn.exec_driver_sql(sql, rows)
+
+
+def allocate_ids(conn: sa.Connection, table: sa.Table, count: int) -> list[int]:
+    """`count` new ids for `table`'s integer primary key `id`, in the caller's write transaction.
+
+    SQLite: the writer holds the database's write lock (BEGIN IMMEDIATE), so max(id) + 1.. is
+    safe. PostgreSQL: drawn from the column's sequence, safe across concurrent replicas.
+    """
+    if count <= 0:
+        return []
+    if conn.dialect.name == "postgresql":
+        query = sa.text(
+            "SELECT nextval(pg_get_serial_sequence(:table, 'id')) FROM generate_series(1, :n)"
+        )
+        return sorted(conn.execute(query, {"table": table.name, "n": count}).scalars())
+    top = conn.execute(sa.select(sa.func.coalesce(sa.func.max(table.c.id), 0))).scalar_one()
+    return list(range(int(top) + 1, int(top) + 1 + count))

@@ -1,0 +1,61 @@
+"""The rows a posting keeps of each transaction: `transactions` (posted or pending, with the
+canonical body) and `rejected_txns` (conflicts and invalid ones, kept for inspection)."""
+
+from datetime import datetime
+
+import sqlalchemy as sa
+
+from aggregator.ledger.body import Body
+from aggregator.ledger.bulk import encoding, insert_rows
+from aggregator.schema import rejected_txns, transactions
+from stockwire.txn import StockTransaction
+
+Kept = tuple[StockTransaction, Body, str]  # (txn, body, status or rejection reason)
+
+_TXN_COLUMNS = (
+    "id",
+    "edge",
+    "seq",
+    "kind",
+    "status",
+    "body_hash",
+    "body",
+    "occurred_at",
+    "recorded_at",
+    "received_at",
+    "committed_at",
+)
+_REJECTED_COLUMNS = ("txn_id", "edge", "reason", "body", "received_at")
+
+
+def insert_txns(conn: sa.Connection, kept: list[Kept], now: datetime) -> None:
+    """`kept` holds (txn, body, "posted" | "pending")."""
+    enc = encoding(conn)
+    at = enc.time(now)
+    rows: list[tuple[object, ...]] = [
+        (
+            enc.uuid(txn.id),
+            txn.edge,
+            txn.seq,
+            txn.kind.value,
+            status,
+            body.digest,
+            body.text,
+            enc.time(txn.occurred_at),
+            enc.time(txn.recorded_at),
+            at,
+            at if status == "posted" else None,
+        )
+        for txn, body, status in kept
+    ]
+    insert_rows(conn, transactions, _TXN_COLUMNS, rows)
+
+
+def insert_rejected(conn: sa.Connection, kept: list[Kept], now: datetime) -> None:
+    """`kept` holds (txn, body, reason)."""
+    enc = encoding(conn)
+    at = enc.time(now)
+    rows: list[tuple[object, ...]] = [
+        (enc.uuid(txn.id), txn.edge, reason, body.text, at) for txn, body, reason in kept
+    ]
+    insert_rows(conn, rejected_txns, _REJECTED_COLUMNS, rows)

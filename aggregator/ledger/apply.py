@@ -1,5 +1,6 @@
 """Turn posted transactions into movements, counts and balance changes: set-oriented, one pass."""
 
+import functools
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -10,7 +11,7 @@ import sqlalchemy as sa
 from aggregator.ledger.bulk import Encoding, allocate_ids, encoding, insert_rows
 from aggregator.ledger.catalog import Item, Location, item_key, resolve_items, resolve_locations
 from aggregator.ledger.sides import CUSTOMER, LOSS, SUPPLIER, count_sides, sides
-from aggregator.ledger.upsert import insert
+from aggregator.ledger.upsert import insert_for
 from aggregator.schema import balances, counts, movements
 from stockwire.events import Movement
 from stockwire.txn import StockTransaction, TxnKind
@@ -191,14 +192,17 @@ def _add_to_balances(conn: sa.Connection, deltas: dict[BalanceKey, int]) -> None
         for k, qty in sorted(deltas.items())
         if qty != 0
     ]
-    if not rows:
-        return
-    stmt = insert(conn, balances)
-    upsert = stmt.on_conflict_do_update(
+    if rows:
+        conn.execute(_balance_upsert(conn.dialect.name), rows)
+
+
+@functools.cache
+def _balance_upsert(dialect: str) -> sa.Executable:
+    stmt = insert_for(dialect, balances)
+    return stmt.on_conflict_do_update(
         index_elements=[balances.c.item_id, balances.c.location_id, balances.c.lot],
         set_={"qty": balances.c.qty + stmt.excluded.qty},
     )
-    conn.execute(upsert, rows)
 
 
 def _negatives(

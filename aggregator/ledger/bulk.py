@@ -6,9 +6,11 @@ thousands of transactions a second. The hot inserts (transactions, movements, re
 hand the driver tuples already in its own types. Everything else goes through SQLAlchemy.
 """
 
+import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 from uuid import UUID
 
 import sqlalchemy as sa
@@ -58,6 +60,11 @@ def insert_rows(
     conn.exec_driver_sql(sql, rows)
 
 
+@functools.cache
+def _max_id(table: sa.Table) -> sa.Select[Any]:
+    return sa.select(sa.func.coalesce(sa.func.max(table.c.id), 0))
+
+
 def allocate_ids(conn: sa.Connection, table: sa.Table, count: int) -> list[int]:
     """`count` new ids for `table`'s integer primary key `id`, in the caller's write transaction.
 
@@ -71,5 +78,5 @@ def allocate_ids(conn: sa.Connection, table: sa.Table, count: int) -> list[int]:
             "SELECT nextval(pg_get_serial_sequence(:table, 'id')) FROM generate_series(1, :n)"
         )
         return sorted(conn.execute(query, {"table": table.name, "n": count}).scalars())
-    top = conn.execute(sa.select(sa.func.coalesce(sa.func.max(table.c.id), 0))).scalar_one()
+    top = conn.execute(_max_id(table)).scalar_one()
     return list(range(int(top) + 1, int(top) + 1 + count))

@@ -27,6 +27,17 @@ class Location:
     virtual: bool
 
 
+_ITEMS_NAMED = sa.select(items.c.id, items.c.sku, items.c.gtin).where(
+    sa.or_(
+        items.c.sku.in_(sa.bindparam("skus", expanding=True)),
+        items.c.gtin.in_(sa.bindparam("gtins", expanding=True)),
+    )
+)
+_LOCATIONS_NAMED = sa.select(locations.c.id, locations.c.code, locations.c.virtual).where(
+    locations.c.code.in_(sa.bindparam("codes", expanding=True))
+)
+
+
 def item_key(txn: StockTransaction) -> ItemKey:
     return txn.sku, txn.gtin
 
@@ -58,12 +69,9 @@ class _Found:
 
 
 def _items_named(conn: sa.Connection, keys: Iterable[ItemKey]) -> _Found:
-    skus = {s for s, _ in keys if s is not None}
-    gtins = {g for _, g in keys if g is not None}
-    query = sa.select(items.c.id, items.c.sku, items.c.gtin).where(
-        sa.or_(items.c.sku.in_(skus), items.c.gtin.in_(gtins))
-    )
-    found = [Item(r.id, r.sku, r.gtin) for r in conn.execute(query)]
+    skus = [s for s, _ in keys if s is not None]
+    gtins = [g for _, g in keys if g is not None]
+    found = [Item(*r) for r in conn.execute(_ITEMS_NAMED, {"skus": skus, "gtins": gtins})]
     return _Found(
         {i.sku: i for i in found if i.sku is not None},
         {i.gtin: i for i in found if i.gtin is not None},
@@ -100,7 +108,5 @@ def resolve_locations(conn: sa.Connection, codes: set[str], now: datetime) -> di
 
 
 def _locations_named(conn: sa.Connection, codes: set[str]) -> dict[str, Location]:
-    query = sa.select(locations.c.id, locations.c.code, locations.c.virtual).where(
-        locations.c.code.in_(codes)
-    )
-    return {r.code: Location(r.id, r.code, r.virtual) for r in conn.execute(query)}
+    rows = conn.execute(_LOCATIONS_NAMED, {"codes": list(codes)})
+    return {r.code: Location(r.id, r.code, r.virtual) for r in rows}

@@ -1,5 +1,6 @@
 """The ledger: post batches exactly once, approve or void pending ones, reverse movements."""
 
+import functools
 import logging
 from collections import defaultdict
 from collections.abc import Callable, Sequence
@@ -16,7 +17,7 @@ from aggregator.ledger import apply, records
 from aggregator.ledger.apply import Applied, BalanceKey, NegativeBalance
 from aggregator.ledger.body import body_of
 from aggregator.ledger.catalog import Item, Location
-from aggregator.ledger.upsert import insert
+from aggregator.ledger.upsert import insert_for
 from aggregator.schema import (
     VIRTUAL_LOCATIONS,
     edges,
@@ -110,10 +111,7 @@ class Ledger:
     def _post(self, conn: sa.Connection, batches: Sequence[TxnBatch]) -> GroupPosting:
         now = self.clock()
         ids = [t.id for b in batches for t in b.txns]
-        query = sa.select(transactions.c.id, transactions.c.body_hash).where(
-            transactions.c.id.in_(ids)
-        )
-        known = {r.id: r.body_hash for r in conn.execute(query)}
+        known = {r.id: r.body_hash for r in conn.execute(_KNOWN, {"ids": ids})}
         sorted_ = self._sort(batches, known)
         records.insert_txns(conn, sorted_.kept, now)
         records.insert_rejected(conn, sorted_.rejected, now)
@@ -152,16 +150,7 @@ class Ledger:
             {"site": self.site, "edge": edge, "last_seq": seq, "last_seen": now}
             for edge, seq in sorted(last_seq.items())
         ]
-        stmt = insert(conn, edges)
-        newer = sa.func.coalesce(edges.c.last_seq, -1) < stmt.excluded.last_seq
-        upsert = stmt.on_conflict_do_update(
-            index_elements=[edges.c.site, edges.c.edge],
-            set_={
-                "last_seen": stmt.excluded.last_seen,
-                "last_seq": sa.case((newer, stmt.excluded.last_seq), else_=edges.c.last_seq),
-            },
-        )
-        conn.execute(upsert, rows)
+        conn.execute(_edge_upsert(conn.dialect.name), rows)
 
     async def approve(self, txn_id: UUID) -> Posting:
         """A person confirms a pending transaction: it posts now (counts against today's book)."""
@@ -206,6 +195,24 @@ def _pending(conn: sa.Connection, txn_id: UUID) -> StockTransaction:
     if row.status != "pending":
         raise StateError(f"transaction {txn_id} is {row.status}, not pending")
     return StockTransaction.model_validate(row.body)
+
+
+_KNOWN = sa.select(transactions.c.id, transactions.c.body_hash).where(
+    transactions.c.id.in_(sa.bindparam("ids", expanding=True))
+)
+
+
+@functools.cache
+def _edge_upsert(dialect: str) -> sa.Executable:
+    stmt = insert_for(dialect, edges)
+    newer = sa.func.coalesce(edges.c.last_seq, -1) < stmt.excluded.last_seq
+    return stmt.on_conflict_do_update(
+        index_elements=[edges.c.site, edges.c.edge],
+        set_={
+            "last_seen": stmt.excluded.last_seen,
+            "last_seq": sa.case((newer, stmt.excluded.last_seq), else_=edges.c.last_seq),
+        },
+    )
 
 
 def _rejection(txn: StockTransaction, known_hash: str | None, digest: str) -> str | None:

@@ -30,9 +30,10 @@ from edge_agent.settings import DeviceConfig, EdgeSettings, OutboxSettings
 from edge_agent.settings import MqttSettings as EdgeMqtt
 from simulators.broker import BrokerKind, embedded_broker
 from simulators.ledger_check import differences
+from simulators.line_port import HOST
 from simulators.plan import Plan, build
 from simulators.ports import free_port
-from simulators.scanner import HOST, ScannerSim, encode, wire_for
+from simulators.scanner import ScannerSim, encode, wire_for
 from stockwire.errors import ConfigError
 
 EDGE = "edge-1"

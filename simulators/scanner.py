@@ -8,7 +8,6 @@ suppression depends on) are kept after a reconnect. Over a pty it writes to the 
 
 import asyncio
 import contextlib
-import logging
 import os
 import sys
 from collections.abc import Sequence
@@ -16,13 +15,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from device_profiles import ScannerProfile, load_profile
+from simulators.line_port import HOST, LinePort
 from simulators.plan import TimedScan, build
 from simulators.scenario import ScenarioError
 
-HOST = "127.0.0.1"
 LINES_MAX = 1_000_000
-
-log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,26 +53,23 @@ class ScannerSim:
     ) -> None:
         assert speed > 0, speed
         assert len(lines) <= LINES_MAX, len(lines)
-        self.host = host
         self.speed = speed
         self.done = asyncio.Event()
         self.sent = 0
         self._lines = list(lines)
-        self._port = port
-        self._server: asyncio.Server | None = None
-        self._client: asyncio.StreamWriter | None = None
-        self._connected = asyncio.Event()
+        self._port = LinePort(host, port)
+
+    @property
+    def host(self) -> str:
+        return self._port.host
 
     @property
     def port(self) -> int:
-        if self._server is None:
-            return self._port
-        return int(self._server.sockets[0].getsockname()[1])
+        return self._port.port
 
     async def start(self) -> None:
         """Listen (port 0 = any free port; read `.port` after)."""
-        if self._server is None:
-            self._server = await asyncio.start_server(self._accept, self.host, self._port)
+        await self._port.start()
 
     async def serve(self) -> None:
         """Send every line, set `done`, then keep the connection up until cancelled."""
@@ -85,64 +79,20 @@ class ScannerSim:
             self.done.set()
             await asyncio.Event().wait()
         finally:
-            self._close()
+            await self._port.close()
 
     async def _send_all(self) -> None:
         clock_s = 0.0
         for line in self._lines:
             wait_s = line.at_s / self.speed - clock_s
             if wait_s > 0:
-                await self._connected.wait()
+                await self._port.connected()
                 await asyncio.sleep(wait_s)
                 clock_s = line.at_s / self.speed
-            while not await self._write(line.data):
-                await self._connected.wait()
+            await self._port.connected()
+            while not await self._port.write(line.data):
+                await self._port.connected()
             self.sent += 1
-
-    async def _write(self, data: bytes) -> bool:
-        await self._connected.wait()
-        writer = self._client
-        if writer is None or writer.is_closing():
-            self._drop(writer)
-            return False
-        try:
-            writer.write(data)
-            await writer.drain()
-        except ConnectionError:
-            self._drop(writer)
-            return False
-        return True
-
-    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        log.info("scanner sim %s:%s: client %s connected", self.host, self.port, _peer(writer))
-        if self._client is not None:
-            self._client.close()
-        self._client = writer
-        self._connected.set()
-        try:
-            while await reader.read(4096):
-                pass  # a scanner ignores what the host sends
-        except ConnectionError:
-            pass
-        finally:
-            self._drop(writer)
-            writer.close()
-
-    def _drop(self, writer: asyncio.StreamWriter | None) -> None:
-        if self._client is writer:
-            self._client = None
-            self._connected.clear()
-
-    def _close(self) -> None:
-        if self._client is not None:
-            self._client.close()
-        if self._server is not None:
-            self._server.close()
-
-
-def _peer(writer: asyncio.StreamWriter) -> str:
-    peer = writer.get_extra_info("peername")
-    return f"{peer[0]}:{peer[1]}" if peer else "?"
 
 
 async def write_tty(path: Path, lines: Sequence[TimedLine], speed: float) -> None:

@@ -21,6 +21,7 @@ from typing import Any
 
 import aiomqtt
 
+from simulators.line_port import LinePort
 from simulators.mosquitto import Mosquitto
 from simulators.ports import free_port
 from stockwire.ids import uuid7
@@ -61,7 +62,7 @@ def receive_script(items: Sequence[str]) -> list[str]:
     return ["SW:MODE:RECEIVE", f"SW:LOC:{DOCK}", *items]
 
 
-class ScriptedScanner:
+class ScriptedScanner(LinePort):
     """A TCP scanner base: the edge connects; `send` writes lines (CR LF) to the current client.
 
     Lines are only written while a client is connected; a line whose write fails is re-sent to
@@ -70,66 +71,20 @@ class ScriptedScanner:
     """
 
     def __init__(self) -> None:
+        super().__init__(HOST)
         self.sent = 0
-        self._server: asyncio.Server | None = None
-        self._client: asyncio.StreamWriter | None = None
-        self._connected = asyncio.Event()
-
-    @property
-    def port(self) -> int:
-        assert self._server is not None, "start() first"
-        return int(self._server.sockets[0].getsockname()[1])
-
-    async def start(self) -> None:
-        self._server = await asyncio.start_server(self._accept, HOST, 0)
 
     async def send(self, lines: Sequence[str], gap_s: float = 0.0) -> None:
         for line in lines:
-            while not await self._write(f"{line}\r\n".encode()):
-                pass
+            data = f"{line}\r\n".encode()
+            while True:
+                async with asyncio.timeout(WAIT_S):
+                    await self.connected()
+                if await self.write(data):
+                    break
             self.sent += 1
             if gap_s:
                 await asyncio.sleep(gap_s)
-
-    async def _write(self, data: bytes) -> bool:
-        async with asyncio.timeout(WAIT_S):
-            await self._connected.wait()
-        writer = self._client
-        if writer is None or writer.is_closing():
-            self._drop(writer)
-            return False
-        try:
-            writer.write(data)
-            await writer.drain()
-        except ConnectionError:
-            self._drop(writer)
-            return False
-        return True
-
-    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        if self._client is not None:
-            self._client.close()
-        self._client = writer
-        self._connected.set()
-        with contextlib.suppress(ConnectionError):
-            while await reader.read(4096):
-                pass
-        self._drop(writer)
-        writer.close()
-
-    def _drop(self, writer: asyncio.StreamWriter | None) -> None:
-        if self._client is writer:
-            self._client = None
-            self._connected.clear()
-
-    async def close(self) -> None:
-        if self._client is not None:
-            self._client.close()
-        if self._server is not None:
-            self._server.close()
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(5):
-                    await self._server.wait_closed()
 
 
 # --- processes --------------------------------------------------------------------------------

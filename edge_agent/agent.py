@@ -42,7 +42,11 @@ async def run_agent(
     stop = stop or asyncio.Event()
     devices = list(sources) if sources is not None else _build(settings, clock)
     outbox = await Outbox.open(
-        settings.outbox.path, settings.edge, settings.outbox.rows_max, clock=clock
+        settings.outbox.path,
+        settings.edge,
+        settings.outbox.rows_max,
+        clock=clock,
+        unsent_txns_max=settings.outbox.unsent_txns_max,
     )
     try:
         publisher = Publisher(settings, outbox, lambda: _states(devices), clock)

@@ -7,14 +7,20 @@ connection is only ever touched by the thread that opened it.
 A row leaves `outbox` only when the aggregator acks its id: accepted/duplicate delete it,
 rejected moves it to `rejected_txns`. When the outbox holds `rows_max` rows, `add` waits
 (back-pressure) until acks free space; transactions are never dropped.
+
+The publisher reads the outbox as a stream by seq. What `add` has just stored (and returned)
+is also kept in memory, up to `unsent_txns_max`, until the publisher takes it, so the
+publisher need not hop onto the worker thread and re-parse rows it has just written. Only
+after a (re)connect, an ack timeout, or when that memory overflowed does it read SQLite.
 """
 
 import asyncio
 import logging
 import sqlite3
+from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import fields
+from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Self, TypeVar
@@ -30,6 +36,8 @@ from stockwire.txn import StockTransaction
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+
+UNSENT_TXNS_MAX = 500  # default for OutboxSettings.unsent_txns_max (~0.75 MB when full)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (edge TEXT PRIMARY KEY, next_seq INTEGER NOT NULL);
@@ -108,18 +116,32 @@ class _Db:
             (r.device, r.raw, r.reason, r.at.isoformat()),
         )
 
-    def pending(self, limit: int, exclude: frozenset[UUID]) -> list[StockTransaction]:
+    def read(self, from_seq: int, limit: int, exclude: frozenset[UUID]) -> "Page":
         skip = {str(u) for u in exclude}
         out: list[StockTransaction] = []
-        for txn_id, body in self.conn.execute("SELECT id, body FROM outbox ORDER BY seq"):
+        rows = self.conn.execute(
+            "SELECT id, body FROM outbox WHERE seq >= ? ORDER BY seq", (from_seq,)
+        )
+        for txn_id, body in rows:
             if txn_id in skip:
                 continue
             out.append(StockTransaction.model_validate_json(body))
             if len(out) >= limit:
-                break
-        return out
+                return Page(out, out[-1].seq + 1)
+        # Every row at or after from_seq is in `out` or excluded: read on after the last seq.
+        return Page(out, self.next_seq)
 
     def apply_ack(self, ack: Ack, now: datetime) -> int:
+        # Without an fsync of its own: a delete lost to a power cut only means the txn is
+        # re-sent and acked as a duplicate, and the next add's fsync makes it durable anyway
+        # (the WAL is written in order). Adds stay synchronous=FULL.
+        self.conn.execute("PRAGMA synchronous=NORMAL")
+        try:
+            return self._apply_ack(ack, now)
+        finally:
+            self.conn.execute("PRAGMA synchronous=FULL")
+
+    def _apply_ack(self, ack: Ack, now: datetime) -> int:
         removed = 0
         self.conn.execute("BEGIN IMMEDIATE")
         try:
@@ -152,14 +174,75 @@ def _build(draft: TxnDraft, edge: str, seq: int, now: datetime) -> StockTransact
         return Rejected(draft.device, raw, describe(e, "transaction"), draft.occurred_at)
 
 
+@dataclass(frozen=True, slots=True)
+class Page:
+    """Rows read from SQLite in seq order; read on from `next_seq`."""
+
+    txns: list[StockTransaction]
+    next_seq: int
+
+
+class _Unsent:
+    """Just-stored transactions in seq order, kept until the publisher takes them.
+
+    Seqs are contiguous (a rejected draft takes none), so the deque holds exactly the seqs
+    [from_seq, end_seq). Overflow drops the oldest: they are still in SQLite, where the
+    publisher reads them because they are now below `from_seq`.
+    """
+
+    def __init__(self, next_seq: int, txns_max: int) -> None:
+        self.txns: deque[StockTransaction] = deque()
+        self.from_seq = next_seq
+        self.end_seq = next_seq
+        self.txns_max = txns_max
+        self.overflows = 0
+
+    def extend(self, made: Sequence[StockTransaction]) -> None:
+        if not made:
+            return
+        assert made[0].seq == self.end_seq, (made[0].seq, self.end_seq)
+        self.txns.extend(made)
+        self.end_seq = made[-1].seq + 1
+        excess = len(self.txns) - self.txns_max
+        if excess > 0:
+            self.overflows += 1
+            self._drop(excess)
+
+    def count(self, from_seq: int) -> int | None:
+        if from_seq < self.from_seq:
+            return None
+        return max(0, self.end_seq - from_seq)
+
+    def take(self, from_seq: int, limit: int) -> list[StockTransaction] | None:
+        if from_seq < self.from_seq:
+            return None
+        self._drop(min(from_seq, self.end_seq) - self.from_seq)  # already read from SQLite
+        taken = [self.txns.popleft() for _ in range(min(limit, len(self.txns)))]
+        self.from_seq += len(taken)
+        return taken
+
+    def _drop(self, n: int) -> None:
+        for _ in range(n):
+            self.txns.popleft()
+        self.from_seq += n
+
+
 class Outbox:
     """Async facade over the SQLite outbox. Create with `await Outbox.open(...)`."""
 
-    def __init__(self, db: _Db, executor: ThreadPoolExecutor, rows_max: int, clock: Clock) -> None:
+    def __init__(
+        self,
+        db: _Db,
+        executor: ThreadPoolExecutor,
+        rows_max: int,
+        clock: Clock,
+        unsent_txns_max: int = UNSENT_TXNS_MAX,
+    ) -> None:
         self._db = db
         self._executor = executor
         self.rows_max = rows_max
         self._clock = clock
+        self._unsent = _Unsent(db.next_seq, unsent_txns_max)
         self._add_lock = asyncio.Lock()
         self._freed = asyncio.Event()
         self.full_waits = 0  # times an add had to wait for acks to free space
@@ -167,8 +250,16 @@ class Outbox:
         self.full_changed = asyncio.Event()  # set whenever `full` flips; the reader clears it
 
     @classmethod
-    async def open(cls, path: Path, edge: str, rows_max: int, clock: Clock | None = None) -> Self:
+    async def open(
+        cls,
+        path: Path,
+        edge: str,
+        rows_max: int,
+        clock: Clock | None = None,
+        unsent_txns_max: int = UNSENT_TXNS_MAX,
+    ) -> Self:
         assert rows_max >= 1
+        assert unsent_txns_max >= 0
         executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="outbox")
         loop = asyncio.get_running_loop()
         try:
@@ -176,7 +267,7 @@ class Outbox:
         except BaseException:
             executor.shutdown(wait=False)
             raise
-        return cls(db, executor, rows_max, clock or utc_now)
+        return cls(db, executor, rows_max, clock or utc_now, unsent_txns_max)
 
     async def _call(self, fn: Callable[..., T], *args: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
@@ -188,12 +279,21 @@ class Outbox:
         """Store drafts as transactions in one SQLite transaction; waits while the outbox is full.
 
         A draft that does not make a valid StockTransaction becomes a rejected reading.
+        The stored transactions are also kept for `take_unsent` (they are committed first).
+        Once the write has started, cancelling the caller does not stop it.
         """
         if not drafts:
             return []
         async with self._add_lock:
             await self._wait_for_space(len(drafts))
-            return await self._call(self._db.add, drafts, self._clock())
+            loop = asyncio.get_running_loop()
+            stored = loop.run_in_executor(self._executor, self._db.add, drafts, self._clock())
+            stored.add_done_callback(self._keep_unsent)  # in seq order, even if we are cancelled
+            return await asyncio.shield(stored)
+
+    def _keep_unsent(self, stored: "asyncio.Future[list[StockTransaction]]") -> None:
+        if not stored.cancelled() and stored.exception() is None:
+            self._unsent.extend(stored.result())
 
     async def _wait_for_space(self, wanted: int) -> None:
         # An add bigger than rows_max still goes in when the outbox is empty (no deadlock).
@@ -221,7 +321,28 @@ class Outbox:
         self, limit: int, exclude: set[UUID] | frozenset[UUID] = frozenset()
     ) -> list[StockTransaction]:
         """The oldest `limit` rows not in `exclude`, in seq order."""
-        return await self._call(self._db.pending, limit, frozenset(exclude))
+        return (await self.read(0, limit, exclude)).txns
+
+    async def read(
+        self, from_seq: int, limit: int, exclude: set[UUID] | frozenset[UUID] = frozenset()
+    ) -> Page:
+        """From SQLite: up to `limit` rows with seq >= from_seq not in `exclude`, in seq order."""
+        return await self._call(self._db.read, from_seq, limit, frozenset(exclude))
+
+    def unsent_count(self, from_seq: int) -> int | None:
+        """How many stored transactions from `from_seq` on are held in memory; None when
+        memory does not hold all of them (read SQLite from `from_seq` first)."""
+        return self._unsent.count(from_seq)
+
+    def take_unsent(self, from_seq: int, limit: int) -> list[StockTransaction] | None:
+        """Take (and forget) up to `limit` stored transactions from `from_seq` on, from memory;
+        None when memory does not hold all of them (read SQLite from `from_seq` first)."""
+        return self._unsent.take(from_seq, limit)
+
+    @property
+    def unsent_overflows(self) -> int:
+        """Times `unsent_txns_max` was exceeded and the oldest were left to SQLite."""
+        return self._unsent.overflows
 
     async def apply_ack(self, ack: Ack) -> int:
         """Delete accepted/duplicate rows, move rejected ones aside; returns rows removed."""

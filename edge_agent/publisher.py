@@ -2,9 +2,17 @@
 
 One aiomqtt client per connection. The last will is a retained offline EdgeStatus; the birth
 is a retained online EdgeStatus, re-published every `status_interval_s` and at once when the
-outbox becomes full or stops being full. Unacked batches are bounded (`inflight_batches_max`)
-and every publish is awaited, so paho's own in-flight window is never overrun (it drops
-silently). A batch whose ack has not come within `ack_timeout_s` goes back to pending and is
+outbox becomes full or stops being full.
+
+The outbox is read as a stream by seq: what `add` has just stored comes from memory, SQLite is
+read only after a (re)connect, an ack timeout, or when that memory overflowed. A batch that is
+not full waits (as in Nagle's algorithm) only while an earlier batch awaits its ack, and at
+most `linger_ms` after the previous batch.
+
+Batches are published without waiting for the previous PUBACK, but unacked batches and
+unconfirmed publishes are each bounded by `inflight_batches_max`, paho's own in-flight window
+is sized to match, and every publish is awaited in its own task (a failure ends the
+connection). A batch whose ack has not come within `ack_timeout_s` is re-read and
 re-published; on every (re)connect everything pending is replayed. The aggregator is
 idempotent by txn id.
 """
@@ -12,6 +20,8 @@ idempotent by txn id.
 import asyncio
 import contextlib
 import logging
+import math
+import socket
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from uuid import UUID
@@ -33,6 +43,11 @@ log = logging.getLogger(__name__)
 
 DeviceStates = Callable[[], dict[str, DeviceStatus]]
 
+# paho leaves Nagle on: a batch written while our PUBACK for an ack is still unacknowledged
+# by the broker's TCP waits for its delayed ACK (~25-40 ms on Linux).
+_NO_DELAY = (socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+STATUS_PUBLISHES_MAX = 1  # status publishes awaiting a PUBACK at once (heartbeat or birth)
+
 
 @dataclass
 class PublisherStats:
@@ -43,11 +58,13 @@ class PublisherStats:
     acks: int = 0
     malformed_acks: int = 0
     ack_timeouts: int = 0
+    outbox_reads: int = 0  # batches read from SQLite rather than taken from memory
 
 
 @dataclass
 class _Sent:
     ids: set[UUID]
+    first_seq: int
     deadline: float  # loop time
 
 
@@ -61,9 +78,9 @@ class _Inflight:
     def ids(self) -> frozenset[UUID]:
         return frozenset(i for sent in self.batches.values() for i in sent.ids)
 
-    def add(self, ids: set[UUID], deadline: float) -> None:
+    def add(self, txns: list[StockTransaction], deadline: float) -> None:
         self.sent += 1
-        self.batches[self.sent] = _Sent(ids, deadline)
+        self.batches[self.sent] = _Sent({t.id for t in txns}, txns[0].seq, deadline)
 
     def acked(self, ids: set[UUID]) -> None:
         for number, sent in list(self.batches.items()):
@@ -71,11 +88,9 @@ class _Inflight:
             if not sent.ids:
                 del self.batches[number]
 
-    def expire(self, now: float) -> int:
+    def expire(self, now: float) -> list[_Sent]:
         late = [n for n, sent in self.batches.items() if sent.deadline <= now]
-        for number in late:
-            del self.batches[number]
-        return len(late)
+        return [self.batches.pop(number) for number in late]
 
     def next_deadline(self) -> float | None:
         return min((s.deadline for s in self.batches.values()), default=None)
@@ -93,10 +108,13 @@ class Publisher:
         self._outbox = outbox
         self._devices = devices or dict
         self._clock = clock or utc_now
-        self._wake = asyncio.Event()
-        self._acked = asyncio.Event()
+        self._changed = asyncio.Event()  # rows added, a batch acked or a publish confirmed
         self._stopping = asyncio.Event()
+        # Per connection, reset by _connected:
         self._inflight = _Inflight()
+        self._publishing: set[asyncio.Task[None]] = set()
+        self._next_seq = 0  # rows below it are acked or in flight on this connection
+        self._last_batch_at = -math.inf  # loop time
         self.connected = False
         self.stats = PublisherStats()
 
@@ -105,7 +123,7 @@ class Publisher:
 
     def wake(self) -> None:
         """New rows are in the outbox: publish them soon."""
-        self._wake.set()
+        self._changed.set()
 
     def request_stop(self) -> None:
         """Publish a retained offline status (if connected), disconnect, and end `run`."""
@@ -171,6 +189,9 @@ class Publisher:
         return aiomqtt.Client(
             mqtt.host,
             mqtt.port,
+            socket_options=[_NO_DELAY],
+            max_inflight_messages=self._settings.publisher.inflight_batches_max
+            + STATUS_PUBLISHES_MAX,
             username=mqtt.username,
             password=mqtt.password.get_secret_value() if mqtt.password else None,
             identifier=self._settings.client_id,
@@ -196,14 +217,17 @@ class Publisher:
             await client.subscribe(self.topic(EdgeChannel.ACK), qos=1)
             await self._publish_status(client, EdgeState.ONLINE)
             self._inflight = _Inflight()  # replay everything pending
+            self._publishing = set()
+            self._next_seq = 0
+            self._last_batch_at = -math.inf
             async with asyncio.TaskGroup() as tg:
                 tasks = [
                     tg.create_task(self._receive(client)),
-                    tg.create_task(self._send(client)),
+                    tg.create_task(self._send(client, tg)),
                     tg.create_task(self._heartbeat(client)),
                 ]
                 await self._stopping.wait()
-                for task in tasks:
+                for task in [*tasks, *self._publishing]:  # unconfirmed rows stay stored
                     task.cancel()
             await self._publish_status(client, EdgeState.OFFLINE)
 
@@ -233,7 +257,7 @@ class Publisher:
             await self._outbox.apply_ack(ack)  # rows go first, so they are never re-sent
             self._inflight.acked({r.id for r in ack.results})
             self.stats.acks += 1
-            self._acked.set()
+            self._changed.set()
 
     def _parse_ack(self, payload: object) -> Ack | None:
         data = payload if isinstance(payload, bytes | bytearray | str) else repr(payload)
@@ -249,44 +273,90 @@ class Publisher:
             return None
         return ack
 
-    async def _send(self, client: aiomqtt.Client) -> None:
-        pub = self._settings.publisher
-        loop = asyncio.get_running_loop()
+    async def _send(self, client: aiomqtt.Client, tg: asyncio.TaskGroup) -> None:
         while True:
-            expired = self._inflight.expire(loop.time())
-            if expired:
-                self.stats.ack_timeouts += expired
-                log.warning(
-                    "%d batch(es) not acked within %ss: re-sending", expired, pub.ack_timeout_s
-                )
-            if len(self._inflight.batches) >= pub.inflight_batches_max:
-                self._acked.clear()
-                await self._wait(self._acked, self._inflight.next_deadline())
+            self._expire()
+            if self._window_full():
+                self._changed.clear()
+                await self._wait(self._changed, self._inflight.next_deadline())
                 continue
             txns = await self._next_batch()
             if not txns:
-                await self._wait(self._wake, self._inflight.next_deadline())
+                await self._wait(self._changed, self._inflight.next_deadline())
                 continue
-            await self._publish_batch(client, txns, loop.time() + pub.ack_timeout_s)
+            self._start_publish(client, tg, txns)
+
+    def _expire(self) -> None:
+        expired = self._inflight.expire(asyncio.get_running_loop().time())
+        if not expired:
+            return
+        self.stats.ack_timeouts += len(expired)
+        # Read those rows again (from SQLite): everything from the oldest on not in flight.
+        self._next_seq = min(self._next_seq, *(sent.first_seq for sent in expired))
+        log.warning(
+            "%d batch(es) not acked within %ss: re-sending",
+            len(expired),
+            self._settings.publisher.ack_timeout_s,
+        )
+
+    def _window_full(self) -> bool:
+        window = self._settings.publisher.inflight_batches_max
+        return len(self._inflight.batches) >= window or len(self._publishing) >= window
 
     async def _next_batch(self) -> list[StockTransaction]:
-        pub = self._settings.publisher
-        self._wake.clear()
-        txns = await self._outbox.pending(pub.batch_txns_max, self._inflight.ids())
-        if txns and len(txns) < pub.batch_txns_max and pub.linger_ms > 0:
-            await asyncio.sleep(pub.linger_ms / 1000)  # let the batch fill a little
-            txns = await self._outbox.pending(pub.batch_txns_max, self._inflight.ids())
+        """Up to batch_txns_max of the oldest rows not in flight; [] when there are none."""
+        limit = self._settings.publisher.batch_txns_max
+        self._changed.clear()
+        if self._outbox.unsent_count(self._next_seq) == 0:
+            return []
+        await self._linger()
+        txns = self._outbox.take_unsent(self._next_seq, limit)
+        if txns is None:  # not all in memory: read on from SQLite
+            page = await self._outbox.read(self._next_seq, limit, self._inflight.ids())
+            self.stats.outbox_reads += 1
+            self._next_seq = page.next_seq
+            return page.txns
+        if txns:
+            self._next_seq = txns[-1].seq + 1
         return txns
 
-    async def _publish_batch(
-        self, client: aiomqtt.Client, txns: list[StockTransaction], deadline: float
+    async def _linger(self) -> None:
+        """Nagle: a batch that is not full goes at once when no batch awaits its ack; otherwise
+        it fills until the acks are in, it is full, or linger_ms after the previous batch.
+
+        So batches follow the aggregator's pace: small and prompt when it answers fast,
+        bigger (fewer, cheaper for it) when it is busy, and never held past linger_ms."""
+        pub = self._settings.publisher
+        until = self._last_batch_at + pub.linger_ms / 1000
+        loop = asyncio.get_running_loop()
+        while self._inflight.batches and loop.time() < until:
+            ready = self._outbox.unsent_count(self._next_seq)
+            if ready is None or ready >= pub.batch_txns_max:
+                return
+            self._changed.clear()
+            await self._wait(self._changed, until)
+
+    def _start_publish(
+        self, client: aiomqtt.Client, tg: asyncio.TaskGroup, txns: list[StockTransaction]
     ) -> None:
+        loop = asyncio.get_running_loop()
         batch = TxnBatch(edge=self._settings.edge, sent_at=self._clock(), txns=tuple(txns))
         # In flight before the publish: the ack can arrive before the PUBACK does.
-        self._inflight.add({t.id for t in txns}, deadline)
-        await client.publish(self.topic(EdgeChannel.TXN), batch.model_dump_json(), qos=1)
+        self._inflight.add(txns, loop.time() + self._settings.publisher.ack_timeout_s)
+        self._last_batch_at = loop.time()
+        task = tg.create_task(self._publish_batch(client, batch.model_dump_json(), len(txns)))
+        self._publishing.add(task)
+        task.add_done_callback(self._published)
+
+    async def _publish_batch(self, client: aiomqtt.Client, payload: str, txns: int) -> None:
+        """One batch until its PUBACK; a failure fails the connection's TaskGroup."""
+        await client.publish(self.topic(EdgeChannel.TXN), payload, qos=1)
         self.stats.batches_sent += 1
-        self.stats.txns_sent += len(txns)
+        self.stats.txns_sent += txns
+
+    def _published(self, task: "asyncio.Task[None]") -> None:
+        self._publishing.discard(task)
+        self._changed.set()
 
     @staticmethod
     async def _wait(event: asyncio.Event, deadline: float | None) -> None:

@@ -6,6 +6,7 @@ from typing import Self
 from pydantic import BaseModel, ConfigDict, Field, FilePath, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from edge_agent.outbox import UNSENT_TXNS_MAX
 from stockwire.config import EnvFirst, load_settings
 from stockwire.names import Ident, LocationCode
 from stockwire.txn import TXNS_PER_BATCH_MAX
@@ -29,6 +30,8 @@ class MqttSettings(_Section):
 class OutboxSettings(_Section):
     path: Path = Path("stockwire-outbox.sqlite")
     rows_max: int = Field(default=100_000, ge=1)
+    # Just-stored transactions kept in memory for the publisher; beyond it, it reads SQLite.
+    unsent_txns_max: int = Field(default=UNSENT_TXNS_MAX, ge=0, le=100_000)
 
 
 class PublisherSettings(_Section):

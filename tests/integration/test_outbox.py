@@ -1,4 +1,5 @@
 import asyncio
+import contextlib
 import sqlite3
 from datetime import UTC, datetime
 from pathlib import Path
@@ -163,3 +164,96 @@ async def test_outbox_file_is_wal(tmp_path: Path) -> None:
     outbox = await Outbox.open(path, EDGE, 10)
     await outbox.close()
     assert rows(path, "PRAGMA journal_mode") == [("wal",)]
+
+
+async def test_read_pages_by_seq_and_says_where_to_read_on(tmp_path: Path) -> None:
+    outbox = await Outbox.open(tmp_path / "o.sqlite", EDGE, 100)
+    try:
+        txns = await outbox.add([draft(f"S{i}") for i in range(6)])
+        first = await outbox.read(0, 2)
+        assert (first.txns, first.next_seq) == (txns[:2], 2)
+        rest = await outbox.read(first.next_seq, 10, exclude={txns[3].id})
+        assert rest.txns == [txns[2], txns[4], txns[5]]
+        assert rest.next_seq == 6  # everything read: on from the next seq to be stored
+        await outbox.apply_ack(ack((txns[0], AckStatus.ACCEPTED)))
+        assert (await outbox.read(0, 1)).txns == [txns[1]]  # acked rows are gone
+    finally:
+        await outbox.close()
+
+
+async def test_just_stored_txns_are_taken_from_memory_once(tmp_path: Path) -> None:
+    outbox = await Outbox.open(tmp_path / "o.sqlite", EDGE, 100)
+    try:
+        assert outbox.unsent_count(0) == 0
+        txns = await outbox.add([draft(f"S{i}") for i in range(3)])
+        txns += await outbox.add([draft("BAD", qty=0), draft("S3")])  # the reject takes no seq
+        assert outbox.unsent_count(0) == 4
+        assert outbox.unsent_count(1) == 3
+        assert outbox.take_unsent(1, 2) == txns[1:3]  # seq 0 is skipped (read from SQLite)
+        assert outbox.take_unsent(3, 10) == [txns[3]]
+        assert outbox.take_unsent(4, 10) == []
+        assert outbox.unsent_count(4) == 0
+        # Taken ones are no longer in memory: reading them again needs SQLite.
+        assert outbox.unsent_count(0) is None
+        assert outbox.take_unsent(2, 10) is None
+        assert outbox.count() == 4  # memory is only a copy: the rows wait for their acks
+    finally:
+        await outbox.close()
+
+
+async def test_memory_overflow_leaves_the_oldest_to_sqlite(tmp_path: Path) -> None:
+    outbox = await Outbox.open(tmp_path / "o.sqlite", EDGE, 100, unsent_txns_max=3)
+    try:
+        txns = await outbox.add([draft(f"S{i}") for i in range(5)])
+        assert outbox.unsent_overflows == 1
+        assert outbox.unsent_count(0) is None  # seqs 0 and 1 are in SQLite only
+        page = await outbox.read(0, 2)
+        assert page.txns == txns[:2]
+        assert outbox.take_unsent(page.next_seq, 10) == txns[2:]
+    finally:
+        await outbox.close()
+
+
+async def test_memory_starts_after_the_rows_on_file(tmp_path: Path) -> None:
+    path = tmp_path / "o.sqlite"
+    outbox = await Outbox.open(path, EDGE, 100)
+    old = await outbox.add([draft("A"), draft("B")])
+    await outbox.close()
+    outbox = await Outbox.open(path, EDGE, 100)
+    try:
+        assert outbox.unsent_count(0) is None  # a restart replays from SQLite
+        page = await outbox.read(0, 10)
+        assert (page.txns, page.next_seq) == (old, 2)
+        new = await outbox.add([draft("C")])
+        assert outbox.take_unsent(page.next_seq, 10) == new
+    finally:
+        await outbox.close()
+
+
+async def test_an_add_cancelled_while_writing_is_stored_and_kept_in_memory(
+    tmp_path: Path,
+) -> None:
+    outbox = await Outbox.open(tmp_path / "o.sqlite", EDGE, 100)
+    try:
+        await outbox.add([draft("A")])
+        adding = asyncio.create_task(outbox.add([draft("B")]))
+        await asyncio.sleep(0)  # the write is handed to the worker thread
+        adding.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await adding
+        await outbox.add([draft("C")])
+        assert outbox.count() == 3
+        assert [t.sku for t in outbox.take_unsent(0, 10) or []] == ["A", "B", "C"]
+    finally:
+        await outbox.close()
+
+
+async def test_acks_are_applied_between_adds(tmp_path: Path) -> None:
+    # apply_ack commits without an fsync of its own; the connection stays synchronous=FULL.
+    path = tmp_path / "o.sqlite"
+    outbox = await Outbox.open(path, EDGE, 100)
+    a, b = await outbox.add([draft("A"), draft("B")])
+    await outbox.apply_ack(ack((a, AckStatus.ACCEPTED)))
+    (c,) = await outbox.add([draft("C")])
+    await outbox.close()
+    assert rows(path, "SELECT id FROM outbox ORDER BY seq") == [(str(b.id),), (str(c.id),)]

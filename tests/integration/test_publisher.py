@@ -257,3 +257,93 @@ def test_reconnect_backoff_is_jittered_capped_and_resets() -> None:
     assert len(set(delays)) == len(delays)  # ... and every delay is drawn, not fixed
     backoff.reset()
     assert backoff.next_s() == 0.2
+
+
+async def test_a_small_batch_waits_for_the_previous_ack_but_a_full_one_does_not(
+    mosquitto: Mosquitto, tmp_path: Path, outbox: Outbox
+) -> None:
+    # linger_ms at its maximum: only an ack (or a full batch) can release a held batch here.
+    settings = edge_settings(mosquitto, tmp_path, batch_txns_max=3, linger_ms=10_000)
+    tap = TxnTap(mosquitto)
+    aggregator = Aggregator(mosquitto)
+    aggregator.answering.clear()
+    publisher = Publisher(settings, outbox)
+    async with running(tap.run()), running(aggregator.run()):
+        await asyncio.wait_for(tap.ready.wait(), 20)
+        async with running(publisher.run()) as task:
+            await wait_until(lambda: publisher.connected, "connected")
+            await add(outbox, publisher, 1, "A")  # nothing awaits an ack: goes at once
+            await wait_until(lambda: len(tap.batches) == 1, "the first txn alone")
+            await add(outbox, publisher, 3, "B")  # a full batch goes even so
+            await wait_until(lambda: len(tap.batches) == 2, "the full batch")
+            await add(outbox, publisher, 1, "C")
+            await add(outbox, publisher, 1, "D")
+            for _ in range(20):
+                await asyncio.sleep(0.02)
+            assert len(tap.batches) == 2  # small, and earlier batches await their acks
+
+            aggregator.answering.set()  # the acks come: what was held goes as one batch
+            await wait_until(lambda: outbox.count() == 0, "everything acked")
+            await stop(publisher, task)
+    sizes = [[t.sku for t in b.txns] for b in tap.batches]
+    assert sizes == [["A0"], ["B0", "B1", "B2"], ["C0", "D0"]]
+
+
+async def test_just_stored_txns_are_published_without_reading_sqlite(
+    mosquitto: Mosquitto, tmp_path: Path, outbox: Outbox
+) -> None:
+    settings = edge_settings(mosquitto, tmp_path, batch_txns_max=4)
+    aggregator = Aggregator(mosquitto)
+    publisher = Publisher(settings, outbox)
+    async with running(aggregator.run()), running(publisher.run()) as task:
+        await wait_until(lambda: publisher.connected, "connected")
+        produced: list[StockTransaction] = []
+        for i in range(10):
+            produced += await add(outbox, publisher, 3, f"S{i}-")
+        await wait_until(lambda: outbox.count() == 0, "everything acked")
+        assert publisher.stats.outbox_reads == 0
+        await stop(publisher, task)
+    assert [aggregator.accepted[t.id] for t in produced] == produced
+
+
+async def test_txns_beyond_the_memory_limit_are_read_from_sqlite_in_order(
+    mosquitto: Mosquitto, tmp_path: Path
+) -> None:
+    settings = edge_settings(mosquitto, tmp_path, batch_txns_max=3, inflight_batches_max=1)
+    tap = TxnTap(mosquitto)
+    aggregator = Aggregator(mosquitto)
+    aggregator.answering.clear()
+    outbox = await Outbox.open(tmp_path / "small.sqlite", EDGE, 10_000, unsent_txns_max=4)
+    publisher = Publisher(settings, outbox)
+    try:
+        async with running(tap.run()), running(aggregator.run()):
+            await asyncio.wait_for(tap.ready.wait(), 20)
+            async with running(publisher.run()) as task:
+                await wait_until(lambda: publisher.connected, "connected")
+                produced: list[StockTransaction] = []
+                for i in range(6):
+                    produced += await add(outbox, publisher, 5, f"S{i}-")
+                assert outbox.unsent_overflows > 0
+                aggregator.answering.set()
+                await wait_until(lambda: outbox.count() == 0, "everything acked")
+                await stop(publisher, task)
+    finally:
+        await outbox.close()
+    assert publisher.stats.outbox_reads > 0
+    assert tap.ids() == [t.id for t in produced]  # each once, in seq order
+    assert all(len(b.txns) <= 3 for b in tap.batches)
+
+
+async def test_many_batches_in_flight_send_each_txn_once(
+    mosquitto: Mosquitto, tmp_path: Path, outbox: Outbox
+) -> None:
+    settings = edge_settings(mosquitto, tmp_path, batch_txns_max=5, inflight_batches_max=2)
+    aggregator = Aggregator(mosquitto)
+    publisher = Publisher(settings, outbox)
+    async with running(aggregator.run()), running(publisher.run()) as task:
+        produced = await add(outbox, publisher, 200, "S")
+        await wait_until(lambda: outbox.count() == 0, "everything acked")
+        await stop(publisher, task)
+    assert set(aggregator.accepted) == {t.id for t in produced}
+    assert publisher.stats.txns_sent == 200  # nothing sent twice
+    assert publisher.stats.batches_sent == 40

@@ -60,6 +60,7 @@ def test_good_file_loads_with_defaults(tmp_path: Path) -> None:
     assert "s3cret" not in repr(s)
     assert s.client_id == "stockwire-edge-site1-dock-1"
     assert s.outbox.rows_max == 500
+    assert s.outbox.unsent_txns_max == 500
     assert s.publisher.batch_txns_max == 100
     assert s.publisher.linger_ms == 20
     assert s.publisher.inflight_batches_max == 4
@@ -89,6 +90,7 @@ def test_env_beats_the_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
         (('serial = "/dev/ttyUSB0"', 'serial = "/dev/ttyUSB0"\ntcp = "h:1"'), "devices.1"),
         (('location = "DOCK-1"', 'location = "no spaces"'), "devices.0.location"),
         (("rows_max = 500", "rows_max = 500\nrow_max = 5"), "outbox.row_max"),
+        (("rows_max = 500", "rows_max = 500\nunsent_txns_max = -1"), "outbox.unsent_txns_max"),
         (
             ('password = "s3cret"', 'password = "s3cret"\nca_file = "/nonexistent/ca.pem"'),
             "mqtt.ca_file",

@@ -1,6 +1,5 @@
 """Turn posted transactions into movements, counts and balance changes: set-oriented, one pass."""
 
-import functools
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -8,10 +7,9 @@ from datetime import UTC, datetime
 
 import sqlalchemy as sa
 
-from aggregator.ledger.bulk import Encoding, allocate_ids, encoding, insert_rows
+from aggregator.ledger.bulk import Encoding, add_rows, allocate_ids, encoding, insert_rows
 from aggregator.ledger.catalog import Item, Location, item_key, resolve_items, resolve_locations
 from aggregator.ledger.sides import CUSTOMER, LOSS, SUPPLIER, count_sides, sides
-from aggregator.ledger.upsert import insert_for
 from aggregator.schema import balances, counts, movements
 from stockwire.events import Movement
 from stockwire.txn import StockTransaction, TxnKind
@@ -187,22 +185,8 @@ def _event(leg: Leg, movement_id: int, now: datetime) -> Movement:
 
 def _add_to_balances(conn: sa.Connection, deltas: dict[BalanceKey, int]) -> None:
     """One upsert per key, in key order (so concurrent writers lock rows in the same order)."""
-    rows = [
-        {"item_id": k[0], "location_id": k[1], "lot": k[2], "qty": qty}
-        for k, qty in sorted(deltas.items())
-        if qty != 0
-    ]
-    if rows:
-        conn.execute(_balance_upsert(conn.dialect.name), rows)
-
-
-@functools.cache
-def _balance_upsert(dialect: str) -> sa.Executable:
-    stmt = insert_for(dialect, balances)
-    return stmt.on_conflict_do_update(
-        index_elements=[balances.c.item_id, balances.c.location_id, balances.c.lot],
-        set_={"qty": balances.c.qty + stmt.excluded.qty},
-    )
+    rows = [(*key, qty) for key, qty in sorted(deltas.items()) if qty != 0]
+    add_rows(conn, balances, ("item_id", "location_id", "lot"), "qty", rows)
 
 
 def _negatives(

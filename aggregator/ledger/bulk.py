@@ -17,8 +17,17 @@ import sqlalchemy as sa
 
 
 def _sqlite_time(value: datetime) -> str:
-    # SQLAlchemy's SQLite DATETIME text: naive UTC, space separator, microseconds (26 chars).
-    return value.astimezone(UTC).isoformat(" ", "microseconds")[:26]
+    # SQLAlchemy's SQLite DATETIME text: naive UTC, space separator, microseconds.
+    v = value.astimezone(UTC)
+    return "%04d-%02d-%02d %02d:%02d:%02d.%06d" % (  # noqa: UP031 (the fastest spelling)
+        v.year,
+        v.month,
+        v.day,
+        v.hour,
+        v.minute,
+        v.second,
+        v.microsecond,
+    )
 
 
 def _utc(value: datetime) -> datetime:
@@ -47,17 +56,37 @@ def encoding(conn: sa.Connection) -> Encoding:
 
 
 def insert_rows(
-    conn: sa.Connection, table: sa.Table, columns: Sequence[str], rows: list[tuple[object, ...]]
+    conn: sa.Connection, table: sa.Table, columns: Sequence[str], rows: Sequence[tuple[object, ...]]
 ) -> None:
     """One executemany of `rows` (values in `columns` order, encoded with `encoding(conn)`)."""
+    if rows:
+        conn.exec_driver_sql(_insert_sql(conn, table, columns), rows)
+
+
+def add_rows(
+    conn: sa.Connection,
+    table: sa.Table,
+    keys: Sequence[str],
+    amount: str,
+    rows: Sequence[tuple[object, ...]],
+) -> None:
+    """Upsert `rows` (keys..., amount): a new key is inserted, an existing one gets `amount` added.
+
+    SQLite and PostgreSQL spell ON CONFLICT ... DO UPDATE the same.
+    """
     if not rows:
         return
+    conflict = f" ON CONFLICT ({', '.join(keys)}) DO UPDATE"
+    update = f" SET {amount} = {table.name}.{amount} + excluded.{amount}"
+    conn.exec_driver_sql(_insert_sql(conn, table, (*keys, amount)) + conflict + update, rows)
+
+
+def _insert_sql(conn: sa.Connection, table: sa.Table, columns: Sequence[str]) -> str:
     for name in columns:
         assert name in table.c, f"{table.name} has no column {name}"
     marks = ", ".join([encoding(conn).mark] * len(columns))
     # Table and column names come from our schema (checked above), values are parameters.
-    sql = f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({marks})"  # noqa: S608
-    conn.exec_driver_sql(sql, rows)
+    return f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({marks})"  # noqa: S608
 
 
 @functools.cache

@@ -21,9 +21,11 @@ Work = Callable[[sa.Connection], T]
 
 class Writer:
     def __init__(self, database_url: str) -> None:
-        # One connection is all one thread uses; pre-ping finds a PostgreSQL restart.
+        # One connection is all one thread uses; a server (not a SQLite file) may restart
+        # under it, which pre-ping notices before a posting fails on a dead connection.
+        server = not database_url.startswith("sqlite")
         self.engine = create_sync_engine(
-            database_url, pool_size=1, max_overflow=0, pool_pre_ping=True
+            database_url, pool_size=1, max_overflow=0, pool_pre_ping=server
         )
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ledger-writer")
 

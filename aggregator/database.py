@@ -11,6 +11,7 @@ can lose the last commits on power loss (the file stays consistent, the acked tx
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
@@ -43,6 +44,18 @@ def _with_driver(url: str, drivers: dict[str, str]) -> URL:
     if backend not in drivers:
         raise DatabaseUrlError(f"database_url {url!r}: only sqlite and postgresql are supported")
     return parsed.set(drivername=drivers[backend])
+
+
+def make_sqlite_dir(url: str) -> None:
+    """Create the folder of a SQLite database file (SQLite creates the file, not its folder)."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return
+    folder = Path(parsed.database).parent
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise DatabaseUrlError(f"database_url {url!r}: cannot create {folder}: {e}") from None
 
 
 def create_engine(url: str) -> AsyncEngine:

@@ -10,7 +10,7 @@ import uvicorn
 from aggregator import migrate
 from aggregator.api.app import create_app
 from aggregator.api.deps import ApiState
-from aggregator.database import create_engine
+from aggregator.database import create_engine, make_sqlite_dir
 from aggregator.errors import AggregatorError
 from aggregator.ingest import Ingest
 from aggregator.ledger import Ledger
@@ -43,6 +43,7 @@ async def run_aggregator(
 ) -> None:
     """Run until `stop` is set; on_ready gets the API base URL once it is serving."""
     stop = stop or asyncio.Event()
+    make_sqlite_dir(settings.database_url)
     await migrate.upgrade(settings.database_url)
     engine = create_engine(settings.database_url)
     writer = Writer(settings.database_url)

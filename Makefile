@@ -34,6 +34,7 @@ schema: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/ingest.py
+	$(BIN)/python bench/ingest_cost.py
 	$(BIN)/python bench/latency.py
 	$(BIN)/python bench/edge_rss.py
 

@@ -40,6 +40,14 @@ def test_ingest_prints_rates_and_ratio() -> None:
     assert "300 receipts" in out
 
 
+def test_ingest_cost_prints_each_phase_and_the_ceiling() -> None:
+    out = run_bench("ingest_cost.py", "--txns", "200", "--batch", "20")
+    for label in ("validate TxnBatch", "post (one DB transaction)", "ack", "ledger events"):
+        assert figure(out, label)[1] == "us/txn", out
+    assert "100 receipts counted" in out  # the first half of 10 batches is warm-up
+    assert figure(out, "one core's ceiling")[1] == "txn/s"
+
+
 def test_latency_prints_percentiles_and_acks_everything() -> None:
     out = run_bench("latency.py", "--rate", "200", "--seconds", "1", "--warmup-s", "0.2")
     for label in ("p50", "p90", "p99", "max", "target p99"):

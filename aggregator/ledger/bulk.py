@@ -1,9 +1,10 @@
-"""Bulk inserts straight to the driver, for the rows a posting writes per transaction.
+"""Bulk writes straight to the driver, for the rows a posting writes per transaction.
 
 SQLAlchemy Core passes every row of an executemany through Python bind processors (UUID to hex,
 datetime to text, JSON to text on SQLite) and a parameter dict: most of a posting's cost at
-thousands of transactions a second. The hot inserts (transactions, movements, rejected) instead
-hand the driver tuples already in its own types. Everything else goes through SQLAlchemy.
+thousands of transactions a second. The per-transaction writes (transactions, rejected,
+movements, balance upserts) instead hand the driver tuples already in its own types.
+Everything else goes through SQLAlchemy.
 """
 
 import functools

@@ -12,6 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
 import sqlalchemy as sa
+from sqlalchemy.engine import make_url
 
 from aggregator.database import create_sync_engine, writing
 
@@ -23,15 +24,11 @@ class Writer:
     def __init__(self, database_url: str) -> None:
         # One connection is all one thread uses; a server (not a SQLite file) may restart
         # under it, which pre-ping notices before a posting fails on a dead connection.
-        server = not database_url.startswith("sqlite")
+        server = make_url(database_url).get_backend_name() != "sqlite"
         self.engine = create_sync_engine(
             database_url, pool_size=1, max_overflow=0, pool_pre_ping=server
         )
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ledger-writer")
-
-    @property
-    def dialect(self) -> str:
-        return self.engine.dialect.name
 
     async def run(self, work: Work[T]) -> T:
         """Run `work` in one write transaction on the writer thread; commit if it returns.

@@ -26,6 +26,7 @@ from stockwire.ack import Ack
 from stockwire.config import describe
 from stockwire.events import Alert, AlertKind, LedgerEvents, Movement, Severity
 from stockwire.status import EdgeState, EdgeStatus
+from stockwire.tasks import cancelling
 from stockwire.topics import (
     EdgeChannel,
     EdgeTopic,
@@ -111,8 +112,7 @@ class Ingest:
                     self.ready.set()
                     await self._consume(client)
             except aiomqtt.MqttError as e:
-                if _cancelling():
-                    # aiomqtt's disconnect may turn our cancellation into an MqttError.
+                if cancelling():
                     raise asyncio.CancelledError from e
                 self.stats.connected = False
                 failures += 1
@@ -344,11 +344,6 @@ def _chunks(batches: list[TxnBatch], txns_max: int) -> list[list[TxnBatch]]:
         chunks[-1].append(batch)
         size += len(batch.txns)
     return chunks
-
-
-def _cancelling() -> bool:
-    task = asyncio.current_task()
-    return task is not None and task.cancelling() > 0
 
 
 def _raw(payload: object) -> bytes:

@@ -36,6 +36,7 @@ from edge_agent.recognizers.base import Clock
 from edge_agent.settings import EdgeSettings
 from stockwire.ack import Ack
 from stockwire.status import DeviceStatus, EdgeState, EdgeStatus
+from stockwire.tasks import cancelling
 from stockwire.topics import EdgeChannel, edge_topic
 from stockwire.txn import StockTransaction, TxnBatch
 
@@ -149,6 +150,8 @@ class Publisher:
         try:
             await self._session()
         except* aiomqtt.MqttError as group:
+            if cancelling():
+                raise asyncio.CancelledError from group
             log.warning(
                 "mqtt %s:%d: %s",
                 self._settings.mqtt.host,

@@ -18,6 +18,7 @@ from edge_agent.settings import EdgeSettings
 from simulators.mosquitto import Mosquitto
 from stockwire.ack import Ack, AckResult, AckStatus
 from stockwire.status import DeviceState, DeviceStatus, EdgeStatus
+from stockwire.tasks import cancelling
 from stockwire.topics import EdgeChannel, edge_filter, edge_topic
 from stockwire.txn import StockTransaction, TxnBatch, TxnKind
 
@@ -137,8 +138,11 @@ class Aggregator:
 
     async def run(self) -> None:
         while True:
-            with contextlib.suppress(aiomqtt.MqttError):
+            try:
                 await self._session()
+            except aiomqtt.MqttError as e:
+                if cancelling():  # else this loop would outlive its cancellation
+                    raise asyncio.CancelledError from e
             await asyncio.sleep(0.1)
 
     async def _session(self) -> None:
@@ -194,8 +198,11 @@ async def running(coro: Awaitable[None]) -> AsyncIterator[asyncio.Task[None]]:
         if task.done():
             task.result()
         task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        await asyncio.wait({task}, timeout=WAIT_S)
+        if not task.done():
+            raise AssertionError(f"{task!r} did not stop within {WAIT_S}s of cancel")
+        if not task.cancelled():
+            task.result()
 
 
 async def retained_status(broker: Mosquitto, timeout_s: float = WAIT_S) -> EdgeStatus:

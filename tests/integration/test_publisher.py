@@ -347,3 +347,20 @@ async def test_many_batches_in_flight_send_each_txn_once(
     assert set(aggregator.accepted) == {t.id for t in produced}
     assert publisher.stats.txns_sent == 200  # nothing sent twice
     assert publisher.stats.batches_sent == 40
+
+
+async def test_cancelling_a_connected_publisher_ends_it(
+    mosquitto: Mosquitto, tmp_path: Path, outbox: Outbox
+) -> None:
+    """Cancellation (e.g. the agent's TaskGroup failing) ends run() mid-session, not just a
+    request_stop(). (When aiomqtt turns the cancellation into an MqttError, run() re-raises it
+    as a cancellation; this test does not force that timing.)"""
+    publisher = Publisher(edge_settings(mosquitto, tmp_path), outbox)
+    for round_ in range(5):
+        task = asyncio.create_task(publisher.run())
+        await wait_until(lambda: publisher.connected, f"connected (round {round_})")
+        await add(outbox, publisher, 1, f"R{round_}")  # a publish may be in flight
+        task.cancel()
+        done, _ = await asyncio.wait({task}, timeout=20)
+        assert done == {task}, f"round {round_}: run() outlived its cancellation"
+        assert task.cancelled()

@@ -1,27 +1,38 @@
 """Subscribe to every edge of the site, post each TxnBatch, then ack and republish.
 
-Per message: size check, topic, schema, topic edge == payload edge, known edge. Any failure is
-kept as a dead letter (reason + raw bytes) and announced on the alerts topic; the loop goes on.
-A valid batch is posted in one database transaction; the Ack is published only after commit.
+Per message, in arrival order: the edge's rate limit, size, topic, schema (strict, as the JSON
+Schema), topic edge == payload edge, known edge. A message over its edge's rate is refused
+(counted by edge, alerted); any other failure is kept as a dead letter and alerted. A valid
+batch is posted in one database transaction; its Ack is published only after commit.
+
+Nothing is discarded under a flood: every QoS 1 message is acknowledged to the broker only once
+it is posted, dead-lettered, refused or recorded (aggregator.acks), and the broker sends no more
+than our in-flight window, so the rest waits at the broker. While the database is down, writes
+are retried with backoff and the stream waits there too.
 """
 
 import asyncio
 import logging
 import os
 import random
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import TypeVar
 
 import aiomqtt
+import sqlalchemy as sa
 from pydantic import ValidationError
 from sqlalchemy.exc import SQLAlchemyError
 
 from aggregator import dead_letters, edges, mqtt
+from aggregator.acks import InOrderAcks, Ticket
+from aggregator.dead_letters import Letter
 from aggregator.ledger import GroupPosting, Ledger, NegativeBalance, Outcome
 from aggregator.ledger.ledger import GROUP_TXNS_MAX
+from aggregator.rate_limit import AlertThrottle, EdgeRateLimit
 from aggregator.settings import AggregatorSettings
-from aggregator.writer import Writer
+from aggregator.writer import Work, Writer
 from stockwire.ack import Ack
 from stockwire.config import describe
 from stockwire.events import Alert, AlertKind, LedgerEvents, Movement, Severity
@@ -40,11 +51,14 @@ from stockwire.topics import (
 from stockwire.txn import TxnBatch
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 RECONNECT_DELAY_MIN_S = 0.2
 ALERT_MESSAGE_CHARS_MAX = 500
 # Group commit: at most this many received messages go into one DB transaction.
 GROUP_MESSAGES_MAX = 200
+# A batch that fails to post this often while the database answers is kept as a dead letter.
+POST_ATTEMPTS_MAX = 3
 FAULT_EXIT_CODE = 70  # fault_exit_after_commits
 
 
@@ -59,7 +73,25 @@ class IngestStats:
     txns: int = 0
     dead_letters: int = 0
     post_failures: int = 0
+    write_failures: int = 0
     reconnects: int = 0
+
+
+@dataclass(slots=True)
+class _Batch:
+    batch: TxnBatch
+    ticket: Ticket
+    topic: str
+    payload: bytes  # kept as a dead letter if the batch cannot be posted
+
+
+@dataclass(slots=True)
+class _Group:
+    """One group of received messages, sorted by what is done with them."""
+
+    batches: list[_Batch] = field(default_factory=list)
+    letters: list[tuple[Letter, str, Ticket]] = field(default_factory=list)  # + edge key
+    statuses: list[tuple[EdgeTopic, EdgeStatus | None, Ticket]] = field(default_factory=list)
 
 
 class Ingest:
@@ -78,8 +110,21 @@ class Ingest:
         self.clock = clock
         self.jitter = jitter
         self.stats = IngestStats()
+        self.limits = EdgeRateLimit(settings.rate_limit)
+        self.throttle = AlertThrottle(
+            settings.rate_limit.alert_interval_s, settings.rate_limit.edges_max
+        )
+        self.flow = mqtt.Flow(settings.mqtt.incoming_messages_max)
         self.ready = asyncio.Event()
         self._client: aiomqtt.Client | None = None
+        # Publishes of acks, ledger events and alerts not confirmed by the broker yet. Not
+        # awaited where messages are handled: while ingest stops reading the socket their
+        # PUBACKs cannot arrive. Bounded by the messages handled while reading is paused.
+        self._sending: set[asyncio.Task[None]] = set()
+
+    def refused(self) -> Mapping[str, int]:
+        """Messages refused since start (over the rate limit), by edge."""
+        return dict(self.limits.refused)
 
     async def republish(self, movements: list[Movement]) -> None:
         """Announce movements committed outside ingest (review approvals, reversals).
@@ -104,7 +149,7 @@ class Ingest:
         failures = 0
         while True:
             try:
-                async with mqtt.client(self.settings.mqtt) as client:
+                async with mqtt.client(self.settings.mqtt, self.flow) as client:
                     await self._subscribe(client)
                     failures = 0
                     self.stats.connected = True
@@ -123,6 +168,8 @@ class Ingest:
             finally:
                 self.stats.connected = False
                 self._client = None
+                for task in self._sending:
+                    task.cancel()  # the connection they were queued on is gone
 
     def _backoff_s(self, failures: int) -> float:
         cap_s = self.settings.mqtt.reconnect_delay_max_s
@@ -135,53 +182,183 @@ class Ingest:
             await client.subscribe(edge_filter(channel, self.settings.site, shared), qos=1)
 
     async def _consume(self, client: aiomqtt.Client) -> None:
-        """Read and validate the next group while the writer thread commits the one before.
+        """Sort and record the next group while the writer thread commits the one before.
 
         Whatever has already arrived goes into one group (one database transaction); the acks
         of a group go out after its commit, and groups commit in arrival order.
         """
+        acks = InOrderAcks(lambda message: mqtt.ack(client, message))
         messages = client.messages
         posting: asyncio.Task[None] | None = None
         try:
             async for first in messages:
-                group = [first]
-                while len(messages) > 0 and len(group) < GROUP_MESSAGES_MAX:
-                    group.append(await anext(messages))
-                batches = await self._validated(client, [(m.topic.value, m.payload) for m in group])
+                received = [first]
+                while len(messages) > 0 and len(received) < GROUP_MESSAGES_MAX:
+                    received.append(await anext(messages))
+                group = self._sort(received, acks)
+                await self._record(client, group)
                 if posting is not None:
                     await posting
                     posting = None
-                if batches:
-                    posting = asyncio.create_task(self._post_all(client, batches))
+                if group.batches:
+                    posting = asyncio.create_task(self._post_all(client, group.batches))
         finally:
             if posting is not None:
-                # Lost connection: no ack now; the edges replay and get "duplicate" for any
-                # batch that did commit.
+                # Lost connection: no ack now. The broker sends the unacknowledged messages
+                # again and the batches that did commit are answered "duplicate".
                 posting.cancel()
                 await asyncio.gather(posting, return_exceptions=True)
 
-    async def _validated(
-        self, client: aiomqtt.Client, messages: list[tuple[str, object]]
-    ) -> list[TxnBatch]:
-        """The valid TxnBatches, in arrival order; the rest become dead letters, never raise."""
-        batches: list[TxnBatch] = []
-        for topic, raw in messages:
-            payload = _raw(raw)
+    def _sort(self, received: list[aiomqtt.Message], acks: InOrderAcks) -> _Group:
+        group = _Group()
+        now = self.clock()
+        for message in received:
+            ticket = acks.track(message)
+            topic = message.topic.value
+            edge = _edge_level(topic)
+            if not self.limits.allow(edge):
+                self._note_refused(edge, topic)
+                ticket.done()
+                continue
+            payload = _raw(message.payload)
             try:
                 where = self._where(topic)
                 if where.channel is EdgeChannel.TXN:
-                    batches.append(self._parse_batch(where, payload))
+                    batch = self._parse_batch(where, payload)
+                    group.batches.append(_Batch(batch, ticket, topic, payload))
                 elif where.channel is EdgeChannel.STATUS:
-                    await self._on_status(client, where, payload)
+                    group.statuses.append((where, self._parse_status(where, payload), ticket))
             except IngestRejectError as e:
-                await self._dead_letter(client, topic, str(e), payload)
-            except (SQLAlchemyError, OSError):
-                log.exception("recording the status on %s failed", topic)
-        return batches
+                group.letters.append((Letter(topic, str(e), payload, now), edge, ticket))
+        return group
 
-    async def _post_all(self, client: aiomqtt.Client, batches: list[TxnBatch]) -> None:
+    def _note_refused(self, edge: str, topic: str) -> None:
+        held = self.throttle.due("refused", edge)
+        if held is None:
+            return
+        count = self.limits.refused[self.limits.key(edge)]
+        log.warning("edge %r is over its rate limit (%s): %d refused so far", edge, topic, count)
+        alert = Alert(
+            site=self.settings.site,
+            kind=AlertKind.RATE_LIMITED,
+            severity=Severity.WARNING,
+            at=self.clock(),
+            message=f"edge {edge[:64]!r} is over its rate limit: {count} message(s) refused",
+            subject={"topic": topic[:200], "refused": str(count)},
+        )
+        if self._client is not None:
+            self._alert(self._client, alert)
+
+    async def _record(self, client: aiomqtt.Client, group: _Group) -> None:
+        """Dead letters and reported states of one group: one write, then alerts, then acks."""
+        if not group.letters and not group.statuses:
+            return
+        letters = [letter for letter, _, _ in group.letters]
+        site, now = self.settings.site, self.clock()
+        prefix_max = self.settings.dead_letter_payload_bytes_max
+        states = [(w.edge, s.state.value) for w, s, _ in group.statuses if s is not None]
+
+        def work(conn: sa.Connection) -> tuple[list[int], list[str | None]]:
+            ids = dead_letters.keep(conn, letters, prefix_max)
+            before = [edges.record_state(conn, site, edge, state, now) for edge, state in states]
+            return ids, before
+
+        ids, before = await self._write(work)
+        self.stats.dead_letters += len(ids)
+        for (letter, edge, ticket), letter_id in zip(group.letters, ids, strict=True):
+            log.warning("dead letter %d from %s: %s", letter_id, letter.topic, letter.reason)
+            self._dead_letter_alert(client, letter, edge, letter_id)
+            ticket.done()
+        reported = [(w, s) for w, s, _ in group.statuses if s is not None]
+        for (where, status), was in zip(reported, before, strict=True):
+            if status.state is EdgeState.OFFLINE and was != EdgeState.OFFLINE.value:
+                self._alert(client, _offline_alert(site, where.edge, self.clock()))
+        for _, _, ticket in group.statuses:
+            ticket.done()
+
+    async def _write(self, work: Work[T]) -> T:
+        """Run on the writer thread; while the database fails, retry with backoff. The
+        messages wait unacknowledged meanwhile, and the broker holds the rest."""
+        failures = 0
+        while True:
+            try:
+                return await self.writer.run(work)
+            except (SQLAlchemyError, OSError) as e:
+                failures += 1
+                self.stats.write_failures += 1
+                delay_s = self._backoff_s(failures)
+                log.warning("database write failed (%s); retrying in %.1fs", e, delay_s)
+                await asyncio.sleep(delay_s)
+
+    async def _post_all(self, client: aiomqtt.Client, batches: list[_Batch]) -> None:
         for chunk in _chunks(batches, GROUP_TXNS_MAX):
             await self._post(client, chunk)
+
+    async def _post(self, client: aiomqtt.Client, chunk: list[_Batch]) -> None:
+        try:
+            group = await self.ledger.post_many([b.batch for b in chunk])
+        except Exception as e:
+            # Alone, a batch that cannot post cannot hold up the others.
+            if len(chunk) > 1:
+                for one in chunk:
+                    await self._post(client, [one])
+                return
+            await self._post_alone(client, chunk[0], e)
+            return
+        await self._posted(client, chunk, group)
+
+    async def _post_alone(self, client: aiomqtt.Client, one: _Batch, error: Exception) -> None:
+        """Retry one failing batch with backoff. While the database is down it waits (and the
+        stream with it); if the database answers and this batch still fails, it is kept as a
+        dead letter (no Ack: the edge publishes it again after its ack timeout)."""
+        failures = 0
+        while True:
+            failures += 1
+            self.stats.post_failures += 1
+            log.error(
+                "posting a batch of %d from %s failed",
+                len(one.batch.txns),
+                one.topic,
+                exc_info=error,
+            )
+            if failures >= POST_ATTEMPTS_MAX and await self._database_answers():
+                reason = f"posting failed {failures} times: {error!r}"
+                letter = Letter(one.topic, reason, one.payload, self.clock())
+                group = _Group(letters=[(letter, one.batch.edge, one.ticket)])
+                await self._record(client, group)
+                return
+            await asyncio.sleep(self._backoff_s(failures))
+            try:
+                posted = await self.ledger.post_many([one.batch])
+            except Exception as e:
+                error = e
+                continue
+            await self._posted(client, [one], posted)
+            return
+
+    async def _database_answers(self) -> bool:
+        try:
+            await self.writer.run(lambda conn: conn.execute(sa.select(1)).scalar())
+        except (SQLAlchemyError, OSError):
+            return False
+        return True
+
+    async def _posted(
+        self, client: aiomqtt.Client, chunk: list[_Batch], group: GroupPosting
+    ) -> None:
+        self.stats.batches += len(chunk)
+        self.stats.txns += sum(len(b.batch.txns) for b in chunk)
+        self._fault_exit()
+        self._announce(client, [b.batch for b in chunk], group)
+        for one in chunk:
+            one.ticket.done()
+
+    def _fault_exit(self) -> None:
+        """Test-only (settings.fault_exit_after_commits): die between commit and ack."""
+        commits_max = self.settings.fault_exit_after_commits
+        if commits_max is not None and self.stats.batches >= commits_max:
+            log.critical("fault injection: exiting after %d commit(s), before the ack", commits_max)
+            os._exit(FAULT_EXIT_CODE)
 
     def _where(self, topic: str) -> EdgeTopic:
         try:
@@ -195,33 +372,6 @@ class Ingest:
     def _check_known(self, edge: str) -> None:
         if not self.settings.edge_known(edge):
             raise IngestRejectError(f"unknown edge {edge!r} (not in known_edges)")
-
-    async def _post(self, client: aiomqtt.Client, batches: list[TxnBatch]) -> None:
-        try:
-            group = await self.ledger.post_many(batches)
-        except Exception:
-            # Not the edges' fault (database down, or a bug): no ack, so their outboxes replay
-            # later. Alone, a batch that cannot post cannot hold up the others.
-            if len(batches) > 1:
-                for batch in batches:
-                    await self._post(client, [batch])
-                return
-            self.stats.post_failures += 1
-            log.exception(
-                "posting a batch of %d from %s failed", len(batches[0].txns), batches[0].edge
-            )
-            return
-        self.stats.batches += len(batches)
-        self.stats.txns += sum(len(b.txns) for b in batches)
-        self._fault_exit()
-        await self._announce(client, batches, group)
-
-    def _fault_exit(self) -> None:
-        """Test-only (settings.fault_exit_after_commits): die between commit and ack."""
-        commits_max = self.settings.fault_exit_after_commits
-        if commits_max is not None and self.stats.batches >= commits_max:
-            log.critical("fault injection: exiting after %d commit(s), before the ack", commits_max)
-            os._exit(FAULT_EXIT_CODE)
 
     def _parse_batch(self, where: EdgeTopic, payload: bytes) -> TxnBatch:
         size_max = self.settings.payload_bytes_max
@@ -238,11 +388,26 @@ class Ingest:
         self._check_known(batch.edge)
         return batch
 
-    async def _announce(
+    def _parse_status(self, where: EdgeTopic, payload: bytes) -> EdgeStatus | None:
+        if not payload:
+            return None  # a cleared retained status
+        self._check_known(where.edge)
+        if len(payload) > self.settings.payload_bytes_max:
+            raise IngestRejectError(f"status is {len(payload)} bytes")
+        try:
+            status = EdgeStatus.model_validate_json(payload)
+        except ValidationError as e:
+            raise IngestRejectError(describe(e, "EdgeStatus")) from None
+        if status.edge != where.edge:
+            raise IngestRejectError(
+                f"status edge {status.edge!r} does not match topic edge {where.edge!r}"
+            )
+        return status
+
+    def _announce(
         self, client: aiomqtt.Client, batches: list[TxnBatch], group: GroupPosting
     ) -> None:
-        """Acks first, then the movements, then alerts: one after another on the wire, but the
-        PUBACKs are awaited together (one round trip per group, not one per message)."""
+        """Acks first, then the movements, then alerts, one after another on the wire."""
         site = self.settings.site
         outgoing: list[tuple[str, str]] = []
         for batch, outcomes in zip(batches, group.results, strict=True):
@@ -255,61 +420,53 @@ class Ingest:
         for negative in group.negatives:
             alert = _negative_alert(site, negative, self.clock())
             outgoing.append((alerts, alert.model_dump_json()))
-        await asyncio.gather(*(client.publish(t, p, qos=1) for t, p in outgoing))
+        for topic, payload in outgoing:
+            self._send(client, topic, payload)
 
-    async def _on_status(self, client: aiomqtt.Client, where: EdgeTopic, payload: bytes) -> None:
-        if not payload:
-            return  # a cleared retained status
-        self._check_known(where.edge)
-        try:
-            status = EdgeStatus.model_validate_json(payload)
-        except ValidationError as e:
-            raise IngestRejectError(describe(e, "EdgeStatus")) from None
-        if status.edge != where.edge:
-            raise IngestRejectError(
-                f"status edge {status.edge!r} does not match topic edge {where.edge!r}"
-            )
-        site, state, now = self.settings.site, status.state.value, self.clock()
-        before = await self.writer.run(
-            lambda conn: edges.record_state(conn, site, where.edge, state, now)
-        )
-        if status.state is EdgeState.OFFLINE and before != EdgeState.OFFLINE.value:
-            alert = Alert(
-                site=self.settings.site,
-                kind=AlertKind.DEVICE_OFFLINE,
-                severity=Severity.WARNING,
-                at=self.clock(),
-                message=f"edge {where.edge} went offline",
-                edge=where.edge,
-            )
-            await self._alert(client, alert)
-
-    async def _dead_letter(
-        self, client: aiomqtt.Client, topic: str, reason: str, payload: bytes
+    def _dead_letter_alert(
+        self, client: aiomqtt.Client, letter: Letter, edge: str, letter_id: int
     ) -> None:
-        self.stats.dead_letters += 1
-        log.warning("dead letter from %s: %s", topic, reason)
-        try:
-            now = self.clock()
-            letter_id = await self.writer.run(
-                lambda conn: dead_letters.keep(conn, topic, reason, payload, now)
-            )
-        except SQLAlchemyError:
-            log.exception("could not store a dead letter from %s", topic)
+        held = self.throttle.due("dead_letter", edge)
+        if held is None:
             return
+        more = f" (and {held} more since the last alert)" if held else ""
         alert = Alert(
             site=self.settings.site,
             kind=AlertKind.DEAD_LETTER,
             severity=Severity.WARNING,
             at=self.clock(),
-            message=reason[:ALERT_MESSAGE_CHARS_MAX],
-            subject={"topic": topic[:200], "dead_letter_id": str(letter_id)},
+            message=(letter.reason[: ALERT_MESSAGE_CHARS_MAX - len(more)] + more),
+            subject={"topic": letter.topic[:200], "dead_letter_id": str(letter_id)},
         )
-        await self._alert(client, alert)
+        self._alert(client, alert)
 
-    async def _alert(self, client: aiomqtt.Client, alert: Alert) -> None:
+    def _alert(self, client: aiomqtt.Client, alert: Alert) -> None:
         topic = site_topic(self.settings.site, SiteChannel.ALERTS)
-        await client.publish(topic, alert.model_dump_json(), qos=1)
+        self._send(client, topic, alert.model_dump_json())
+
+    def _send(self, client: aiomqtt.Client, topic: str, payload: str) -> None:
+        """Publish (QoS 1) without waiting for the broker's PUBACK here. If the connection
+        fails first, an Ack is lost with it: the edge publishes the batch again and gets
+        "duplicate"."""
+        task = asyncio.get_running_loop().create_task(client.publish(topic, payload, qos=1))
+        self._sending.add(task)
+        task.add_done_callback(self._sent)
+
+    def _sent(self, task: "asyncio.Task[None]") -> None:
+        self._sending.discard(task)
+        if not task.cancelled() and (error := task.exception()) is not None:
+            log.warning("a publish failed: %s", error)
+
+
+def _offline_alert(site: str, edge: str, at: datetime) -> Alert:
+    return Alert(
+        site=site,
+        kind=AlertKind.DEVICE_OFFLINE,
+        severity=Severity.WARNING,
+        at=at,
+        message=f"edge {edge} went offline",
+        edge=edge,
+    )
 
 
 def _negative_alert(site: str, negative: NegativeBalance, at: datetime) -> Alert:
@@ -334,16 +491,22 @@ def _ack(edge: str, outcomes: list[Outcome], at: datetime) -> Ack:
     return Ack.model_validate({"edge": edge, "acked_at": at, "results": results})
 
 
-def _chunks(batches: list[TxnBatch], txns_max: int) -> list[list[TxnBatch]]:
-    chunks: list[list[TxnBatch]] = []
+def _chunks(batches: list[_Batch], txns_max: int) -> list[list[_Batch]]:
+    chunks: list[list[_Batch]] = []
     size = txns_max
-    for batch in batches:
-        if size + len(batch.txns) > txns_max:
+    for one in batches:
+        if size + len(one.batch.txns) > txns_max:
             chunks.append([])
             size = 0
-        chunks[-1].append(batch)
-        size += len(batch.txns)
+        chunks[-1].append(one)
+        size += len(one.batch.txns)
     return chunks
+
+
+def _edge_level(topic: str) -> str:
+    """The {edge} level of stockwire/v1/{site}/{edge}/{channel}, whatever it holds."""
+    parts = topic.split("/", 4)
+    return parts[3] if len(parts) > 3 else "(no edge level)"
 
 
 def _raw(payload: object) -> bytes:

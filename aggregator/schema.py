@@ -39,6 +39,7 @@ transactions = sa.Table(
     sa.Column("recorded_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("received_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("committed_at", sa.DateTime(timezone=True)),
+    sa.Column("review_reason", sa.String(500)),  # why a pending one waits
     sa.CheckConstraint("status IN ('posted', 'pending', 'voided')", name="ck_transactions_status"),
 )
 
@@ -99,7 +100,9 @@ dead_letters = sa.Table(
     sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True),
     sa.Column("topic", sa.String(1024), nullable=False),
     sa.Column("reason", sa.Text, nullable=False),
-    sa.Column("payload", sa.LargeBinary, nullable=False),
+    sa.Column("payload", sa.LargeBinary, nullable=False),  # a capped prefix of it
+    sa.Column("payload_bytes", sa.BigInteger, nullable=False),  # the size received
+    sa.Column("payload_sha256", sa.String(64), nullable=False),  # of the whole payload
     sa.Column("received_at", sa.DateTime(timezone=True), nullable=False),
 )
 

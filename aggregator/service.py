@@ -14,6 +14,7 @@ from aggregator.database import create_engine, make_sqlite_dir
 from aggregator.errors import AggregatorError
 from aggregator.ingest import Ingest
 from aggregator.ledger import Ledger
+from aggregator.ledger.bounds import Bounds
 from aggregator.settings import AggregatorSettings
 from aggregator.writer import Writer
 
@@ -49,10 +50,15 @@ async def run_aggregator(
     writer = Writer(settings.database_url)
     try:
         ledger = Ledger(
-            writer, site=settings.site, review_confidence_min=settings.review_confidence_min
+            writer,
+            site=settings.site,
+            review_confidence_min=settings.review_confidence_min,
+            bounds=Bounds.from_settings(settings.bounds),
         )
         ingest = Ingest(settings, writer, ledger)
-        state = ApiState(engine, ledger, lambda: ingest.stats.connected, ingest.republish)
+        state = ApiState(
+            engine, ledger, lambda: ingest.stats.connected, ingest.republish, ingest.refused
+        )
         app = create_app(state)
         config = uvicorn.Config(
             app, host=settings.api.host, port=settings.api.port, log_level="warning"

@@ -1,6 +1,6 @@
 """The aggregator's settings: a TOML file, overridden by STOCKWIRE_AGG_* environment variables."""
 
-from typing import Self
+from typing import Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -9,11 +9,15 @@ from stockwire.config import EnvFirst
 from stockwire.names import Ident
 
 MIB = 1024 * 1024
+KIB = 1024
+DAY_S = 86_400
 
 
-class MqttSettings(BaseModel):
+class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
+
+class MqttSettings(_Section):
     host: str = "127.0.0.1"
     port: int = Field(default=1883, ge=1, le=65535)
     username: str | None = None
@@ -21,19 +25,45 @@ class MqttSettings(BaseModel):
     tls: bool = False
     ca_file: str | None = None
     client_id: str = "stockwire-aggregator-{site}"
+    # "5" (MQTT 5: the Receive Maximum below is sent to the broker) or "3.1.1" for brokers
+    # without MQTT 5 (the demo's amqtt).
+    protocol: Literal["5", "3.1.1"] = "5"
     shared_subscription: bool = False
     keepalive_s: int = Field(default=30, ge=5, le=3600)
     reconnect_delay_max_s: float = Field(default=30.0, gt=0, le=600)
-    # Received but not yet posted. Past this aiomqtt discards (with a warning) and the edge's
-    # outbox replays the batch after its ack timeout, so memory stays bounded and nothing is lost.
-    incoming_messages_max: int = Field(default=1000, ge=1)
+    # Received and not yet posted, dead-lettered or refused. Each QoS 1 message is
+    # acknowledged to the broker only once handled, so the broker keeps the rest of a flood;
+    # at this many waiting, ingest stops reading the socket. Nothing is ever discarded.
+    # Memory: up to this many payloads of up to payload_bytes_max.
+    incoming_messages_max: int = Field(default=1000, ge=2, le=65_535)
 
 
-class ApiSettings(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class ApiSettings(_Section):
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=0, le=65535)
+
+
+class RateLimitSettings(_Section):
+    """Per edge (the edge level of the topic): messages beyond it are refused and counted."""
+
+    messages_per_s: float = Field(default=500.0, gt=0)
+    burst_messages: int = Field(default=2000, ge=1)
+    # At most one rate_limited alert (and one warning line) per edge per this interval.
+    alert_interval_s: float = Field(default=60.0, gt=0)
+    # Buckets kept at once; a flood of new edge names beyond it shares one bucket.
+    edges_max: int = Field(default=10_000, ge=1)
+
+
+class BoundsSettings(_Section):
+    """Plausibility bounds on each transaction; outside them `policy` decides."""
+
+    future_skew_s: float = Field(default=300.0, ge=0)  # occurred_at ahead of our clock
+    age_max_s: float = Field(default=30 * DAY_S, gt=0)  # occurred_at behind our clock
+    qty_max: int = Field(default=100_000, ge=1)
+    qty_max_per_item: dict[str, int] = Field(default_factory=dict)  # sku or gtin -> max
+    # review: post as pending with the reason (a person approves or voids);
+    # reject: ack rejected with the reason (kept in the rejected table).
+    policy: Literal["review", "reject"] = "review"
 
 
 class AggregatorSettings(EnvFirst, BaseSettings):
@@ -47,7 +77,11 @@ class AggregatorSettings(EnvFirst, BaseSettings):
     known_edges: list[Ident] = Field(default_factory=list)
     accept_unknown_edges: bool = False
     payload_bytes_max: int = Field(default=4 * MIB, ge=1024)
+    # Of a dead letter's payload only this prefix is kept, with its size and SHA-256.
+    dead_letter_payload_bytes_max: int = Field(default=64 * KIB, ge=0)
     review_confidence_min: float = Field(default=0.5, ge=0.0, le=1.0)
+    rate_limit: RateLimitSettings = RateLimitSettings()
+    bounds: BoundsSettings = BoundsSettings()
     # Test-only fault injection: exit (code 70) after this many committed batches, before
     # publishing the ack, as a crash between commit and ack would. Never set in production.
     fault_exit_after_commits: int | None = Field(default=None, ge=1)

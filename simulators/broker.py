@@ -10,6 +10,15 @@ from typing import Literal
 from simulators.mosquitto import Mosquitto, mosquitto_binary
 
 BrokerKind = Literal["auto", "mosquitto", "amqtt"]
+
+
+def resolve(kind: BrokerKind) -> Literal["mosquitto", "amqtt"]:
+    """ "auto" is mosquitto if its binary is found, else amqtt (MQTT 3.1.1, in this process)."""
+    if kind == "amqtt" or (kind == "auto" and mosquitto_binary() is None):
+        return "amqtt"
+    return "mosquitto"
+
+
 log = logging.getLogger(__name__)
 
 
@@ -17,11 +26,8 @@ log = logging.getLogger(__name__)
 async def embedded_broker(
     workdir: Path, kind: BrokerKind = "auto"
 ) -> AsyncIterator[tuple[str, int]]:
-    """Yield (host, port) of a broker listening on a free loopback port.
-
-    "auto" is mosquitto if its binary is found, else amqtt (MQTT 3.1.1, in this process).
-    """
-    if kind == "amqtt" or (kind == "auto" and mosquitto_binary() is None):
+    """Yield (host, port) of a broker listening on a free loopback port (see `resolve`)."""
+    if resolve(kind) == "amqtt":
         from simulators.amqtt_broker import amqtt_broker  # the demo extra's amqtt, only if needed
 
         log.info("using the embedded amqtt broker")

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
-from typing import Any, cast, get_args
+from typing import Any, Literal, cast, get_args
 
 from aggregator.service import run_aggregator
 from aggregator.settings import AggregatorSettings, ApiSettings
@@ -28,7 +28,7 @@ from aggregator.settings import MqttSettings as AggregatorMqtt
 from edge_agent.agent import run_agent
 from edge_agent.settings import DeviceConfig, EdgeSettings, OutboxSettings
 from edge_agent.settings import MqttSettings as EdgeMqtt
-from simulators.broker import BrokerKind, embedded_broker
+from simulators.broker import BrokerKind, embedded_broker, resolve
 from simulators.ledger_check import differences
 from simulators.line_port import HOST
 from simulators.plan import Plan, build
@@ -155,10 +155,12 @@ async def _mqtt_up(url: str) -> None:
 
 def _aggregator_settings(plan: Plan, workdir: Path, broker: tuple[str, int]) -> AggregatorSettings:
     host, port = broker
+    protocol: Literal["5", "3.1.1"] = "3.1.1" if resolve(_broker_kind()) == "amqtt" else "5"
     return AggregatorSettings(
         site=plan.scenario.site,
         database_url=f"sqlite+aiosqlite:///{workdir / 'ledger.sqlite'}",
-        mqtt=AggregatorMqtt(host=host, port=port),
+        # amqtt speaks MQTT 3.1.1 only
+        mqtt=AggregatorMqtt(host=host, port=port, protocol=protocol),
         known_edges=[EDGE],
         api=ApiSettings(host=HOST, port=free_port()),
     )

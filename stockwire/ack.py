@@ -1,14 +1,13 @@
 """The aggregator's answer on stockwire/v1/{site}/{edge}/ack."""
 
 from enum import StrEnum
-from typing import Literal
-from uuid import UUID
 
-from pydantic import AwareDatetime, Field
+from pydantic import Field
 
 from stockwire.base import WireModel
 from stockwire.names import Ident, ShortText
 from stockwire.txn import TXNS_PER_BATCH_MAX
+from stockwire.wire_types import Timestamp, Version1, WireUuid
 
 
 class AckStatus(StrEnum):
@@ -18,13 +17,13 @@ class AckStatus(StrEnum):
 
 
 class AckResult(WireModel):
-    id: UUID
+    id: WireUuid
     status: AckStatus
     reason: ShortText | None = None
 
 
 class Ack(WireModel):
-    schema_version: Literal[1] = 1
+    schema_version: Version1 = 1
     edge: Ident
-    acked_at: AwareDatetime
+    acked_at: Timestamp
     results: tuple[AckResult, ...] = Field(min_length=1, max_length=TXNS_PER_BATCH_MAX)

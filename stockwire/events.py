@@ -1,37 +1,36 @@
 """What the aggregator republishes: committed movements (.../ledger) and alerts (.../alerts)."""
 
 from enum import StrEnum
-from typing import Literal
-from uuid import UUID
 
-from pydantic import AwareDatetime, Field
+from pydantic import Field
 
 from stockwire.base import WireModel
 from stockwire.names import Gtin14, Ident, LocationCode, ShortText, Sku
 from stockwire.txn import TxnKind
+from stockwire.wire_types import StrictInt, Timestamp, Version1, WireUuid
 
 
 class Movement(WireModel):
     """One committed double-entry movement: qty of one item(+lot) from one location to another."""
 
-    id: int = Field(ge=1)
-    txn_id: UUID
+    id: StrictInt = Field(ge=1)
+    txn_id: WireUuid
     edge: Ident
-    seq: int = Field(ge=0)
+    seq: StrictInt = Field(ge=0)
     kind: TxnKind
     sku: Sku | None
     gtin: Gtin14 | None
     lot: str | None
-    qty: int = Field(gt=0)
+    qty: StrictInt = Field(gt=0)
     from_location: LocationCode
     to_location: LocationCode
-    occurred_at: AwareDatetime
-    committed_at: AwareDatetime
-    reverses: int | None = None
+    occurred_at: Timestamp
+    committed_at: Timestamp
+    reverses: StrictInt | None = None
 
 
 class LedgerEvents(WireModel):
-    schema_version: Literal[1] = 1
+    schema_version: Version1 = 1
     site: Ident
     movements: tuple[Movement, ...] = Field(min_length=1)
 
@@ -43,6 +42,7 @@ class AlertKind(StrEnum):
     DEVICE_OFFLINE = "device_offline"
     SEQ_GAP = "seq_gap"
     DEAD_LETTER = "dead_letter"
+    RATE_LIMITED = "rate_limited"  # an edge sends more than its rate limit: messages refused
 
 
 class Severity(StrEnum):
@@ -52,11 +52,11 @@ class Severity(StrEnum):
 
 
 class Alert(WireModel):
-    schema_version: Literal[1] = 1
+    schema_version: Version1 = 1
     site: Ident
     kind: AlertKind
     severity: Severity
-    at: AwareDatetime
+    at: Timestamp
     message: ShortText
     edge: Ident | None = None
     subject: dict[str, str] = Field(default_factory=dict, max_length=16)

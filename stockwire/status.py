@@ -1,12 +1,12 @@
 """Retained edge status on .../status: the birth message and the last will."""
 
 from enum import StrEnum
-from typing import Literal
 
-from pydantic import AwareDatetime, Field
+from pydantic import Field
 
 from stockwire.base import WireModel
 from stockwire.names import Ident, ShortText
+from stockwire.wire_types import StrictBool, StrictInt, Timestamp, Version1
 
 
 class EdgeState(StrEnum):
@@ -29,12 +29,12 @@ class DeviceStatus(WireModel):
 class EdgeStatus(WireModel):
     """`at` of a last will is the time the will was registered (at connect)."""
 
-    schema_version: Literal[1] = 1
+    schema_version: Version1 = 1
     edge: Ident
     state: EdgeState
-    at: AwareDatetime
+    at: Timestamp
     version: str = Field(max_length=32)
-    outbox_rows: int | None = Field(default=None, ge=0)
-    outbox_rows_max: int | None = Field(default=None, ge=1)
-    outbox_full: bool = False
+    outbox_rows: StrictInt | None = Field(default=None, ge=0)
+    outbox_rows_max: StrictInt | None = Field(default=None, ge=1)
+    outbox_full: StrictBool = False
     devices: dict[Ident, DeviceStatus] = Field(default_factory=dict)

@@ -1,14 +1,13 @@
 """StockTransaction and the batch the edge publishes on .../txn."""
 
-from datetime import date
 from enum import StrEnum
-from typing import Literal, Self
-from uuid import UUID
+from typing import Self
 
-from pydantic import AwareDatetime, Field, model_validator
+from pydantic import Field, model_validator
 
 from stockwire.base import WireModel
 from stockwire.names import Epc, Gtin14, Ident, LocationCode, Lot, Serial, ShortText, Sku, Uom
+from stockwire.wire_types import StrictFloat, StrictInt, Timestamp, Version1, WireDate, WireUuid
 
 TXNS_PER_BATCH_MAX = 2000
 
@@ -29,11 +28,11 @@ class Evidence(WireModel):
 
     raw: ShortText | None = None
     symbology: str | None = Field(default=None, max_length=8)
-    read_count: int | None = Field(default=None, ge=0)
-    rssi_dbm: float | None = None
-    antennas: tuple[int, ...] = ()
-    weight_before_g: float | None = None
-    weight_after_g: float | None = None
+    read_count: StrictInt | None = Field(default=None, ge=0)
+    rssi_dbm: StrictFloat | None = None
+    antennas: tuple[StrictInt, ...] = ()
+    weight_before_g: StrictFloat | None = None
+    weight_after_g: StrictFloat | None = None
     note: ShortText | None = None
 
 
@@ -58,25 +57,25 @@ _NEEDS: dict[TxnKind, tuple[bool | None, bool | None]] = {
 class StockTransaction(WireModel):
     """One stock change seen at the edge. `id` is the idempotency key."""
 
-    schema_version: Literal[1] = 1
-    id: UUID
+    schema_version: Version1 = 1
+    id: WireUuid
     edge: Ident
     device: Ident
-    seq: int = Field(ge=0, description="per-edge monotonic sequence number")
+    seq: StrictInt = Field(ge=0, description="per-edge monotonic sequence number")
     kind: TxnKind
     sku: Sku | None = None
     gtin: Gtin14 | None = None
     lot: Lot | None = None
-    expiry: date | None = None
+    expiry: WireDate | None = None
     serials: tuple[Serial, ...] = Field(default=(), max_length=10_000)
     epcs: tuple[Epc, ...] = Field(default=(), max_length=10_000)
-    qty: int = Field(ge=0, le=1_000_000_000, description="in the item's base unit")
+    qty: StrictInt = Field(ge=0, le=1_000_000_000, description="in the item's base unit")
     uom: Uom = "EA"
     from_location: LocationCode | None = None
     to_location: LocationCode | None = None
-    occurred_at: AwareDatetime
-    recorded_at: AwareDatetime
-    confidence: float = Field(default=1.0, ge=0.0, le=1.0)
+    occurred_at: Timestamp
+    recorded_at: Timestamp
+    confidence: StrictFloat = Field(default=1.0, ge=0.0, le=1.0)
     evidence: Evidence = Evidence()
 
     @model_validator(mode="after")
@@ -107,9 +106,9 @@ def _check_side(kind: TxnKind, name: str, value: str | None, needed: bool | None
 class TxnBatch(WireModel):
     """What an edge publishes on stockwire/v1/{site}/{edge}/txn."""
 
-    schema_version: Literal[1] = 1
+    schema_version: Version1 = 1
     edge: Ident
-    sent_at: AwareDatetime
+    sent_at: Timestamp
     txns: tuple[StockTransaction, ...] = Field(min_length=1, max_length=TXNS_PER_BATCH_MAX)
 
     @model_validator(mode="after")

@@ -7,7 +7,15 @@ from typing import Any
 from fastapi import FastAPI
 
 from aggregator.api.deps import ApiState
-from aggregator.api.routes import dead_letters, health, movements, rejected, stock, transactions
+from aggregator.api.routes import (
+    dead_letters,
+    edges,
+    health,
+    movements,
+    rejected,
+    stock,
+    transactions,
+)
 
 
 def create_app(state: ApiState) -> FastAPI:
@@ -16,6 +24,6 @@ def create_app(state: ApiState) -> FastAPI:
         yield {"api": state}
 
     app = FastAPI(title="Stockwire aggregator", version="1", lifespan=lifespan)
-    for module in (health, stock, movements, dead_letters, rejected, transactions):
+    for module in (health, stock, movements, dead_letters, rejected, transactions, edges):
         app.include_router(module.router)
     return app

@@ -1,6 +1,6 @@
 """Request dependencies: everything comes from the lifespan state, nothing from globals."""
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Annotated
 
@@ -24,6 +24,8 @@ class ApiState:
     mqtt_connected: Callable[[], bool] = lambda: False
     # Movements the API commits (approve, reverse) go here to be republished on .../ledger.
     republish: Callable[[list[Movement]], Awaitable[None]] = _nowhere
+    # Messages ingest refused since start, by edge.
+    refused: Callable[[], Mapping[str, int]] = dict
 
 
 def _state(request: Request) -> ApiState:

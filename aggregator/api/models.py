@@ -4,7 +4,7 @@ from datetime import datetime
 from typing import Any, Literal
 from uuid import UUID
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from stockwire.events import Movement
 
@@ -35,8 +35,11 @@ class DeadLetter(BaseModel):
     id: int
     topic: str
     reason: str
-    payload_base64: str
+    payload_base64: str = Field(description="the kept prefix of the payload")
     payload_preview: str
+    payload_bytes: int = Field(description="the size received")
+    payload_sha256: str = Field(description="of the whole payload received")
+    payload_truncated: bool
     received_at: datetime
 
 
@@ -69,4 +72,13 @@ class Transaction(BaseModel):
     occurred_at: datetime
     received_at: datetime
     committed_at: datetime | None
+    review_reason: str | None = Field(description="why a pending transaction waits in review")
     movements: list[Movement]
+
+
+class Edge(BaseModel):
+    edge: str
+    state: str | None = Field(description="as the edge last reported it (online / offline)")
+    last_seq: int | None
+    last_seen: datetime | None
+    refused: int = Field(description="messages refused since the aggregator started")

@@ -16,6 +16,7 @@ from aggregator.errors import NotFoundError, StateError
 from aggregator.ledger import apply, records
 from aggregator.ledger.apply import Applied, BalanceKey, NegativeBalance
 from aggregator.ledger.body import body_of
+from aggregator.ledger.bounds import Bounds
 from aggregator.ledger.catalog import Item, Location
 from aggregator.ledger.upsert import insert_for
 from aggregator.schema import (
@@ -67,7 +68,7 @@ class _Sorted:
     results: list[list[Outcome]] = field(default_factory=list)
     posted: list[StockTransaction] = field(default_factory=list)
     kept: list[records.Kept] = field(default_factory=list)  # posted and pending
-    rejected: list[records.Kept] = field(default_factory=list)
+    rejected: list[records.Refused] = field(default_factory=list)
 
 
 class Ledger:
@@ -77,11 +78,13 @@ class Ledger:
         *,
         site: str,
         review_confidence_min: float = 0.5,
+        bounds: Bounds | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self.writer = writer
         self.site = site
         self.review_confidence_min = review_confidence_min
+        self.bounds = bounds or Bounds()
         self.clock = clock
 
     async def post_batch(self, batch: TxnBatch) -> list[Outcome]:
@@ -112,34 +115,48 @@ class Ledger:
         now = self.clock()
         ids = [t.id for b in batches for t in b.txns]
         known = {r.id: r.body_hash for r in conn.execute(_KNOWN, {"ids": ids})}
-        sorted_ = self._sort(batches, known)
+        sorted_ = self._sort(batches, known, now)
         records.insert_txns(conn, sorted_.kept, now)
         records.insert_rejected(conn, sorted_.rejected, now)
         applied = apply.apply_txns(conn, sorted_.posted, now)
         self._touch_edges(conn, batches, now)
         return GroupPosting(sorted_.results, applied.movements, applied.negatives)
 
-    def _sort(self, batches: Sequence[TxnBatch], known: dict[UUID, str]) -> _Sorted:
+    def _sort(self, batches: Sequence[TxnBatch], known: dict[UUID, str], now: datetime) -> _Sorted:
         out = _Sorted()
         for batch in batches:
-            out.results.append([self._sort_one(txn, known, out) for txn in batch.txns])
+            out.results.append([self._sort_one(txn, known, out, now) for txn in batch.txns])
         return out
 
-    def _sort_one(self, txn: StockTransaction, known: dict[UUID, str], out: _Sorted) -> Outcome:
+    def _sort_one(
+        self, txn: StockTransaction, known: dict[UUID, str], out: _Sorted, now: datetime
+    ) -> Outcome:
         body = body_of(txn)
         reason = _rejection(txn, known.get(txn.id), body.digest)
         if reason == "":
             return Outcome(txn.id, AckStatus.DUPLICATE)
+        review = None
+        if reason is None and (outside := self.bounds.violation(txn, now)) is not None:
+            review, reason = (outside, None) if self.bounds.review else (None, outside)
         if reason is not None:
             out.rejected.append((txn, body, reason))
             return Outcome(txn.id, AckStatus.REJECTED, reason)
         known[txn.id] = body.digest
-        if txn.confidence < self.review_confidence_min:
-            out.kept.append((txn, body, "pending"))
+        review = review or self._doubtful(txn)
+        if review is not None:
+            out.kept.append((txn, body, "pending", review))
         else:
-            out.kept.append((txn, body, "posted"))
+            out.kept.append((txn, body, "posted", None))
             out.posted.append(txn)
         return Outcome(txn.id, AckStatus.ACCEPTED)
+
+    def _doubtful(self, txn: StockTransaction) -> str | None:
+        if txn.confidence < self.review_confidence_min:
+            return (
+                f"confidence {txn.confidence:g} is below review_confidence_min"
+                f" {self.review_confidence_min:g}"
+            )
+        return None
 
     def _touch_edges(self, conn: sa.Connection, batches: Sequence[TxnBatch], now: datetime) -> None:
         last_seq: dict[str, int] = {}

@@ -12,6 +12,7 @@ from aggregator.ledger.apply import aware
 from aggregator.schema import (
     balances,
     dead_letters,
+    edges,
     items,
     locations,
     movements,
@@ -46,7 +47,9 @@ class DeadLetterRow:
     id: int
     topic: str
     reason: str
-    payload: bytes
+    payload: bytes  # a capped prefix
+    payload_bytes: int
+    payload_sha256: str
     received_at: datetime
 
 
@@ -71,6 +74,7 @@ class TxnRow:
     occurred_at: datetime
     received_at: datetime
     committed_at: datetime | None
+    review_reason: str | None
     movements: list[Movement]
 
 
@@ -160,7 +164,15 @@ async def dead_letters_after(engine: AsyncEngine, after: int, limit: int) -> lis
     )
     async with engine.connect() as conn:
         return [
-            DeadLetterRow(r.id, r.topic, r.reason, r.payload, aware(r.received_at))
+            DeadLetterRow(
+                r.id,
+                r.topic,
+                r.reason,
+                r.payload,
+                r.payload_bytes,
+                r.payload_sha256,
+                aware(r.received_at),
+            )
             for r in await conn.execute(query)
         ]
 
@@ -196,6 +208,7 @@ async def transaction(engine: AsyncEngine, txn_id: UUID) -> TxnRow | None:
             occurred_at=aware(r.occurred_at),
             received_at=aware(r.received_at),
             committed_at=aware(r.committed_at) if r.committed_at is not None else None,
+            review_reason=r.review_reason,
             movements=[_movement(m) for m in moved],
         )
 
@@ -210,3 +223,20 @@ async def item_totals(engine: AsyncEngine) -> dict[int, int]:
 async def ping(engine: AsyncEngine) -> bool:
     async with engine.connect() as conn:
         return (await conn.execute(sa.select(1))).scalar() == 1
+
+
+@dataclass(frozen=True, slots=True)
+class EdgeRow:
+    edge: str
+    state: str | None
+    last_seq: int | None
+    last_seen: datetime
+
+
+async def edges_of(engine: AsyncEngine, site: str) -> list[EdgeRow]:
+    query = sa.select(edges).where(edges.c.site == site).order_by(edges.c.edge)
+    async with engine.connect() as conn:
+        return [
+            EdgeRow(r.edge, r.state, r.last_seq, aware(r.last_seen))
+            for r in await conn.execute(query)
+        ]

@@ -10,7 +10,8 @@ from aggregator.ledger.bulk import encoding, insert_rows
 from aggregator.schema import rejected_txns, transactions
 from stockwire.txn import StockTransaction
 
-Kept = tuple[StockTransaction, Body, str]  # (txn, body, status or rejection reason)
+Kept = tuple[StockTransaction, Body, str, str | None]  # (txn, body, status, review reason)
+Refused = tuple[StockTransaction, Body, str]  # (txn, body, rejection reason)
 
 _TXN_COLUMNS = (
     "id",
@@ -24,12 +25,13 @@ _TXN_COLUMNS = (
     "recorded_at",
     "received_at",
     "committed_at",
+    "review_reason",
 )
 _REJECTED_COLUMNS = ("txn_id", "edge", "reason", "body", "received_at")
 
 
 def insert_txns(conn: sa.Connection, kept: list[Kept], now: datetime) -> None:
-    """`kept` holds (txn, body, "posted" | "pending")."""
+    """`kept` holds (txn, body, "posted" | "pending", why it is pending)."""
     enc = encoding(conn)
     at = enc.time(now)
     rows: list[tuple[object, ...]] = [
@@ -45,13 +47,14 @@ def insert_txns(conn: sa.Connection, kept: list[Kept], now: datetime) -> None:
             enc.time(txn.recorded_at),
             at,
             at if status == "posted" else None,
+            review_reason,
         )
-        for txn, body, status in kept
+        for txn, body, status, review_reason in kept
     ]
     insert_rows(conn, transactions, _TXN_COLUMNS, rows)
 
 
-def insert_rejected(conn: sa.Connection, kept: list[Kept], now: datetime) -> None:
+def insert_rejected(conn: sa.Connection, kept: list[Refused], now: datetime) -> None:
     """`kept` holds (txn, body, reason)."""
     enc = encoding(conn)
     at = enc.time(now)

@@ -21,6 +21,9 @@ async def dead_letters(
             reason=r.reason,
             payload_base64=base64.b64encode(r.payload).decode(),
             payload_preview=r.payload[:PAYLOAD_PREVIEW_CHARS_MAX].decode(errors="replace"),
+            payload_bytes=r.payload_bytes,
+            payload_sha256=r.payload_sha256,
+            payload_truncated=len(r.payload) < r.payload_bytes,
             received_at=r.received_at,
         )
         for r in rows

@@ -28,6 +28,7 @@ async def transaction(engine: EngineDep, txn_id: UUID) -> Transaction:
         occurred_at=row.occurred_at,
         received_at=row.received_at,
         committed_at=row.committed_at,
+        review_reason=row.review_reason,
         movements=row.movements,
     )
 

@@ -233,9 +233,8 @@ class Ingest:
         return group
 
     def _note_refused(self, edge: str, topic: str) -> None:
-        held = self.throttle.due("refused", edge)
-        if held is None:
-            return
+        if self.throttle.due("refused", edge) is None:
+            return  # logged and alerted once per alert_interval_s
         count = self.limits.refused[self.limits.key(edge)]
         log.warning("edge %r is over its rate limit (%s): %d refused so far", edge, topic, count)
         alert = Alert(
@@ -266,7 +265,6 @@ class Ingest:
         ids, before = await self._write(work)
         self.stats.dead_letters += len(ids)
         for (letter, edge, ticket), letter_id in zip(group.letters, ids, strict=True):
-            log.warning("dead letter %d from %s: %s", letter_id, letter.topic, letter.reason)
             self._dead_letter_alert(client, letter, edge, letter_id)
             ticket.done()
         reported = [(w, s) for w, s, _ in group.statuses if s is not None]
@@ -428,7 +426,15 @@ class Ingest:
     ) -> None:
         held = self.throttle.due("dead_letter", edge)
         if held is None:
+            log.debug("dead letter %d from %s: %s", letter_id, letter.topic, letter.reason)
             return
+        log.warning(
+            "dead letter %d from %s: %s%s",
+            letter_id,
+            letter.topic,
+            letter.reason,
+            f" ({held} more from this edge since the last warning)" if held else "",
+        )
         more = f" (and {held} more since the last alert)" if held else ""
         alert = Alert(
             site=self.settings.site,

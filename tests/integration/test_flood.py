@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from uuid import uuid4
 
 import aiomqtt
+import pytest
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -60,6 +61,7 @@ async def _flood(broker: Mosquitto) -> None:
             )
 
 
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)  # the path, not the backend
 async def test_a_flood_is_handled_or_kept_at_the_broker_and_other_edges_still_post(
     mosquitto: Mosquitto, agg_settings: AggregatorSettings, writer: Writer, engine: AsyncEngine
 ) -> None:

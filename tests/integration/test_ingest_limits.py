@@ -62,6 +62,7 @@ async def _ingesting(settings: AggregatorSettings, ledger: Ledger) -> AsyncItera
         await asyncio.gather(running, return_exceptions=True)
 
 
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 async def test_a_10_mb_payload_is_kept_as_a_capped_prefix_with_its_size_and_hash(
     mosquitto: Mosquitto, agg_settings: AggregatorSettings
 ) -> None:
@@ -91,6 +92,7 @@ class _Buggy(Ledger):
         return await super().post_many(batches)
 
 
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 async def test_a_batch_that_keeps_failing_while_the_database_answers_is_dead_lettered(
     mosquitto: Mosquitto, agg_settings: AggregatorSettings, writer: Writer, engine: AsyncEngine
 ) -> None:

@@ -25,7 +25,8 @@ def test_names_beyond_edges_max_share_one_bucket_until_full_ones_are_forgotten()
     limits = EdgeRateLimit(
         RateLimitSettings(messages_per_s=1, burst_messages=1, edges_max=2), clock
     )
-    assert limits.allow("a") and limits.allow("b")
+    assert limits.allow("a")
+    assert limits.allow("b")
     assert limits.allow("c")  # the shared bucket's first token
     assert not limits.allow("d")  # same shared bucket
     assert limits.refused == {OTHER_EDGES: 1}

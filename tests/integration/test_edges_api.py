@@ -45,7 +45,7 @@ async def test_edges_lists_each_edge_with_the_messages_refused_from_it(
 
         async def listed() -> bool:
             edges = {e["edge"]: e for e in (await http.get("/edges")).json()}
-            return edges.get(EDGE, {}).get("refused") == 3
+            return bool(edges.get(EDGE, {}).get("refused") == 3)
 
         await wait_for(listed, "edge1's 3 refused batches in /edges")
         edges = {e["edge"]: e for e in (await http.get("/edges")).json()}

@@ -3,7 +3,9 @@
 Every write (journal appends, recognizer stage commits, ack deletes) is an operation handed to
 `Store.write`. The operations waiting when the worker is free run together in ONE SQLite
 transaction (one fsync), in the order they were handed over; while that commit runs, new ones
-queue for the next. Each caller awaits its own result, which is resolved (and its `on_commit`
+queue for the next. A commit starts one event-loop iteration after the first operation that
+finds the worker free, so what the same iteration hands over (several pumps woken together)
+shares it. Each caller awaits its own result, which is resolved (and its `on_commit`
 run, in submission order) once the transaction has committed. Once handed over, an operation
 runs even if its caller is cancelled.
 
@@ -97,15 +99,15 @@ class Store:
         future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
         self._waiting.append(_Op(fn, durable, future, on_commit))
         if not self._committing:
-            self._start()
+            self._committing = True
+            self._idle.clear()
+            asyncio.get_running_loop().call_soon(self._start)
         return await asyncio.shield(future)
 
     def _start(self) -> None:
         count = min(len(self._waiting), self.ops_per_commit_max)
         group = [self._waiting.popleft() for _ in range(count)]
         durable = any(op.durable for op in group)
-        self._committing = True
-        self._idle.clear()
         loop = asyncio.get_running_loop()
         done = loop.run_in_executor(self._executor, self._commit, [op.run for op in group], durable)
         done.add_done_callback(lambda f: self._committed(group, f))
@@ -127,7 +129,6 @@ class Store:
         return results
 
     def _committed(self, group: list[_Op], done: "asyncio.Future[list[Any]]") -> None:
-        self._committing = False
         error = done.exception() if not done.cancelled() else asyncio.CancelledError()
         if error is None:
             self.stats.commits += 1
@@ -148,6 +149,7 @@ class Store:
         if self._waiting:
             self._start()
         else:
+            self._committing = False
             self._idle.set()
 
     async def close(self) -> None:

@@ -45,7 +45,6 @@ async def run_agent(
     `sources` replaces building devices from `settings.devices` (tests inject in-memory ones).
     """
     clock = clock or utc_now
-    stop = stop or asyncio.Event()
     devices = list(sources) if sources is not None else _build(settings, clock)
     store = await Store.open(settings.outbox.path)
     try:
@@ -64,8 +63,7 @@ async def run_agent(
             clock,
             settings.fault_exit_after_readings,
         )
-        publisher = Publisher(settings, outbox, lambda: _states(devices), clock)
-        await _pipeline(settings, devices, journal, outbox, publisher, stop, clock)
+        await run_pipeline(settings, devices, outbox, journal, stop or asyncio.Event(), clock)
     finally:
         await store.close()
 
@@ -74,19 +72,16 @@ def _build(settings: EdgeSettings, clock: Clock) -> list[Device]:
     return [build_device(device, clock) for device in settings.devices]
 
 
-def _states(devices: Sequence[Device]) -> dict[str, DeviceStatus]:
-    return {source.device: source.status() for source, _ in devices}
-
-
-async def _pipeline(
+async def run_pipeline(
     settings: EdgeSettings,
     devices: Sequence[Device],
-    journal: Journal,
     outbox: Outbox,
-    publisher: Publisher,
+    journal: Journal,
     stop: asyncio.Event,
     clock: Clock,
 ) -> None:
+    """Pumps, stages and the publisher on an open outbox and journal, until `stop` is set."""
+    publisher = Publisher(settings, outbox, lambda: _states(devices), clock)
     tick_s = settings.tick_ms / 1000
     async with asyncio.TaskGroup() as tg:
         workers: list[asyncio.Task[None]] = []
@@ -102,6 +97,10 @@ async def _pipeline(
         await asyncio.gather(*workers, return_exceptions=True)
         publisher.request_stop()
         await publishing
+
+
+def _states(devices: Sequence[Device]) -> dict[str, DeviceStatus]:
+    return {source.device: source.status() for source, _ in devices}
 
 
 async def _pump(source: Source, journal: Journal) -> None:

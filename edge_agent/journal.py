@@ -2,11 +2,13 @@
 
 A source's batch (one device read) is appended to the `readings` table in the edge's SQLite
 file and the pump awaits that commit before it reads the device again (the store groups the
-appends of every device, and the stages' commits, into one fsync). The batch then goes, in
-memory, to the device's recognizer stage. The stage consumes readings in one transaction with
+appends of every device, and the stages' commits, into one fsync). The batch also goes at once,
+in memory, to the device's recognizer stage. The stage consumes readings in one transaction with
 their outputs: it deletes them and moves the device's cursor (`recognizer_state.consumed_seq`)
-and its recognizer's snapshot. After a restart, a stage restores that snapshot and replays the
-device's readings still on file, in order, before new ones.
+and its recognizer's snapshot. That transaction is the append's or a later one (the store
+commits in submission order), so at low rates one fsync carries both, and nothing a stage
+stores can outlive the readings it came from. After a restart, a stage restores the snapshot
+and replays the device's readings still on file, in order, before new ones.
 
 Each device holds at most `readings_max` journaled readings not consumed yet; at that mark its
 pump waits (the device's bytes wait in the socket or the serial buffer): back-pressure, which a
@@ -26,7 +28,7 @@ from typing import Self
 
 from edge_agent.readings import Reading, ReadingFormatError, from_journal_row, journal_row
 from edge_agent.recognizers.base import Clock, Rejected
-from edge_agent.store import Store
+from edge_agent.store import Store, insert_rows
 
 log = logging.getLogger(__name__)
 
@@ -69,20 +71,18 @@ class _Device:
 
 
 class _Tables:
-    """The journal's tables; only ever called on the store's worker thread."""
+    """The journal's tables on the store's writing connection."""
 
     def __init__(self, conn: sqlite3.Connection) -> None:
         self.conn = conn
         conn.executescript(_SCHEMA)
-        self.next_seq = 0
-        self.reload()
 
-    def reload(self) -> None:
+    def next_seq(self) -> int:
         top = self.conn.execute(
             "SELECT max(m) FROM (SELECT max(seq) AS m FROM readings"
             " UNION ALL SELECT max(consumed_seq) FROM recognizer_state)"
         ).fetchone()[0]
-        self.next_seq = 0 if top is None else int(top) + 1
+        return 0 if top is None else int(top) + 1
 
     def load(self, device: str) -> tuple[int, str | None, list[Row]]:
         row = self.conn.execute(
@@ -103,14 +103,8 @@ class _Tables:
             tuple(devices),
         ).fetchall()
 
-    def append(self, device: str, rows: list[tuple[str, int, str]]) -> int:
-        first = self.next_seq
-        self.conn.executemany(
-            "INSERT INTO readings (seq, device, kind, at, payload) VALUES (?, ?, ?, ?, ?)",
-            [(first + i, device, *row) for i, row in enumerate(rows)],
-        )
-        self.next_seq += len(rows)
-        return first
+    def append(self, rows: list[tuple[int, str, str, int, str]]) -> None:
+        insert_rows(self.conn, "readings", ("seq", "device", "kind", "at", "payload"), rows)
 
     def consume(self, device: str, taken: Taken | None, consumed_seq: int, state: str) -> None:
         if taken is not None:
@@ -141,16 +135,19 @@ class Journal:
         self,
         store: Store,
         tables: _Tables,
+        next_seq: int,
         readings_max: int,
         clock: Clock,
         fault_exit_after_readings: int | None = None,
     ) -> None:
         self._store = store
         self._tables = tables
+        self._next_seq = next_seq  # assigned here, in submission (= commit) order
         self.readings_max = readings_max
         self._clock = clock
         self._devices: dict[str, _Device] = {}
         self.appended = 0  # readings journaled by this process
+        self.appends = 0  # batches (device reads) journaled by this process
         self._fault_exit_after = fault_exit_after_readings
 
     @classmethod
@@ -164,18 +161,18 @@ class Journal:
     ) -> Self:
         """Load each device's cursor, snapshot and readings not consumed yet."""
         assert readings_max >= 1
-        tables = await store.read(_Tables, store.conn)
-        store.after_rollback(tables.reload)
-        journal = cls(store, tables, readings_max, clock, fault_exit_after_readings)
+        tables = await store.call(_Tables, store.conn)
+        next_seq = await store.call(tables.next_seq)
+        journal = cls(store, tables, next_seq, readings_max, clock, fault_exit_after_readings)
         for device in devices:
-            consumed_seq, state, rows = await store.read(tables.load, device)
+            consumed_seq, state, rows = await store.call(tables.load, device)
             journal._devices[device] = dev = _Device(consumed_seq=consumed_seq, state=state)
             dev.pending.extend((row[0], journal._decode(device, row)) for row in rows)
             dev.unconsumed = len(rows)
             if rows:
                 log.info("journal: %d reading(s) of device %r to replay", len(rows), device)
         if devices:
-            for device, count in await store.read(tables.others, devices):
+            for device, count in await store.call(tables.others, devices):
                 log.warning(
                     "journal: %d reading(s) of %r, a device no longer configured", count, device
                 )
@@ -193,28 +190,29 @@ class Journal:
     # -- the pump's side -----------------------------------------------------------------------
 
     async def append(self, device: str, batch: Sequence[Reading]) -> None:
-        """Journal one batch (one commit); waits while the device's journal is full."""
+        """Journal one batch (one commit); waits while the device's journal is full. The stage
+        may take the batch before that commit is done."""
         if not batch:
             return
         dev = self._devices[device]
         await self._wait_for_room(device, dev, len(batch))
+        first, self._next_seq = self._next_seq, self._next_seq + len(batch)
         dev.unconsumed += len(batch)
-        rows = [journal_row(r) for r in batch]
-        append = partial(self._tables.append, device, rows)
-        await self._store.write(append, on_commit=partial(self._appended, dev, batch))
-
-    def _appended(self, dev: _Device, batch: Sequence[Reading], first: int) -> None:
         self.appended += len(batch)
-        self._fault_exit()
-        dev.pending.extend(zip(range(first, first + len(batch)), batch, strict=True))
-        dev.arrived.set()
+        self.appends += 1
+        fault = self._fault_exit_after is not None and self.appended >= self._fault_exit_after
+        if not fault:  # (test-only: the batch that trips the fault is never seen by a stage)
+            dev.pending.extend(zip(range(first, first + len(batch)), batch, strict=True))
+            dev.arrived.set()
+        rows = [(first + i, device, *journal_row(r)) for i, r in enumerate(batch)]
+        append = partial(self._tables.append, rows)
+        await self._store.write(append, on_commit=self._fault_exit if fault else None)
 
-    def _fault_exit(self) -> None:
+    def _fault_exit(self, _: None) -> None:
         """Test-only (fault_exit_after_readings): die after a journal commit, before any stage
-        has seen its readings."""
-        if self._fault_exit_after is not None and self.appended >= self._fault_exit_after:
-            log.critical("fault injection: exiting after %d reading(s) journaled", self.appended)
-            os._exit(FAULT_EXIT_CODE)
+        has seen its last batch."""
+        log.critical("fault injection: exiting after %d reading(s) journaled", self.appended)
+        os._exit(FAULT_EXIT_CODE)
 
     async def _wait_for_room(self, device: str, dev: _Device, wanted: int) -> None:
         # A batch bigger than readings_max still goes in when nothing is waiting (no deadlock).

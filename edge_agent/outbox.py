@@ -1,8 +1,8 @@
 """The edge's durable outbox: every transaction is stored here before it is published.
 
-Its tables live in the edge's SQLite file (edge_agent/store.py: one connection on one worker
-thread, group commit), next to the readings journal, so a recognizer stage stores its
-transactions, its rejected readings and its journal cursor in ONE transaction.
+Its tables live in the edge's SQLite file (edge_agent/store.py: one writing connection, group
+commit), next to the readings journal, so a recognizer stage stores its transactions, its
+rejected readings and its journal cursor in ONE transaction.
 
 A row leaves `outbox` only when the aggregator acks its id: accepted/duplicate delete it,
 rejected moves it to `rejected_txns`. When the outbox holds `rows_max` rows, `add` waits
@@ -10,7 +10,7 @@ rejected moves it to `rejected_txns`. When the outbox holds `rows_max` rows, `ad
 
 The publisher reads the outbox as a stream by seq. What `add` has just stored (and returned)
 is also kept in memory, up to `unsent_txns_max`, until the publisher takes it, so the
-publisher need not hop onto the worker thread and re-parse rows it has just written. Only
+publisher need not hop onto the reader thread and re-parse rows it has just written. Only
 after a (re)connect, an ack timeout, or when that memory overflowed does it read SQLite.
 """
 
@@ -19,7 +19,7 @@ import logging
 import sqlite3
 from collections import deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
@@ -28,8 +28,8 @@ from uuid import UUID
 
 from pydantic import ValidationError
 
-from edge_agent.recognizers.base import Clock, Rejected, TxnDraft
-from edge_agent.store import Store
+from edge_agent.recognizers.base import DRAFT_FIELDS, Clock, Rejected, TxnDraft
+from edge_agent.store import Store, delete_where_in, insert_rows
 from stockwire.ack import Ack, AckStatus
 from stockwire.config import describe
 from stockwire.ids import uuid7
@@ -50,7 +50,7 @@ CREATE TABLE IF NOT EXISTS rejected_readings (
     device TEXT NOT NULL, raw TEXT NOT NULL, reason TEXT NOT NULL, at TEXT NOT NULL);
 """
 
-Along = Callable[[], object]  # more work for the same transaction, on the worker thread
+Along = Callable[[], object]  # more work for the same transaction
 
 
 def utc_now() -> datetime:
@@ -58,21 +58,15 @@ def utc_now() -> datetime:
 
 
 class _Tables:
-    """The outbox's tables. Only ever called on the store's worker thread; the writes run
-    inside the store's group transaction."""
+    """The outbox's tables on the store's writing connection; the writes run inside the
+    store's group transaction."""
 
     def __init__(self, conn: sqlite3.Connection, edge: str) -> None:
         self.conn = conn
         self.edge = edge
         conn.executescript(_SCHEMA)
-        self.next_seq = 0
-        self.rows = 0
-        self.reload()
-
-    def reload(self) -> None:
-        """The counters from the file (at open, and after a rolled-back transaction)."""
-        self.next_seq = self._load_seq()
-        self.rows = self.conn.execute("SELECT count(*) FROM outbox").fetchone()[0]
+        self.next_seq = self._load_seq()  # committed; Outbox keeps the one for new txns
+        self.rows: int = conn.execute("SELECT count(*) FROM outbox").fetchone()[0]
 
     def _load_seq(self) -> int:
         row = self.conn.execute("SELECT next_seq FROM meta WHERE edge = ?", (self.edge,)).fetchone()
@@ -86,61 +80,28 @@ class _Tables:
 
     def add(
         self,
-        drafts: Sequence[TxnDraft],
+        rows: list[tuple[int, str, str, str]],
+        next_seq: int,
         rejected: Sequence[Rejected],
-        now: datetime,
         along: Along | None,
-    ) -> list[StockTransaction]:
-        made: list[StockTransaction] = []
-        rows = []
-        refused = list(rejected)
-        seq = self.next_seq
-        created_at = now.isoformat()
-        for draft in drafts:
-            txn = _build(draft, self.edge, seq, now)
-            if isinstance(txn, Rejected):
-                refused.append(txn)
-                continue
-            rows.append((seq, str(txn.id), txn.model_dump_json(), created_at))
-            made.append(txn)
-            seq += 1
+    ) -> None:
         if rows:
-            self.conn.executemany(
-                "INSERT INTO outbox (seq, id, body, created_at) VALUES (?, ?, ?, ?)", rows
-            )
+            insert_rows(self.conn, "outbox", ("seq", "id", "body", "created_at"), rows)
             self.conn.execute(
                 "INSERT INTO meta (edge, next_seq) VALUES (?, ?)"
                 " ON CONFLICT (edge) DO UPDATE SET next_seq = excluded.next_seq",
-                (self.edge, seq),
+                (self.edge, next_seq),
             )
-        self.insert_rejected(refused)
+        self.insert_rejected(rejected)
         if along is not None:
             along()
-        self.next_seq = seq
-        self.rows += len(made)
-        return made
+        self.next_seq = next_seq
+        self.rows += len(rows)
 
     def insert_rejected(self, rejected: Sequence[Rejected]) -> None:
         if rejected:
-            self.conn.executemany(
-                "INSERT INTO rejected_readings (device, raw, reason, at) VALUES (?, ?, ?, ?)",
-                [(r.device, r.raw, r.reason, r.at.isoformat()) for r in rejected],
-            )
-
-    def read(self, from_seq: int, limit: int, exclude: frozenset[UUID]) -> "Page":
-        skip = {str(u) for u in exclude}
-        out: list[StockTransaction] = []
-        rows = self.conn.execute(
-            "SELECT id, body FROM outbox WHERE seq >= ? ORDER BY seq", (from_seq,)
-        )
-        for txn_id, body in rows:
-            if txn_id in skip:
-                continue
-            out.append(StockTransaction.model_validate_json(body))
-            if len(out) >= limit:
-                return Page(out, out[-1].seq + 1)
-        # Every row at or after from_seq is in `out` or excluded: read on after the last seq.
-        return Page(out, self.next_seq)
+            rows = [(r.device, r.raw, r.reason, r.at.isoformat()) for r in rejected]
+            insert_rows(self.conn, "rejected_readings", ("device", "raw", "reason", "at"), rows)
 
     def apply_ack(self, ack: Ack, now: datetime) -> int:
         rejected = [
@@ -154,15 +115,39 @@ class _Tables:
                 " SELECT id, seq, body, ?, ? FROM outbox WHERE id = ?",
                 rejected,
             )
-        cur = self.conn.executemany(
-            "DELETE FROM outbox WHERE id = ?", [(str(r.id),) for r in ack.results]
-        )
-        self.rows -= cur.rowcount
-        return cur.rowcount
+        removed = delete_where_in(self.conn, "outbox", "id", [str(r.id) for r in ack.results])
+        self.rows -= removed
+        return removed
+
+
+def _read_page(
+    conn: sqlite3.Connection,
+    edge: str,
+    from_seq: int,
+    limit: int,
+    exclude: set[UUID] | frozenset[UUID],
+) -> "Page":
+    """On the reader connection, in one read transaction (rows and meta of one commit)."""
+    skip = {str(u) for u in exclude}
+    out: list[StockTransaction] = []
+    conn.execute("BEGIN")
+    try:
+        rows = conn.execute("SELECT id, body FROM outbox WHERE seq >= ? ORDER BY seq", (from_seq,))
+        for txn_id, body in rows:
+            if txn_id in skip:
+                continue
+            out.append(StockTransaction.model_validate_json(body))
+            if len(out) >= limit:
+                return Page(out, out[-1].seq + 1)
+        meta = conn.execute("SELECT next_seq FROM meta WHERE edge = ?", (edge,)).fetchone()
+    finally:
+        conn.execute("COMMIT")
+    # Every row at or after from_seq is in `out` or excluded: read on after the last seq.
+    return Page(out, max(0 if meta is None else int(meta[0]), from_seq))
 
 
 def _build(draft: TxnDraft, edge: str, seq: int, now: datetime) -> StockTransaction | Rejected:
-    values: dict[str, Any] = {f.name: getattr(draft, f.name) for f in fields(draft)}
+    values: dict[str, Any] = {name: getattr(draft, name) for name in DRAFT_FIELDS}
     try:
         return StockTransaction(id=uuid7(), edge=edge, seq=seq, recorded_at=now, **values)
     except ValidationError as e:
@@ -240,6 +225,7 @@ class Outbox:
         self._owns_store = owns_store
         self.rows_max = rows_max
         self._clock = clock
+        self._next_seq = tables.next_seq  # assigned here, in submission (= commit) order
         self._unsent = _Unsent(tables.next_seq, unsent_txns_max)
         self._space_lock = asyncio.Lock()
         self._reserved = 0  # rows of adds handed to the store and not committed yet
@@ -264,16 +250,20 @@ class Outbox:
         owns_store = store is None
         store = store or await Store.open(path)
         try:
-            tables = await store.read(_Tables, store.conn, edge)
+            tables = await store.call(_Tables, store.conn, edge)
         except BaseException:
             if owns_store:
                 await store.close()
             raise
-        store.after_rollback(tables.reload)
         return cls(store, tables, rows_max, clock or utc_now, unsent_txns_max, owns_store)
 
     def count(self) -> int:
         return self._tables.rows
+
+    @property
+    def next_seq(self) -> int:
+        """The seq the next transaction gets (seqs are never reused)."""
+        return self._next_seq
 
     def space(self) -> int:
         """Rows an add can take now without waiting."""
@@ -295,15 +285,35 @@ class Outbox:
         """
         if not drafts and not rejected and along is None:
             return []
-        wanted = len(drafts)
         async with self._space_lock:
-            await self._wait_for_space(wanted)
-            self._reserved += wanted
-        add = partial(self._tables.add, drafts, rejected, self._clock(), along)
-        return await self._store.write(add, on_commit=partial(self._stored, wanted))
+            await self._wait_for_space(len(drafts))
+        made, refused, rows = self._build(drafts)
+        self._reserved += len(made)
+        add = partial(self._tables.add, rows, self._next_seq, [*refused, *rejected], along)
+        await self._store.write(add, on_commit=lambda _: self._stored(made))
+        return made
 
-    def _stored(self, reserved: int, made: list[StockTransaction]) -> None:
-        self._reserved -= reserved
+    def _build(
+        self, drafts: Sequence[TxnDraft]
+    ) -> tuple[list[StockTransaction], list[Rejected], list[tuple[int, str, str, str]]]:
+        """Transactions with the next seqs, the drafts they refuse, and their rows."""
+        now = self._clock()
+        created_at = now.isoformat()
+        made: list[StockTransaction] = []
+        refused: list[Rejected] = []
+        rows = []
+        for draft in drafts:
+            txn = _build(draft, self._tables.edge, self._next_seq, now)
+            if isinstance(txn, Rejected):
+                refused.append(txn)
+                continue
+            rows.append((txn.seq, str(txn.id), txn.model_dump_json(), created_at))
+            made.append(txn)
+            self._next_seq += 1
+        return made, refused, rows
+
+    def _stored(self, made: list[StockTransaction]) -> None:
+        self._reserved -= len(made)
         self._unsent.extend(made)  # in seq order: the store commits in submission order
 
     async def _wait_for_space(self, wanted: int) -> None:
@@ -338,7 +348,7 @@ class Outbox:
         self, from_seq: int, limit: int, exclude: set[UUID] | frozenset[UUID] = frozenset()
     ) -> Page:
         """From SQLite: up to `limit` rows with seq >= from_seq not in `exclude`, in seq order."""
-        return await self._store.read(self._tables.read, from_seq, limit, frozenset(exclude))
+        return await self._store.read(_read_page, self._tables.edge, from_seq, limit, exclude)
 
     def unsent_count(self, from_seq: int) -> int | None:
         """How many stored transactions from `from_seq` on are held in memory; None when

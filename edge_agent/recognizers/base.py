@@ -8,7 +8,7 @@ outputs.
 """
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import date, datetime
 from typing import Any, Protocol
 
@@ -38,6 +38,9 @@ class TxnDraft:
     to_location: str | None = None
     confidence: float = 1.0
     evidence: Evidence = field(default_factory=Evidence)
+
+
+DRAFT_FIELDS = tuple(f.name for f in fields(TxnDraft))  # dataclasses.fields() is slow per call
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,7 +5,7 @@ barcodes (see commands.py): a mode, a sticky location (and destination), then it
 """
 
 import re
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from typing import Literal
 from uuid import UUID
@@ -14,7 +14,15 @@ from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
 
 from device_profiles.schema import ScannerProfile
 from edge_agent.readings import Reading
-from edge_agent.recognizers.base import Clock, Output, Rejected, State, StateError, TxnDraft
+from edge_agent.recognizers.base import (
+    DRAFT_FIELDS,
+    Clock,
+    Output,
+    Rejected,
+    State,
+    StateError,
+    TxnDraft,
+)
 from edge_agent.recognizers.commands import (
     KIND_OF_MODE,
     Cancel,
@@ -379,32 +387,40 @@ class _ScanState(BaseModel):
 
 def item_from_gs1(data: Gs1Data) -> Item | str:
     """The item a GS1 barcode names, or why it names none (an SSCC alone is not an item)."""
-    base = Item(symbology=data.symbology, lot=data.lot, expiry=data.expiry, serial=data.serial)
-    note = f"SSCC {data.sscc}" if data.sscc else None
+    qty: int | None
     if data.content_gtin14 is not None:
         if data.gtin14 is not None:
             return "AI (01) and AI (02) in one barcode"
         if data.content_count is None:
             return "AI (02) content GTIN without AI (37) count of trade items"
-        return replace(base, gtin=data.content_gtin14, qty=data.content_count, note=note)
-    if data.gtin14 is None:
+        gtin, qty = data.content_gtin14, data.content_count
+    elif data.gtin14 is None:
         if data.sscc is not None:
             return (
                 f"SSCC {data.sscc} identifies a logistic unit, not an item; "
                 "scan the items or a label with AI (02)+(37)"
             )
         return "GS1 data names no item (no AI 01 or 02)"
-    if data.content_count is not None:
+    elif data.content_count is not None:
         return "AI (37) needs AI (02), not AI (01)"
-    if data.serial is not None and data.count not in (None, 1):
+    elif data.serial is not None and data.count not in (None, 1):
         return f"serialised item (AI 21) is one unit, but AI (30) says {data.count}"
-    qty = 1 if data.serial is not None else data.count
-    return replace(base, gtin=data.gtin14, qty=qty, note=note)
+    else:
+        gtin, qty = data.gtin14, 1 if data.serial is not None else data.count
+    return Item(
+        symbology=data.symbology,
+        gtin=gtin,
+        lot=data.lot,
+        expiry=data.expiry,
+        serial=data.serial,
+        qty=qty,
+        note=f"SSCC {data.sscc}" if data.sscc else None,
+    )
 
 
 def wire_problem(draft: TxnDraft) -> str | None:
     """Why the wire contract would refuse this draft, if it would (checked before emitting)."""
-    values = {f.name: getattr(draft, f.name) for f in fields(draft)}
+    values = {name: getattr(draft, name) for name in DRAFT_FIELDS}
     try:
         StockTransaction.model_validate(
             {**values, "id": _PROBE_ID, "edge": "probe", "seq": 0, "recorded_at": draft.occurred_at}

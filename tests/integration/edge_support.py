@@ -177,6 +177,8 @@ class Aggregator:
                 await client.publish(
                     edge_topic(SITE, batch.edge, EdgeChannel.ACK), ack.model_dump_json(), qos=1
                 )
+                if cancelling():  # Python 3.11's wait_for (in publish) can swallow a cancel
+                    raise asyncio.CancelledError
 
     def _results(self, batch: TxnBatch) -> tuple[AckResult, ...]:
         results = []

@@ -13,7 +13,7 @@ import pytest
 from edge_agent.journal import Journal, Taken
 from edge_agent.outbox import Outbox
 from edge_agent.readings import Scan
-from edge_agent.store import Store
+from edge_agent.store import Store, StoreError
 from tests.integration.edge_support import EDGE, WAIT_S, draft, now, wait_until
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -69,7 +69,7 @@ async def test_one_transaction_holds_several_devices_appends_and_a_stage_commit(
 ) -> None:
     await edge.journal.append("c", scans("c", "C-1"))
     statements: list[str] = []
-    await edge.store.read(edge.store.conn.set_trace_callback, statements.append)
+    await edge.store.call(edge.store.conn.set_trace_callback, statements.append)
     commits = edge.store.stats.commits
 
     taken = edge.journal.take("c")
@@ -83,14 +83,14 @@ async def test_one_transaction_holds_several_devices_appends_and_a_stage_commit(
         edge.journal.append("b", scans("b", "B-1")),
         stage_commit,
     )
-    await edge.store.read(edge.store.conn.set_trace_callback, None)
+    await edge.store.call(edge.store.conn.set_trace_callback, None)
 
     assert edge.store.stats.commits == commits + 1
     assert [s.split()[0] for s in statements if s.split()[0] in ("BEGIN", "COMMIT")] == [
         "BEGIN",
         "COMMIT",
     ]
-    assert sum(s.startswith("INSERT INTO readings") for s in statements) == 3  # a, a, b
+    assert sum(s.startswith("INSERT INTO readings") for s in statements) == 2  # a, b
     assert any(s.startswith("INSERT INTO outbox") for s in statements)
     assert any(s.startswith("DELETE FROM readings") for s in statements)
     assert rows(edge.path, "SELECT device, payload FROM readings ORDER BY seq") == [
@@ -103,26 +103,39 @@ async def test_one_transaction_holds_several_devices_appends_and_a_stage_commit(
     ]
 
 
-async def test_what_is_handed_over_during_a_commit_shares_the_next_one(edge: Edge) -> None:
-    started, gate = threading.Event(), threading.Event()
+class GatedStore(Store):
+    """The real store; its first COMMIT waits for the test to open the gate."""
 
-    def slow() -> None:
-        started.set()
-        gate.wait(WAIT_S)
+    started = threading.Event()
+    gate = threading.Event()
 
-    commits = edge.store.stats.commits
-    running = asyncio.create_task(edge.store.write(slow))
-    assert await asyncio.to_thread(started.wait, WAIT_S)
-    waiting = [
-        asyncio.create_task(edge.journal.append(device, scans(device, f"{device}-1")))
-        for device in ("a", "b", "c")
-    ]
-    await asyncio.sleep(0)  # each has handed its append over, and waits
-    assert not any(task.done() for task in waiting)
-    gate.set()
-    await asyncio.wait_for(asyncio.gather(running, *waiting), WAIT_S)
-    assert edge.store.stats.commits == commits + 2  # the slow one, then the three together
-    assert rows(edge.path, "SELECT count(*) FROM readings") == [(3,)]
+    def _commit(self) -> None:
+        if not self.gate.is_set():
+            self.started.set()
+            self.gate.wait(WAIT_S)
+        super()._commit()
+
+
+async def test_what_is_handed_over_during_a_commit_shares_the_next_one(tmp_path: Path) -> None:
+    path = tmp_path / "edge.sqlite"
+    store = await GatedStore.open(path)
+    journal = await Journal.open(store, ["a", "b", "c"], 100, now)
+    try:
+        running = asyncio.create_task(journal.append("a", scans("a", "A-1")))
+        assert await asyncio.to_thread(GatedStore.started.wait, WAIT_S)
+        waiting = [
+            asyncio.create_task(journal.append(device, scans(device, f"{device}-1")))
+            for device in ("b", "c")
+        ]
+        await asyncio.sleep(0)  # each has handed its append over, and waits
+        assert not any(task.done() for task in [running, *waiting])
+        GatedStore.gate.set()
+        await asyncio.wait_for(asyncio.gather(running, *waiting), WAIT_S)
+        assert store.stats.commits == 2  # the first one, then the two together
+        assert rows(path, "SELECT count(*) FROM readings") == [(3,)]
+    finally:
+        GatedStore.gate.set()
+        await store.close()
 
 
 async def test_a_full_journal_holds_the_pump_until_the_stage_consumes(tmp_path: Path) -> None:
@@ -216,3 +229,20 @@ async def test_close_waits_for_what_was_handed_over(tmp_path: Path) -> None:
     await edge.store.close()
     await wait_until(lambda: appending.done(), "the append task ended")
     assert rows(path, "SELECT payload FROM readings") == [("A-1",)]
+
+
+async def test_a_failed_transaction_fails_its_group_and_the_store_takes_no_more(
+    edge: Edge,
+) -> None:
+    def broken() -> None:
+        raise sqlite3.OperationalError("disk I/O error")
+
+    first = asyncio.create_task(edge.journal.append("a", scans("a", "A-1")))
+    await asyncio.sleep(0)
+    with pytest.raises(sqlite3.OperationalError, match="disk I/O error"):
+        await edge.store.write(broken)
+    with pytest.raises(sqlite3.OperationalError):
+        await first  # it shared the transaction: rolled back with it
+    with pytest.raises(StoreError, match="an earlier transaction failed"):
+        await edge.journal.append("b", scans("b", "B-1"))
+    assert rows(edge.path, "SELECT count(*) FROM readings") == [(0,)]

@@ -5,12 +5,8 @@ Each test waits until the edge has taken every line (journaled it), kills it, re
 checks the ledger against the ground truth: every item received once at DOCK-1.
 """
 
-from collections.abc import AsyncIterator
-from pathlib import Path
-
 import pytest
 
-from simulators.mosquitto import Mosquitto
 from tests.e2e.support import (
     DOCK,
     FAULT_EXIT_CODE,
@@ -28,19 +24,6 @@ SMALL_OUTBOX = {"STOCKWIRE_EDGE_OUTBOX__ROWS_MAX": str(ROWS_MAX)}
 FAULT_ENV = "STOCKWIRE_EDGE_FAULT_EXIT_AFTER_READINGS"
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture
-async def chain(tmp_path: Path, mosquitto: Mosquitto) -> AsyncIterator[Chain]:
-    workdir = tmp_path / "chain"
-    workdir.mkdir()
-    chain = Chain(workdir, mosquitto)
-    try:
-        await chain.open()
-        yield chain
-    finally:
-        chain.close()  # kills every process still running, prints the log tails
-        await chain.scanner.close()
 
 
 def journaled(chain: Chain) -> int:

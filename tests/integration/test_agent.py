@@ -4,6 +4,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -293,26 +294,27 @@ async def test_a_stop_leaves_journaled_readings_to_the_next_start(
     assert journaled(settings) == []
 
 
+async def scan_until(settings: EdgeSettings, raws: list[str], until: Callable[[], bool]) -> None:
+    """Run the agent with a fresh ScanRecognizer, scan `raws`, stop once `until` holds."""
+    scan = MemorySource("scan1")
+    stop = asyncio.Event()
+    agent = asyncio.create_task(run_agent(settings, stop=stop, sources=[(scan, scanner())]))
+    for raw in raws:
+        scan.put(raw)
+    await wait_until(until, f"the agent done with {raws}")
+    await stop_agent(stop, agent)
+
+
 async def test_the_scan_mode_and_location_survive_a_restart(
     mosquitto: Mosquitto, tmp_path: Path
 ) -> None:
     settings = edge_settings(mosquitto, tmp_path)
-    scan = MemorySource("scan1")
-    stop = asyncio.Event()
-    agent = asyncio.create_task(run_agent(settings, stop=stop, sources=[(scan, scanner())]))
-    scan.put("SW:MODE:RECEIVE")
-    scan.put("SW:LOC:DOCK-1")
-    await wait_until(lambda: consumed_seq(settings) == 1, "both commands consumed")
-    await stop_agent(stop, agent)
-
+    await scan_until(
+        settings, ["SW:MODE:RECEIVE", "SW:LOC:DOCK-1"], lambda: consumed_seq(settings) == 1
+    )
     aggregator = Aggregator(mosquitto)
-    stop = asyncio.Event()
     async with running(aggregator.run()):
-        scan = MemorySource("scan1")
-        agent = asyncio.create_task(run_agent(settings, stop=stop, sources=[(scan, scanner())]))
-        scan.put("WIDGET-1")
-        await wait_until(lambda: len(aggregator.accepted) == 1, "the receipt acked")
-        await stop_agent(stop, agent)
+        await scan_until(settings, ["WIDGET-1"], lambda: len(aggregator.accepted) == 1)
     (txn,) = aggregator.accepted.values()
     assert (txn.kind, txn.sku, txn.to_location) == (TxnKind.RECEIPT, "WIDGET-1", "DOCK-1")
     assert rejected_readings(settings) == []
@@ -322,28 +324,19 @@ async def test_a_state_that_cannot_be_restored_is_kept_aside_and_the_device_goes
     mosquitto: Mosquitto, tmp_path: Path
 ) -> None:
     settings = edge_settings(mosquitto, tmp_path)
-    scan = MemorySource("scan1")
-    stop = asyncio.Event()
-    agent = asyncio.create_task(run_agent(settings, stop=stop, sources=[(scan, scanner())]))
-    scan.put("SW:MODE:PICK")
-    await wait_until(lambda: consumed_seq(settings) == 0, "the command consumed")
-    await stop_agent(stop, agent)
+    await scan_until(settings, ["SW:MODE:PICK"], lambda: consumed_seq(settings) == 0)
     with sqlite3.connect(settings.outbox.path) as conn:
         conn.execute("""UPDATE recognizer_state SET state = '{"v": 99}'""")
 
     aggregator = Aggregator(mosquitto)
-    stop = asyncio.Event()
     async with running(aggregator.run()):
-        scan = MemorySource("scan1")
-        agent = asyncio.create_task(run_agent(settings, stop=stop, sources=[(scan, scanner())]))
-        for raw in ("WIDGET-1", "SW:MODE:RECEIVE", "SW:LOC:A-1", "WIDGET-2"):
-            scan.put(raw)
-        await wait_until(lambda: len(aggregator.accepted) == 1, "the receipt acked")
-        await stop_agent(stop, agent)
+        raws = ["WIDGET-1", "SW:MODE:RECEIVE", "SW:LOC:A-1", "WIDGET-2"]
+        await scan_until(settings, raws, lambda: len(aggregator.accepted) == 1)
     (txn,) = aggregator.accepted.values()
     assert (txn.kind, txn.sku, txn.to_location) == (TxnKind.RECEIPT, "WIDGET-2", "A-1")
-    ((raw, reason),) = [(r[1], r[2]) for r in rejected_readings(settings)]
-    assert (raw, "before SW:MODE" in reason) == ("WIDGET-1", True)  # it started fresh
+    ((_, raw, reason),) = rejected_readings(settings)
+    assert raw == "WIDGET-1"
+    assert "before SW:MODE" in reason  # it started fresh
     ((device, state, why),) = query(
         settings, "SELECT device, state, reason FROM recognizer_state_bad"
     )

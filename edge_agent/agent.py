@@ -3,8 +3,8 @@
     per device: source -> pump -> journal (SQLite, group commit) -> stage: recognizer -> outbox
     one publisher: outbox -> broker; acks -> outbox
 
-Journal, recognizer state and outbox share one SQLite file and one writer thread (store.py),
-which groups whatever writes are waiting into one transaction. Nothing here waits on the
+Journal, recognizer state and outbox share one SQLite file and one writing connection
+(store.py), which groups whatever writes are waiting into one transaction. Nothing here waits on the
 network: a broker outage only grows the outbox, and a full outbox holds the stages back, whose
 journals fill, which holds the sources back (back-pressure).
 

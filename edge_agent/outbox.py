@@ -65,7 +65,7 @@ class _Tables:
         self.conn = conn
         self.edge = edge
         conn.executescript(_SCHEMA)
-        self.next_seq = self._load_seq()  # committed; Outbox keeps the one for new txns
+        self.next_seq = self._load_seq()  # at open; Outbox assigns seqs from here on
         self.rows: int = conn.execute("SELECT count(*) FROM outbox").fetchone()[0]
 
     def _load_seq(self) -> int:
@@ -95,7 +95,6 @@ class _Tables:
         self.insert_rejected(rejected)
         if along is not None:
             along()
-        self.next_seq = next_seq
         self.rows += len(rows)
 
     def insert_rejected(self, rejected: Sequence[Rejected]) -> None:

@@ -1,8 +1,8 @@
 """The edge's durable outbox: every transaction is stored here before it is published.
 
-SQLite in WAL mode with synchronous=FULL on one connection. All SQLite work runs on one
-worker thread (a single-thread executor) so the event loop never blocks on disk, and the
-connection is only ever touched by the thread that opened it.
+Its tables live in the edge's SQLite file (edge_agent/store.py: one writing connection, group
+commit), next to the readings journal, so a recognizer stage stores its transactions, its
+rejected readings and its journal cursor in ONE transaction.
 
 A row leaves `outbox` only when the aggregator acks its id: accepted/duplicate delete it,
 rejected moves it to `rejected_txns`. When the outbox holds `rows_max` rows, `add` waits
@@ -10,7 +10,7 @@ rejected moves it to `rejected_txns`. When the outbox holds `rows_max` rows, `ad
 
 The publisher reads the outbox as a stream by seq. What `add` has just stored (and returned)
 is also kept in memory, up to `unsent_txns_max`, until the publisher takes it, so the
-publisher need not hop onto the worker thread and re-parse rows it has just written. Only
+publisher need not hop onto the reader thread and re-parse rows it has just written. Only
 after a (re)connect, an ack timeout, or when that memory overflowed does it read SQLite.
 """
 
@@ -19,23 +19,23 @@ import logging
 import sqlite3
 from collections import deque
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
-from typing import Any, Self, TypeVar
+from typing import Any, Self
 from uuid import UUID
 
 from pydantic import ValidationError
 
-from edge_agent.recognizers.base import Clock, Rejected, TxnDraft
+from edge_agent.recognizers.base import DRAFT_FIELDS, Clock, Rejected, TxnDraft
+from edge_agent.store import Store, delete_where_in, insert_rows
 from stockwire.ack import Ack, AckStatus
 from stockwire.config import describe
 from stockwire.ids import uuid7
 from stockwire.txn import StockTransaction
 
 log = logging.getLogger(__name__)
-T = TypeVar("T")
 
 UNSENT_TXNS_MAX = 500  # default for OutboxSettings.unsent_txns_max (~0.75 MB when full)
 
@@ -50,23 +50,23 @@ CREATE TABLE IF NOT EXISTS rejected_readings (
     device TEXT NOT NULL, raw TEXT NOT NULL, reason TEXT NOT NULL, at TEXT NOT NULL);
 """
 
+Along = Callable[[], object]  # more work for the same transaction
+
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-class _Db:
-    """The blocking half: only ever called on the outbox worker thread."""
+class _Tables:
+    """The outbox's tables on the store's writing connection; the writes run inside the
+    store's group transaction."""
 
-    def __init__(self, path: Path, edge: str) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
+    def __init__(self, conn: sqlite3.Connection, edge: str) -> None:
+        self.conn = conn
         self.edge = edge
-        self.conn = sqlite3.connect(path, isolation_level=None)
-        self.conn.execute("PRAGMA journal_mode=WAL")
-        self.conn.execute("PRAGMA synchronous=FULL")
-        self.conn.executescript(_SCHEMA)
-        self.next_seq = self._load_seq()
-        self.rows: int = self.conn.execute("SELECT count(*) FROM outbox").fetchone()[0]
+        conn.executescript(_SCHEMA)
+        self.next_seq = self._load_seq()  # at open; Outbox assigns seqs from here on
+        self.rows: int = conn.execute("SELECT count(*) FROM outbox").fetchone()[0]
 
     def _load_seq(self) -> int:
         row = self.conn.execute("SELECT next_seq FROM meta WHERE edge = ?", (self.edge,)).fetchone()
@@ -78,95 +78,75 @@ class _Db:
         ).fetchone()[0]
         return max(stored, -1 if top is None else int(top) + 1, 0)
 
-    def add(self, drafts: Sequence[TxnDraft], now: datetime) -> list[StockTransaction]:
-        made: list[StockTransaction] = []
-        seq = self.next_seq
-        self.conn.execute("BEGIN IMMEDIATE")
-        try:
-            for draft in drafts:
-                txn = _build(draft, self.edge, seq, now)
-                if isinstance(txn, Rejected):
-                    self._insert_rejected(txn)
-                    continue
-                self.conn.execute(
-                    "INSERT INTO outbox (seq, id, body, created_at) VALUES (?, ?, ?, ?)",
-                    (seq, str(txn.id), txn.model_dump_json(), now.isoformat()),
-                )
-                made.append(txn)
-                seq += 1
+    def add(
+        self,
+        rows: list[tuple[int, str, str, str]],
+        next_seq: int,
+        rejected: Sequence[Rejected],
+        along: Along | None,
+    ) -> None:
+        if rows:
+            insert_rows(self.conn, "outbox", ("seq", "id", "body", "created_at"), rows)
             self.conn.execute(
                 "INSERT INTO meta (edge, next_seq) VALUES (?, ?)"
                 " ON CONFLICT (edge) DO UPDATE SET next_seq = excluded.next_seq",
-                (self.edge, seq),
+                (self.edge, next_seq),
             )
-            self.conn.execute("COMMIT")
-        except BaseException:
-            self.conn.execute("ROLLBACK")
-            raise
-        self.next_seq = seq
-        self.rows += len(made)
-        return made
+        self.insert_rejected(rejected)
+        if along is not None:
+            along()
+        self.rows += len(rows)
 
-    def add_rejected(self, rejected: Rejected) -> None:
-        self._insert_rejected(rejected)
+    def insert_rejected(self, rejected: Sequence[Rejected]) -> None:
+        if rejected:
+            rows = [(r.device, r.raw, r.reason, r.at.isoformat()) for r in rejected]
+            insert_rows(self.conn, "rejected_readings", ("device", "raw", "reason", "at"), rows)
 
-    def _insert_rejected(self, r: Rejected) -> None:
-        self.conn.execute(
-            "INSERT INTO rejected_readings (device, raw, reason, at) VALUES (?, ?, ?, ?)",
-            (r.device, r.raw, r.reason, r.at.isoformat()),
-        )
+    def apply_ack(self, ack: Ack, now: datetime) -> int:
+        rejected = [
+            (r.reason, now.isoformat(), str(r.id))
+            for r in ack.results
+            if r.status is AckStatus.REJECTED
+        ]
+        if rejected:
+            self.conn.executemany(
+                "INSERT INTO rejected_txns (id, seq, body, reason, at)"
+                " SELECT id, seq, body, ?, ? FROM outbox WHERE id = ?",
+                rejected,
+            )
+        removed = delete_where_in(self.conn, "outbox", "id", [str(r.id) for r in ack.results])
+        self.rows -= removed
+        return removed
 
-    def read(self, from_seq: int, limit: int, exclude: frozenset[UUID]) -> "Page":
-        skip = {str(u) for u in exclude}
-        out: list[StockTransaction] = []
-        rows = self.conn.execute(
-            "SELECT id, body FROM outbox WHERE seq >= ? ORDER BY seq", (from_seq,)
-        )
+
+def _read_page(
+    conn: sqlite3.Connection,
+    edge: str,
+    from_seq: int,
+    limit: int,
+    exclude: set[UUID] | frozenset[UUID],
+) -> "Page":
+    """On the reader connection, in one read transaction (rows and meta of one commit)."""
+    skip = {str(u) for u in exclude}
+    out: list[StockTransaction] = []
+    conn.execute("BEGIN")
+    try:
+        rows = conn.execute("SELECT id, body FROM outbox WHERE seq >= ? ORDER BY seq", (from_seq,))
         for txn_id, body in rows:
             if txn_id in skip:
                 continue
             out.append(StockTransaction.model_validate_json(body))
             if len(out) >= limit:
                 return Page(out, out[-1].seq + 1)
-        # Every row at or after from_seq is in `out` or excluded: read on after the last seq.
-        return Page(out, self.next_seq)
-
-    def apply_ack(self, ack: Ack, now: datetime) -> int:
-        # Without an fsync of its own: a delete lost to a power cut only means the txn is
-        # re-sent and acked as a duplicate, and the next add's fsync makes it durable anyway
-        # (the WAL is written in order). Adds stay synchronous=FULL.
-        self.conn.execute("PRAGMA synchronous=NORMAL")
-        try:
-            return self._apply_ack(ack, now)
-        finally:
-            self.conn.execute("PRAGMA synchronous=FULL")
-
-    def _apply_ack(self, ack: Ack, now: datetime) -> int:
-        removed = 0
-        self.conn.execute("BEGIN IMMEDIATE")
-        try:
-            for result in ack.results:
-                if result.status is AckStatus.REJECTED:
-                    self.conn.execute(
-                        "INSERT INTO rejected_txns (id, seq, body, reason, at)"
-                        " SELECT id, seq, body, ?, ? FROM outbox WHERE id = ?",
-                        (result.reason, now.isoformat(), str(result.id)),
-                    )
-                cur = self.conn.execute("DELETE FROM outbox WHERE id = ?", (str(result.id),))
-                removed += cur.rowcount
-            self.conn.execute("COMMIT")
-        except BaseException:
-            self.conn.execute("ROLLBACK")
-            raise
-        self.rows -= removed
-        return removed
-
-    def close(self) -> None:
-        self.conn.close()
+        meta = conn.execute("SELECT next_seq FROM meta WHERE edge = ?", (edge,)).fetchone()
+    finally:
+        conn.execute("COMMIT")
+    # Every row at or after from_seq is in `out` or excluded: read on after the last seq.
+    return Page(out, max(0 if meta is None else int(meta[0]), from_seq))
 
 
 def _build(draft: TxnDraft, edge: str, seq: int, now: datetime) -> StockTransaction | Rejected:
-    values: dict[str, Any] = {f.name: getattr(draft, f.name) for f in fields(draft)}
+    values: dict[str, Any] = {name: getattr(draft, name) for name in DRAFT_FIELDS}
     try:
         return StockTransaction(id=uuid7(), edge=edge, seq=seq, recorded_at=now, **values)
     except ValidationError as e:
@@ -228,22 +208,26 @@ class _Unsent:
 
 
 class Outbox:
-    """Async facade over the SQLite outbox. Create with `await Outbox.open(...)`."""
+    """Async facade over the outbox tables. Create with `await Outbox.open(...)`."""
 
     def __init__(
         self,
-        db: _Db,
-        executor: ThreadPoolExecutor,
+        store: Store,
+        tables: _Tables,
         rows_max: int,
         clock: Clock,
         unsent_txns_max: int = UNSENT_TXNS_MAX,
+        owns_store: bool = False,
     ) -> None:
-        self._db = db
-        self._executor = executor
+        self._store = store
+        self._tables = tables
+        self._owns_store = owns_store
         self.rows_max = rows_max
         self._clock = clock
-        self._unsent = _Unsent(db.next_seq, unsent_txns_max)
-        self._add_lock = asyncio.Lock()
+        self._next_seq = tables.next_seq  # assigned here, in submission (= commit) order
+        self._unsent = _Unsent(tables.next_seq, unsent_txns_max)
+        self._space_lock = asyncio.Lock()
+        self._reserved = 0  # rows of adds handed to the store and not committed yet
         self._freed = asyncio.Event()
         self.full_waits = 0  # times an add had to wait for acks to free space
         self.full = False
@@ -257,54 +241,90 @@ class Outbox:
         rows_max: int,
         clock: Clock | None = None,
         unsent_txns_max: int = UNSENT_TXNS_MAX,
+        store: Store | None = None,
     ) -> Self:
+        """The outbox in `store`'s file, or in its own store on `path` when none is given."""
         assert rows_max >= 1
         assert unsent_txns_max >= 0
-        executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="outbox")
-        loop = asyncio.get_running_loop()
+        owns_store = store is None
+        store = store or await Store.open(path)
         try:
-            db = await loop.run_in_executor(executor, _Db, path, edge)
+            tables = await store.call(_Tables, store.conn, edge)
         except BaseException:
-            executor.shutdown(wait=False)
+            if owns_store:
+                await store.close()
             raise
-        return cls(db, executor, rows_max, clock or utc_now, unsent_txns_max)
-
-    async def _call(self, fn: Callable[..., T], *args: Any) -> T:
-        return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
+        return cls(store, tables, rows_max, clock or utc_now, unsent_txns_max, owns_store)
 
     def count(self) -> int:
-        return self._db.rows
+        return self._tables.rows
 
-    async def add(self, drafts: Sequence[TxnDraft]) -> list[StockTransaction]:
+    @property
+    def next_seq(self) -> int:
+        """The seq the next transaction gets (seqs are never reused)."""
+        return self._next_seq
+
+    def space(self) -> int:
+        """Rows an add can take now without waiting."""
+        return max(0, self.rows_max - self._tables.rows - self._reserved)
+
+    async def add(
+        self,
+        drafts: Sequence[TxnDraft],
+        *,
+        rejected: Sequence[Rejected] = (),
+        along: Along | None = None,
+    ) -> list[StockTransaction]:
         """Store drafts as transactions in one SQLite transaction; waits while the outbox is full.
 
-        A draft that does not make a valid StockTransaction becomes a rejected reading.
-        The stored transactions are also kept for `take_unsent` (they are committed first).
-        Once the write has started, cancelling the caller does not stop it.
+        A draft that does not make a valid StockTransaction becomes a rejected reading, as do
+        `rejected`; `along` runs in the same transaction (a stage's journal cursor). The stored
+        transactions are also kept for `take_unsent` (they are committed first). Once the write
+        has started, cancelling the caller does not stop it.
         """
-        if not drafts:
+        if not drafts and not rejected and along is None:
             return []
-        async with self._add_lock:
+        async with self._space_lock:
             await self._wait_for_space(len(drafts))
-            loop = asyncio.get_running_loop()
-            stored = loop.run_in_executor(self._executor, self._db.add, drafts, self._clock())
-            stored.add_done_callback(self._keep_unsent)  # in seq order, even if we are cancelled
-            return await asyncio.shield(stored)
+        made, refused, rows = self._build(drafts)
+        self._reserved += len(made)
+        add = partial(self._tables.add, rows, self._next_seq, [*refused, *rejected], along)
+        await self._store.write(add, on_commit=lambda _: self._stored(made))
+        return made
 
-    def _keep_unsent(self, stored: "asyncio.Future[list[StockTransaction]]") -> None:
-        if not stored.cancelled() and stored.exception() is None:
-            self._unsent.extend(stored.result())
+    def _build(
+        self, drafts: Sequence[TxnDraft]
+    ) -> tuple[list[StockTransaction], list[Rejected], list[tuple[int, str, str, str]]]:
+        """Transactions with the next seqs, the drafts they refuse, and their rows."""
+        now = self._clock()
+        created_at = now.isoformat()
+        made: list[StockTransaction] = []
+        refused: list[Rejected] = []
+        rows = []
+        for draft in drafts:
+            txn = _build(draft, self._tables.edge, self._next_seq, now)
+            if isinstance(txn, Rejected):
+                refused.append(txn)
+                continue
+            rows.append((txn.seq, str(txn.id), txn.model_dump_json(), created_at))
+            made.append(txn)
+            self._next_seq += 1
+        return made, refused, rows
+
+    def _stored(self, made: list[StockTransaction]) -> None:
+        self._reserved -= len(made)
+        self._unsent.extend(made)  # in seq order: the store commits in submission order
 
     async def _wait_for_space(self, wanted: int) -> None:
         # An add bigger than rows_max still goes in when the outbox is empty (no deadlock).
-        while self._db.rows > 0 and self._db.rows + wanted > self.rows_max:
+        while (used := self._tables.rows + self._reserved) > 0 and used + wanted > self.rows_max:
             if not self.full:
                 self.full = True
                 self.full_changed.set()
                 self.full_waits += 1
                 log.warning(
                     "outbox full (%d of %d rows): holding new transactions until acks free space",
-                    self._db.rows,
+                    used,
                     self.rows_max,
                 )
             self._freed.clear()
@@ -312,10 +332,10 @@ class Outbox:
         if self.full:
             self.full = False
             self.full_changed.set()
-            log.info("outbox has space again (%d rows)", self._db.rows)
+            log.info("outbox has space again (%d rows)", self._tables.rows)
 
     async def add_rejected(self, rejected: Rejected) -> None:
-        await self._call(self._db.add_rejected, rejected)
+        await self._store.write(partial(self._tables.insert_rejected, [rejected]))
 
     async def pending(
         self, limit: int, exclude: set[UUID] | frozenset[UUID] = frozenset()
@@ -327,7 +347,7 @@ class Outbox:
         self, from_seq: int, limit: int, exclude: set[UUID] | frozenset[UUID] = frozenset()
     ) -> Page:
         """From SQLite: up to `limit` rows with seq >= from_seq not in `exclude`, in seq order."""
-        return await self._call(self._db.read, from_seq, limit, frozenset(exclude))
+        return await self._store.read(_read_page, self._tables.edge, from_seq, limit, exclude)
 
     def unsent_count(self, from_seq: int) -> int | None:
         """How many stored transactions from `from_seq` on are held in memory; None when
@@ -345,14 +365,16 @@ class Outbox:
         return self._unsent.overflows
 
     async def apply_ack(self, ack: Ack) -> int:
-        """Delete accepted/duplicate rows, move rejected ones aside; returns rows removed."""
-        removed = await self._call(self._db.apply_ack, ack, self._clock())
+        """Delete accepted/duplicate rows, move rejected ones aside; returns rows removed.
+
+        Not fsync'd by itself (see edge_agent/store.py)."""
+        apply = partial(self._tables.apply_ack, ack, self._clock())
+        removed = await self._store.write(apply, durable=False)
         if removed:
             self._freed.set()
         return removed
 
     async def close(self) -> None:
-        try:
-            await self._call(self._db.close)
-        finally:
-            self._executor.shutdown(wait=True)
+        """Closes the store too when the outbox opened its own."""
+        if self._owns_store:
+            await self._store.close()

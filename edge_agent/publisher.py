@@ -247,6 +247,8 @@ class Publisher:
                     await changed.wait()
             changed.clear()  # before reading `full`: a flip after this sets it again
             await self._publish_status(client, EdgeState.ONLINE)
+            if cancelling():  # Python 3.11's wait_for (in publish) can swallow a cancel
+                raise asyncio.CancelledError
 
     async def _receive(self, client: aiomqtt.Client) -> None:
         ack_topic = self.topic(EdgeChannel.ACK)

@@ -80,8 +80,14 @@ class EdgeSettings(EnvFirst, BaseSettings):
     outbox: OutboxSettings = OutboxSettings()
     publisher: PublisherSettings = PublisherSettings()
     tick_ms: int = Field(default=200, ge=10, le=60_000)
+    # Per device: readings journaled and not consumed by its recognizer yet; at this mark the
+    # edge stops reading the device until its stage catches up.
     queue_readings_max: int = Field(default=1000, ge=1)
     devices: list[DeviceConfig] = Field(default_factory=list)
+    # Test-only fault injection: exit (code 70) right after the journal commit that brings the
+    # readings journaled by this process to this many, before any stage sees them. Never set
+    # in production.
+    fault_exit_after_readings: int | None = Field(default=None, ge=1)
 
     @model_validator(mode="after")
     def _unique_devices(self) -> Self:

@@ -21,6 +21,7 @@ class LinePort:
         self._server: asyncio.Server | None = None
         self._client: asyncio.StreamWriter | None = None
         self._connected = asyncio.Event()
+        self.accepted = 0  # clients accepted so far
 
     @property
     def port(self) -> int:
@@ -65,6 +66,7 @@ class LinePort:
         if self._client is not None:
             self._client.close()
         self._client = writer
+        self.accepted += 1
         self._connected.set()
         try:
             while await reader.read(4096):

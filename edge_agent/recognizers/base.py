@@ -1,14 +1,22 @@
-"""The recognizer interface: pure, clock-injected state machines from readings to transactions."""
+"""The recognizer interface: pure, clock-injected state machines from readings to transactions.
+
+A recognizer's state survives a restart: the stage stores `snapshot()` in the same SQLite
+transaction as the outputs of the readings it has consumed, and after a restart calls
+`restore()` with it before it replays the readings not consumed yet. So a recognizer must be
+deterministic in its readings (their event times, not the clock) for a replay to give the same
+outputs.
+"""
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import date, datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from edge_agent.readings import Reading
 from stockwire.txn import Evidence, TxnKind
 
 Clock = Callable[[], datetime]
+State = dict[str, Any]  # JSON-able: str, int, float, bool, None, lists and dicts of them
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +40,9 @@ class TxnDraft:
     evidence: Evidence = field(default_factory=Evidence)
 
 
+DRAFT_FIELDS = tuple(f.name for f in fields(TxnDraft))  # dataclasses.fields() is slow per call
+
+
 @dataclass(frozen=True, slots=True)
 class Rejected:
     """A reading that could not become a transaction; kept in the edge's rejected table."""
@@ -45,6 +56,10 @@ class Rejected:
 Output = TxnDraft | Rejected
 
 
+class StateError(ValueError):
+    """A snapshot that cannot be restored (another version's format, or damaged)."""
+
+
 class Recognizer(Protocol):
     def feed(self, reading: Reading) -> Sequence[Output]:
         """Consume one reading; return what it completes (often nothing)."""
@@ -52,4 +67,14 @@ class Recognizer(Protocol):
 
     def tick(self) -> Sequence[Output]:
         """Called periodically; flush what time has completed (debounce windows, sessions)."""
+        ...
+
+    def snapshot(self) -> State:
+        """All state that decides future outputs, JSON-able and small (it is written with
+        every stage commit that changes it); carry a format version in it."""
+        ...
+
+    def restore(self, state: State) -> None:
+        """Take the state of a snapshot, all or nothing: raise (StateError) and leave the
+        recognizer as it was when the state cannot be used."""
         ...

@@ -5,15 +5,24 @@ barcodes (see commands.py): a mode, a sticky location (and destination), then it
 """
 
 import re
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
+from typing import Literal
 from uuid import UUID
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
 
 from device_profiles.schema import ScannerProfile
 from edge_agent.readings import Reading
-from edge_agent.recognizers.base import Clock, Output, Rejected, TxnDraft
+from edge_agent.recognizers.base import (
+    DRAFT_FIELDS,
+    Clock,
+    Output,
+    Rejected,
+    State,
+    StateError,
+    TxnDraft,
+)
 from edge_agent.recognizers.commands import (
     KIND_OF_MODE,
     Cancel,
@@ -40,6 +49,7 @@ from edge_agent.recognizers.gs1 import (
 from stockwire.txn import Evidence, StockTransaction
 
 EVIDENCE_RAW_CHARS_MAX = 500
+STATE_VERSION = 1
 _PROBE_ID = UUID(int=0)
 _TO_SIDE = frozenset({Mode.RECEIVE, Mode.RETURN, Mode.ADJUST_IN, Mode.COUNT})
 _BOTH_SIDES = frozenset({Mode.PUTAWAY, Mode.TRANSFER})
@@ -119,6 +129,49 @@ class ScanRecognizer:
     def tick(self) -> list[Output]:
         """Nothing here completes with time: counts close on SW:END, a mode or a location."""
         return []
+
+    def snapshot(self) -> State:
+        """Mode, locations, the pending qty/lot, an open count and the last scan (duplicates)."""
+        count = None
+        if self._count is not None:
+            count = [
+                {
+                    "first": _DRAFT.dump_python(line.first, mode="json", exclude_defaults=True),
+                    "qty": line.qty,
+                    "scans": line.scans,
+                    "serials": list(line.serials),
+                }
+                for line in self._count.values()
+            ]
+        last = None if self._last is None else [self._last[0], self._last[1].isoformat()]
+        return {
+            "v": STATE_VERSION,
+            "mode": None if self._mode is None else self._mode.value,
+            "loc": self._loc,
+            "to": self._to,
+            "qty": self._qty_once,
+            "lot": self._lot_once,
+            "count": count,
+            "last": last,
+        }
+
+    def restore(self, state: State) -> None:
+        try:
+            saved = _ScanState.model_validate(state)
+        except ValidationError as e:
+            raise StateError(f"scan recognizer {self.device}: {e}") from None
+        count = None
+        if saved.count is not None:
+            count = {
+                (c.first.sku, c.first.gtin, c.first.lot): _CountLine(
+                    c.first, c.qty, c.scans, list(c.serials)
+                )
+                for c in saved.count
+            }
+        self._mode, self._loc, self._to = saved.mode, saved.loc, saved.to
+        self._qty_once, self._lot_once = saved.qty, saved.lot
+        self._count = count
+        self._last = saved.last
 
     def _is_duplicate(self, raw: str, at: datetime) -> bool:
         """The same raw string as the previous scan, within the profile's duplicate window."""
@@ -305,34 +358,69 @@ class ScanRecognizer:
         return Rejected(device=self.device, raw=raw, reason=reason, at=at)
 
 
+_DRAFT = TypeAdapter(TxnDraft)
+
+
+class _CountLineState(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    first: TxnDraft
+    qty: int
+    scans: int
+    serials: list[str]
+
+
+class _ScanState(BaseModel):
+    """What ScanRecognizer.snapshot writes; validated before restore takes any of it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    v: Literal[1]
+    mode: Mode | None
+    loc: str | None
+    to: str | None
+    qty: int | None
+    lot: str | None
+    count: list[_CountLineState] | None
+    last: tuple[str, datetime] | None
+
+
 def item_from_gs1(data: Gs1Data) -> Item | str:
     """The item a GS1 barcode names, or why it names none (an SSCC alone is not an item)."""
-    base = Item(symbology=data.symbology, lot=data.lot, expiry=data.expiry, serial=data.serial)
-    note = f"SSCC {data.sscc}" if data.sscc else None
+    qty: int | None
     if data.content_gtin14 is not None:
         if data.gtin14 is not None:
             return "AI (01) and AI (02) in one barcode"
         if data.content_count is None:
             return "AI (02) content GTIN without AI (37) count of trade items"
-        return replace(base, gtin=data.content_gtin14, qty=data.content_count, note=note)
-    if data.gtin14 is None:
+        gtin, qty = data.content_gtin14, data.content_count
+    elif data.gtin14 is None:
         if data.sscc is not None:
             return (
                 f"SSCC {data.sscc} identifies a logistic unit, not an item; "
                 "scan the items or a label with AI (02)+(37)"
             )
         return "GS1 data names no item (no AI 01 or 02)"
-    if data.content_count is not None:
+    elif data.content_count is not None:
         return "AI (37) needs AI (02), not AI (01)"
-    if data.serial is not None and data.count not in (None, 1):
+    elif data.serial is not None and data.count not in (None, 1):
         return f"serialised item (AI 21) is one unit, but AI (30) says {data.count}"
-    qty = 1 if data.serial is not None else data.count
-    return replace(base, gtin=data.gtin14, qty=qty, note=note)
+    else:
+        gtin, qty = data.gtin14, 1 if data.serial is not None else data.count
+    return Item(
+        symbology=data.symbology,
+        gtin=gtin,
+        lot=data.lot,
+        expiry=data.expiry,
+        serial=data.serial,
+        qty=qty,
+        note=f"SSCC {data.sscc}" if data.sscc else None,
+    )
 
 
 def wire_problem(draft: TxnDraft) -> str | None:
     """Why the wire contract would refuse this draft, if it would (checked before emitting)."""
-    values = {f.name: getattr(draft, f.name) for f in fields(draft)}
+    values = {name: getattr(draft, name) for name in DRAFT_FIELDS}
     try:
         StockTransaction.model_validate(
             {**values, "id": _PROBE_ID, "edge": "probe", "seq": 0, "recorded_at": draft.occurred_at}

@@ -2,9 +2,15 @@
 
 A source owns its reconnects (jittered backoff) and never raises for device trouble: bad
 device data becomes a logged, counted event, and the source keeps going.
+
+A source yields one batch per device I/O read: all complete lines of one TCP read, all tags of
+one LLRP report, all lanes of one Modbus poll. The agent journals each batch durably (one group
+commit) before it asks for the next, so a source must not read its device ahead of the batch it
+is asked for: what it has yielded is what the edge has accepted, and a slow journal holds the
+device back.
 """
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from typing import Protocol
 
 from edge_agent.readings import Reading
@@ -18,8 +24,9 @@ class SourceError(Exception):
 class Source(Protocol):
     device: str
 
-    def readings(self) -> AsyncIterator[Reading]:
-        """Yield readings forever; reconnect on failure; return only when cancelled."""
+    def batches(self) -> AsyncIterator[Sequence[Reading]]:
+        """Yield non-empty batches of readings, in device order, forever; reconnect on
+        failure; return only when cancelled."""
         ...
 
     def status(self) -> DeviceStatus: ...

@@ -136,7 +136,7 @@ class LineSource(ABC):
             detail = f"{self.counters.overlong} over-long line(s) dropped"
         return DeviceStatus(kind=self.kind, state=self._state, detail=detail)
 
-    async def readings(self) -> AsyncIterator[Scan]:
+    async def batches(self) -> AsyncIterator[list[Scan]]:
         while True:
             try:
                 reader, writer = await self._open()
@@ -145,8 +145,9 @@ class LineSource(ABC):
                 continue
             self._up()
             try:
-                async for text in self._lines(reader):
-                    yield Scan(device=self.device, raw=text, at=self._clock())
+                async for texts in self._lines(reader):
+                    at = self._clock()
+                    yield [Scan(device=self.device, raw=text, at=at) for text in texts]
                 reason = f"{self.endpoint} closed the connection"
             except SourceError as exc:
                 reason = f"read from {self.endpoint} failed: {exc}"
@@ -154,7 +155,8 @@ class LineSource(ABC):
                 writer.close()
             await self._pause(reason)
 
-    async def _lines(self, reader: asyncio.StreamReader) -> AsyncIterator[str]:
+    async def _lines(self, reader: asyncio.StreamReader) -> AsyncIterator[list[str]]:
+        """The non-empty scan texts of each read that completes any."""
         self._framer.reset()
         while True:
             try:
@@ -163,14 +165,17 @@ class LineSource(ABC):
                 raise SourceError(str(exc) or type(exc).__name__) from exc
             if not data:
                 return
+            texts = []
             for line in self._framer.feed(data):
                 text = decode_line(line, self.profile)
                 if not text:
                     self.counters.empty += 1
                     continue
                 self.counters.lines += 1
-                yield text
+                texts.append(text)
             self.counters.overlong = self._framer.overlong
+            if texts:
+                yield texts
 
     def _up(self) -> None:
         self.counters.connects += 1

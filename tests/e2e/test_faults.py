@@ -10,11 +10,9 @@ import contextlib
 import json
 import urllib.request
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 
-from simulators.mosquitto import Mosquitto
 from tests.e2e.support import (
     FAULT_EXIT_CODE,
     HTTP_TIMEOUT_S,
@@ -31,19 +29,6 @@ N = 200
 FAULT_ENV = "STOCKWIRE_AGG_FAULT_EXIT_AFTER_COMMITS"
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture
-async def chain(tmp_path: Path, mosquitto: Mosquitto) -> AsyncIterator[Chain]:
-    workdir = tmp_path / "chain"
-    workdir.mkdir()
-    chain = Chain(workdir, mosquitto)
-    try:
-        await chain.open()
-        yield chain
-    finally:
-        chain.close()  # kills every process still running, prints the log tails
-        await chain.scanner.close()
 
 
 @contextlib.asynccontextmanager

@@ -13,7 +13,7 @@ from uuid import UUID
 import aiomqtt
 
 from edge_agent.readings import Reading, Scan
-from edge_agent.recognizers.base import Output, Rejected, TxnDraft
+from edge_agent.recognizers.base import Output, Rejected, State, TxnDraft
 from edge_agent.settings import EdgeSettings
 from simulators.mosquitto import Mosquitto
 from stockwire.ack import Ack, AckResult, AckStatus
@@ -70,7 +70,7 @@ async def wait_until(
 
 
 class MemorySource:
-    """A Source fed by the test through `put`."""
+    """A Source fed by the test through `put`; a batch is whatever has been put meanwhile."""
 
     def __init__(self, device: str) -> None:
         self.device = device
@@ -79,9 +79,12 @@ class MemorySource:
     def put(self, raw: str) -> None:
         self._queue.put_nowait(Scan(self.device, raw, now()))
 
-    async def readings(self) -> AsyncIterator[Reading]:
+    async def batches(self) -> AsyncIterator[list[Reading]]:
         while True:
-            yield await self._queue.get()
+            batch = [await self._queue.get()]
+            while not self._queue.empty():
+                batch.append(self._queue.get_nowait())
+            yield batch
 
     def status(self) -> DeviceStatus:
         return DeviceStatus(kind="memory", state=DeviceState.UP)
@@ -109,6 +112,15 @@ class LineRecognizer:
     def tick(self) -> Sequence[Output]:
         held, self._held = self._held, []
         return held
+
+    def snapshot(self) -> State:
+        return {"held": [[d.device, d.sku, d.occurred_at.isoformat()] for d in self._held]}
+
+    def restore(self, state: State) -> None:
+        self._held = [
+            _receipt(Scan(device, "", datetime.fromisoformat(at)), sku, 1)
+            for device, sku, at in state["held"]
+        ]
 
 
 def _receipt(reading: Reading, sku: str, qty: int) -> TxnDraft:
@@ -165,6 +177,8 @@ class Aggregator:
                 await client.publish(
                     edge_topic(SITE, batch.edge, EdgeChannel.ACK), ack.model_dump_json(), qos=1
                 )
+                if cancelling():  # Python 3.11's wait_for (in publish) can swallow a cancel
+                    raise asyncio.CancelledError
 
     def _results(self, batch: TxnBatch) -> tuple[AckResult, ...]:
         results = []

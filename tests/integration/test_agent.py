@@ -4,11 +4,14 @@ import signal
 import sqlite3
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
+from device_profiles import load_profile
 from edge_agent.agent import run_agent
+from edge_agent.recognizers.scan import ScanRecognizer
 from edge_agent.registry import builder
 from edge_agent.settings import DeviceConfig, EdgeSettings
 from simulators.mosquitto import Mosquitto
@@ -22,6 +25,7 @@ from tests.integration.edge_support import (
     LineRecognizer,
     MemorySource,
     edge_settings,
+    now,
     retained_status,
     running,
     wait_until,
@@ -42,6 +46,32 @@ def outbox_rows(settings: EdgeSettings) -> int:
 def rejected_readings(settings: EdgeSettings) -> list[tuple[str, str, str]]:
     with sqlite3.connect(settings.outbox.path) as conn:
         return list(conn.execute("SELECT device, raw, reason FROM rejected_readings"))
+
+
+def query(settings: EdgeSettings, sql: str) -> list[tuple[object, ...]]:
+    with sqlite3.connect(settings.outbox.path) as conn:
+        try:
+            return list(conn.execute(sql))
+        except sqlite3.OperationalError:  # not created yet
+            return []
+
+
+def journaled(settings: EdgeSettings) -> list[str]:
+    return [str(r[0]) for r in query(settings, "SELECT payload FROM readings ORDER BY seq")]
+
+
+def consumed_seq(settings: EdgeSettings, device: str = "scan1") -> int:
+    found = query(settings, f"SELECT consumed_seq FROM recognizer_state WHERE device = '{device}'")
+    return int(str(found[0][0])) if found else -1
+
+
+def small_outbox(settings: EdgeSettings, rows_max: int) -> EdgeSettings:
+    outbox = settings.outbox.model_copy(update={"rows_max": rows_max})
+    return settings.model_copy(update={"outbox": outbox})
+
+
+def scanner(device: str = "scan1") -> ScanRecognizer:
+    return ScanRecognizer(device, load_profile("generic-tcp-scanner"), now)
 
 
 async def stop_agent(stop: asyncio.Event, agent: "asyncio.Task[None]") -> None:
@@ -217,9 +247,7 @@ async def test_full_outbox_holds_the_pipeline_back_and_loses_nothing(
     mosquitto: Mosquitto, tmp_path: Path
 ) -> None:
     settings = edge_settings(mosquitto, tmp_path, ack_timeout_s=1)  # nobody got the first try
-    settings = settings.model_copy(
-        update={"outbox": settings.outbox.model_copy(update={"rows_max": 5})}
-    )
+    settings = small_outbox(settings, 5)
     scan = MemorySource("scan1")
     stop = asyncio.Event()
     agent = asyncio.create_task(run_agent(settings, stop=stop, sources=[(scan, LineRecognizer())]))
@@ -229,6 +257,7 @@ async def test_full_outbox_holds_the_pipeline_back_and_loses_nothing(
     for _ in range(20):
         await asyncio.sleep(0.02)
         assert outbox_rows(settings) <= 5  # never beyond rows_max
+    assert journaled(settings) == [f"S{i}" for i in range(5, 20)]  # the rest wait on file
 
     aggregator = Aggregator(mosquitto)
     async with running(aggregator.run()):
@@ -237,3 +266,79 @@ async def test_full_outbox_holds_the_pipeline_back_and_loses_nothing(
     txns = sorted(aggregator.accepted.values(), key=lambda t: t.seq)
     assert [t.sku for t in txns] == [f"S{i}" for i in range(20)]
     assert [t.seq for t in txns] == list(range(20))
+
+
+async def test_a_stop_leaves_journaled_readings_to_the_next_start(
+    mosquitto: Mosquitto, tmp_path: Path
+) -> None:
+    settings = small_outbox(edge_settings(mosquitto, tmp_path), 2)
+    scan = MemorySource("scan1")
+    stop = asyncio.Event()
+    agent = asyncio.create_task(run_agent(settings, stop=stop, sources=[(scan, LineRecognizer())]))
+    for i in range(10):
+        scan.put(f"S{i}")
+    await wait_until(lambda: len(journaled(settings)) == 8, "8 readings behind a full outbox")
+    await stop_agent(stop, agent)  # nobody acked: no drain, the journal keeps them
+    assert journaled(settings) == [f"S{i}" for i in range(2, 10)]
+    assert outbox_rows(settings) == 2
+
+    aggregator = Aggregator(mosquitto)
+    stop = asyncio.Event()
+    async with running(aggregator.run()):
+        devices = [(MemorySource("scan1"), LineRecognizer())]
+        agent = asyncio.create_task(run_agent(settings, stop=stop, sources=devices))
+        await wait_until(lambda: len(aggregator.accepted) == 10, "all 10 acked after the restart")
+        await stop_agent(stop, agent)
+    txns = sorted(aggregator.accepted.values(), key=lambda t: t.seq)
+    assert [(t.seq, t.sku) for t in txns] == [(i, f"S{i}") for i in range(10)]
+    assert journaled(settings) == []
+
+
+async def scan_until(settings: EdgeSettings, raws: list[str], until: Callable[[], bool]) -> None:
+    """Run the agent with a fresh ScanRecognizer, scan `raws`, stop once `until` holds."""
+    scan = MemorySource("scan1")
+    stop = asyncio.Event()
+    agent = asyncio.create_task(run_agent(settings, stop=stop, sources=[(scan, scanner())]))
+    for raw in raws:
+        scan.put(raw)
+    await wait_until(until, f"the agent done with {raws}")
+    await stop_agent(stop, agent)
+
+
+async def test_the_scan_mode_and_location_survive_a_restart(
+    mosquitto: Mosquitto, tmp_path: Path
+) -> None:
+    settings = edge_settings(mosquitto, tmp_path)
+    await scan_until(
+        settings, ["SW:MODE:RECEIVE", "SW:LOC:DOCK-1"], lambda: consumed_seq(settings) == 1
+    )
+    aggregator = Aggregator(mosquitto)
+    async with running(aggregator.run()):
+        await scan_until(settings, ["WIDGET-1"], lambda: len(aggregator.accepted) == 1)
+    (txn,) = aggregator.accepted.values()
+    assert (txn.kind, txn.sku, txn.to_location) == (TxnKind.RECEIPT, "WIDGET-1", "DOCK-1")
+    assert rejected_readings(settings) == []
+
+
+async def test_a_state_that_cannot_be_restored_is_kept_aside_and_the_device_goes_on(
+    mosquitto: Mosquitto, tmp_path: Path
+) -> None:
+    settings = edge_settings(mosquitto, tmp_path)
+    await scan_until(settings, ["SW:MODE:PICK"], lambda: consumed_seq(settings) == 0)
+    with sqlite3.connect(settings.outbox.path) as conn:
+        conn.execute("""UPDATE recognizer_state SET state = '{"v": 99}'""")
+
+    aggregator = Aggregator(mosquitto)
+    async with running(aggregator.run()):
+        raws = ["WIDGET-1", "SW:MODE:RECEIVE", "SW:LOC:A-1", "WIDGET-2"]
+        await scan_until(settings, raws, lambda: len(aggregator.accepted) == 1)
+    (txn,) = aggregator.accepted.values()
+    assert (txn.kind, txn.sku, txn.to_location) == (TxnKind.RECEIPT, "WIDGET-2", "A-1")
+    ((_, raw, reason),) = rejected_readings(settings)
+    assert raw == "WIDGET-1"
+    assert "before SW:MODE" in reason  # it started fresh
+    ((device, state, why),) = query(
+        settings, "SELECT device, state, reason FROM recognizer_state_bad"
+    )
+    assert (device, state) == ("scan1", '{"v": 99}')
+    assert "StateError" in str(why)

@@ -54,11 +54,12 @@ async def until(condition: Callable[[], bool], what: str) -> None:
 
 
 class Collector:
-    """Runs a source's readings() in a task and keeps what it yields."""
+    """Runs a source's batches() in a task and keeps what it yields."""
 
     def __init__(self, source: LineSource) -> None:
         self.source = source
         self.scans: list[Scan] = []
+        self.batches: list[list[Scan]] = []
         self._task: asyncio.Task[None] | None = None
 
     async def __aenter__(self) -> "Collector":
@@ -70,11 +71,13 @@ class Collector:
         self._task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await self._task
-        assert self._task.cancelled(), "readings() ended by itself"
+        assert self._task.cancelled(), "batches() ended by itself"
 
     async def _run(self) -> None:
-        async for scan in self.source.readings():
-            self.scans.append(scan)
+        async for batch in self.source.batches():
+            assert batch, "a batch is never empty"
+            self.batches.append(batch)
+            self.scans.extend(batch)
 
     @property
     def raws(self) -> list[str]:
@@ -210,6 +213,16 @@ async def test_tcp_lines_split_packets_overlong_and_bad_bytes(server: LineServer
     assert source.counters.empty == 1
     assert source.status().state is DeviceState.UP
     assert source.status().detail == "1 over-long line(s) dropped"
+
+
+async def test_tcp_lines_of_one_read_come_as_one_batch(server: LineServer) -> None:
+    source = ScannerTcpSource(
+        "dock-1", load_profile("generic-tcp-scanner"), HOST, server.port, backoff=fast_backoff()
+    )
+    async with Collector(source) as got:
+        await send(await server.client(), b"A-1\r\nB-2\r\nC-3\r\n")  # one write, one read
+        await got.wait_raws(3)
+    assert [[s.raw for s in batch] for batch in got.batches] == [["A-1", "B-2", "C-3"]]
 
 
 async def test_tcp_reconnects_after_server_restart(server: LineServer) -> None:

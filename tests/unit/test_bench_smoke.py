@@ -53,6 +53,21 @@ def test_latency_prints_percentiles_and_acks_everything() -> None:
     for label in ("p50", "p90", "p99", "max", "target p99"):
         assert f"  {label} " in out
     assert figure(out, "not acked") == ["0"], out
+    assert figure(out, "CPU edge (this process)")[-1] == "us/txn"
+    assert int(figure(out, "edge SQLite commits")[0].removesuffix("/s")) > 0
+
+
+def test_journal_prints_the_baselines_and_each_phase() -> None:
+    out = run_bench(
+        "journal.py", "--rate", "200", "--seconds", "1", "--warmup-s", "0.3", "--max-seconds", "1"
+    )
+    for label in ("fsync of a 100-byte append", "SQLite WAL commit, one row, FULL"):
+        assert figure(out, label)[-1] == "ms", out
+    assert out.count("phase: ") == 2
+    journaled = [line for line in out.splitlines() if "readings/s journaled" in line]
+    assert len(journaled) == 2
+    assert all(int(line.split()[-1].replace(",", "")) > 0 for line in journaled), out
+    assert figure(out, "CPU per reading")[-1] == "us"
 
 
 def test_edge_rss_prints_rss_baseline_and_commits_every_scan() -> None:

@@ -4,13 +4,22 @@ In the vectors `^` is FNC1 in an expected data string; GS (\\x1d) separates fiel
 """
 
 import json
+import random
 import re
 from pathlib import Path
 from typing import Any
 
 import pytest
+from biip import ParseError
+from biip.gtin import Gtin
 
-from edge_agent.recognizers.gs1 import Gs1Error, is_gs1, parse_gs1, split_symbology
+from edge_agent.recognizers.gs1 import (
+    Gs1Error,
+    check_digit_ok,
+    is_gs1,
+    parse_gs1,
+    split_symbology,
+)
 
 VECTORS = "gs1/gs1-syntax-engine-vectors.jsonl"
 
@@ -94,3 +103,26 @@ def _gs1_sym(raw: str) -> bool:
 def _unescape(datastr: str) -> str:
     """The engine escapes a non-GS1 data string that starts with '^' or '\\^' with a backslash."""
     return datastr[1:] if datastr.startswith("\\") else datastr
+
+
+def test_the_plain_gtin_fast_path_agrees_with_biip() -> None:
+    """Seeded random GTIN-8/12/13/14 (some with leading zeros), every last digit: ours == biip's."""
+    rng = random.Random(5)
+    for _ in range(500):
+        length = rng.choice((8, 12, 13, 14))
+        zeros = rng.choice((0, 0, 1, 3, 6))
+        body = "0" * zeros + "".join(rng.choice("0123456789") for _ in range(length - 1 - zeros))
+        for last in "0123456789":
+            digits = body + last
+            try:
+                theirs: str | None = Gtin.parse(digits).as_gtin_14()
+            except ParseError:
+                theirs = None
+            assert check_digit_ok(digits) == (theirs is not None), digits
+            if theirs is not None:
+                assert parse_gs1(digits).gtin14 == theirs
+                if length == 13:
+                    assert parse_gs1(f"]E0{digits}").gtin14 == theirs
+            else:
+                with pytest.raises(Gs1Error, match="check digit"):
+                    parse_gs1(digits)

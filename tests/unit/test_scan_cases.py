@@ -20,7 +20,7 @@ import pytest
 
 from device_profiles import load_profile
 from edge_agent.readings import Scan
-from edge_agent.recognizers.base import Output, Recognizer, Rejected, TxnDraft
+from edge_agent.recognizers.base import Output, Recognizer, Rejected, StateError, TxnDraft
 from edge_agent.recognizers.scan import ScanRecognizer, wire_problem
 from tests.conftest import CASES
 
@@ -100,6 +100,46 @@ def test_case(case: Path) -> None:
         assert matches(a, e), f"output {i}: {json.dumps(a)} does not match {json.dumps(e)}"
     for wanted in counters:
         assert {k: asdict(recognizer.counters)[k] for k in wanted} == wanted
+
+
+@pytest.mark.parametrize("case", CASE_DIRS, ids=[p.name for p in CASE_DIRS])
+def test_restored_snapshot_continues_like_an_uncut_run(case: Path) -> None:
+    """Cut the input at every line: snapshot (through JSON), restore into a fresh recognizer,
+    feed the rest. The outputs equal those of one uncut run, field for field."""
+    scans = read_scans(case / "input.txt")
+    whole = build(case)
+    expected = [o for scan in scans for o in whole.feed(scan)] + list(whole.tick())
+    for cut in range(len(scans) + 1):
+        before = build(case)
+        outputs = [o for scan in scans[:cut] for o in before.feed(scan)]
+        state = json.loads(json.dumps(before.snapshot()))
+        after = build(case)
+        after.restore(state)
+        assert after.snapshot() == state
+        outputs += [o for scan in scans[cut:] for o in after.feed(scan)] + list(after.tick())
+        assert outputs == expected, f"cut before line {cut}"
+
+
+@pytest.mark.parametrize(
+    "state",
+    [
+        {},
+        {"v": 2},
+        {"v": 1, "mode": "TELEPORT", "loc": None, "to": None, "qty": None, "lot": None},
+        {"v": 1, "mode": None, "loc": 5, "to": None, "qty": None, "lot": None, "count": None},
+    ],
+)
+def test_a_state_that_does_not_fit_is_refused_and_changes_nothing(state: dict[str, Any]) -> None:
+    recognizer = ScanRecognizer(DEVICE, load_profile("generic-tcp-scanner"), lambda: T0)
+    recognizer.feed(Scan(DEVICE, "SW:MODE:RECEIVE", T0))
+    recognizer.feed(Scan(DEVICE, "SW:LOC:DOCK-1", T0))
+    before = recognizer.snapshot()
+    with pytest.raises(StateError, match=f"scan recognizer {DEVICE}"):
+        recognizer.restore(state)
+    assert recognizer.snapshot() == before
+    (draft,) = recognizer.feed(Scan(DEVICE, "WIDGET-1", T0))
+    assert isinstance(draft, TxnDraft)
+    assert draft.to_location == "DOCK-1"
 
 
 def test_there_are_enough_cases() -> None:

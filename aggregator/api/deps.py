@@ -24,6 +24,8 @@ class ApiState:
     mqtt_connected: Callable[[], bool] = lambda: False
     # Movements the API commits (approve, reverse) go here to be republished on .../ledger.
     republish: Callable[[list[Movement]], Awaitable[None]] = _nowhere
+    # Whether the broker lets in clients without credentials; None until the probe knows.
+    mqtt_anonymous: Callable[[], bool | None] = lambda: None
 
 
 def _state(request: Request) -> ApiState:

@@ -134,6 +134,8 @@ class Publisher:
         """Connect, publish, reconnect with jittered backoff; return after `request_stop`."""
         pub = self._settings.publisher
         backoff = Backoff(pub.reconnect_min_s, pub.reconnect_max_s)
+        if (mismatch := self._settings.login_mismatch()) is not None:
+            log.warning(mismatch)
         while not self._stopping.is_set():
             if await self._attempt():
                 backoff.reset()

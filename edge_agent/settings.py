@@ -92,6 +92,16 @@ class EdgeSettings(EnvFirst, BaseSettings):
             object.__setattr__(self, "mqtt", self.mqtt.model_copy(update={"username": self.edge}))
         return self
 
+    def login_mismatch(self) -> str | None:
+        """Why a broker with the site ACL (deploy/mosquitto) would drop all this edge sends."""
+        username = self.mqtt.username
+        if username is None or username == self.edge:
+            return None
+        return (
+            f"mqtt.username {username!r} is not the edge id {self.edge!r}: with the site ACL "
+            "(deploy/mosquitto) the broker refuses every message this edge publishes"
+        )
+
     @property
     def client_id(self) -> str:
         template = self.mqtt.client_id_or("stockwire-edge-{site}-{edge}")

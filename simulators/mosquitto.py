@@ -6,7 +6,8 @@ lets anyone in; with `auth` it is configured as deploy/mosquitto is (logins, ACL
 client id), and with `tls` it also listens with TLS on `tls_port`.
 """
 
-import getpass
+import os
+import pwd
 import shutil
 import subprocess
 from dataclasses import dataclass
@@ -59,7 +60,8 @@ class Mosquitto:
         if auth is not None:
             # As root, mosquitto would switch to user "mosquitto", which cannot read a 0600
             # password file in a private temp dir: it runs as whoever starts it instead.
-            access = [f"user {getpass.getuser()}", *auth_lines(auth.password_file, auth.acl_file)]
+            me = pwd.getpwuid(os.geteuid()).pw_name
+            access = [f"user {me}", *auth_lines(auth.password_file, auth.acl_file)]
         self.conf.write_text(
             "\n".join(
                 [

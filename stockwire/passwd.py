@@ -30,10 +30,10 @@ def new_password() -> str:
     return secrets.token_urlsafe(PASSWORD_BYTES)
 
 
-def hash_password(password: str, salt: bytes | None = None, iterations: int = ITERATIONS) -> str:
-    salt = os.urandom(SALT_BYTES) if salt is None else salt
-    digest = hashlib.pbkdf2_hmac("sha512", password.encode(), salt, iterations)
-    return f"$7${iterations}${_b64(salt)}${_b64(digest)}"
+def hash_password(password: str) -> str:
+    salt = os.urandom(SALT_BYTES)
+    digest = hashlib.pbkdf2_hmac("sha512", password.encode(), salt, ITERATIONS)
+    return f"$7${ITERATIONS}${_b64(salt)}${_b64(digest)}"
 
 
 def set_password(path: Path, username: str, password: str) -> None:

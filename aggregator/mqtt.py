@@ -12,7 +12,6 @@ Back-pressure instead of discarding (DESIGN §9), in two layers:
 import asyncio
 import logging
 import socket
-import ssl
 from collections.abc import Callable
 
 import aiomqtt
@@ -29,7 +28,6 @@ SESSION_NEVER_EXPIRES = 0xFFFFFFFF  # as a clean_session=False session in MQTT 3
 
 
 def client(settings: MqttSettings, flow: "Flow") -> aiomqtt.Client:
-    password = settings.password.get_secret_value() if settings.password else None
     v5 = settings.protocol == "5"
     mqtt = aiomqtt.Client(
         settings.host,
@@ -40,9 +38,9 @@ def client(settings: MqttSettings, flow: "Flow") -> aiomqtt.Client:
         clean_start=False if v5 else MQTT_CLEAN_START_FIRST_ONLY,  # paho: v5 only
         properties=_connect_properties(settings) if v5 else None,
         username=settings.username,
-        password=password,
+        password=settings.password_text(),
         keepalive=settings.keepalive_s,
-        tls_context=_tls(settings),
+        tls_context=settings.tls_context(),
         timeout=10,
         queue_type=flow.queue_type(),
         # paho leaves Nagle on: a burst of acks would then wait on the broker's delayed ACKs.
@@ -122,8 +120,3 @@ class Flow:
         callback, args = reader
         asyncio.get_running_loop().add_reader(self._fd, callback, *args)
 
-
-def _tls(settings: MqttSettings) -> ssl.SSLContext | None:
-    if not settings.tls:
-        return None
-    return ssl.create_default_context(cafile=settings.ca_file)

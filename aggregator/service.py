@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterator
 import uvicorn
 
 from aggregator import migrate
+from aggregator.anonymous_probe import AnonymousCheck
 from aggregator.api.app import create_app
 from aggregator.api.deps import ApiState
 from aggregator.database import create_engine, make_sqlite_dir
@@ -56,15 +57,26 @@ async def run_aggregator(
             bounds=Bounds.from_settings(settings.bounds),
         )
         ingest = Ingest(settings, writer, ledger)
+        check = AnonymousCheck(settings.mqtt)
         state = ApiState(
-            engine, ledger, lambda: ingest.stats.connected, ingest.republish, ingest.refused
+            engine,
+            ledger,
+            lambda: ingest.stats.connected,
+            ingest.republish,
+            ingest.refused,
+            mqtt_anonymous=lambda: check.anonymous,
         )
         app = create_app(state)
         config = uvicorn.Config(
             app, host=settings.api.host, port=settings.api.port, log_level="warning"
         )
         server = _Server(config)
-        await _serve_until(stop, server, ingest, on_ready)
+        probe = asyncio.create_task(check.run(ingest.ready), name="anonymous probe")
+        try:
+            await _serve_until(stop, server, ingest, on_ready)
+        finally:
+            probe.cancel()
+            await asyncio.wait({probe}, timeout=API_STOP_WAIT_S)
     finally:
         await asyncio.to_thread(writer.close)
         await engine.dispose()

@@ -2,9 +2,10 @@
 
 from typing import Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from stockwire.broker_connection import BrokerConnection
 from stockwire.config import EnvFirst
 from stockwire.names import Ident
 
@@ -17,19 +18,11 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class MqttSettings(_Section):
-    host: str = "127.0.0.1"
-    port: int = Field(default=1883, ge=1, le=65535)
-    username: str | None = None
-    password: SecretStr | None = None
-    tls: bool = False
-    ca_file: str | None = None
-    client_id: str = "stockwire-aggregator-{site}"
+class MqttSettings(BrokerConnection):
     # "5" (MQTT 5: the Receive Maximum below is sent to the broker) or "3.1.1" for brokers
     # without MQTT 5 (the demo's amqtt).
     protocol: Literal["5", "3.1.1"] = "5"
     shared_subscription: bool = False
-    keepalive_s: int = Field(default=30, ge=5, le=3600)
     reconnect_delay_max_s: float = Field(default=30.0, gt=0, le=600)
     # Received and not yet posted, dead-lettered or refused. Each QoS 1 message is
     # acknowledged to the broker only once handled, so the broker keeps the rest of a flood;
@@ -89,11 +82,9 @@ class AggregatorSettings(EnvFirst, BaseSettings):
 
     @model_validator(mode="after")
     def _fill_client_id(self) -> Self:
-        if "{site}" in self.mqtt.client_id:
-            mqtt = self.mqtt.model_copy(
-                update={"client_id": self.mqtt.client_id.format(site=self.site)}
-            )
-            object.__setattr__(self, "mqtt", mqtt)
+        template = self.mqtt.client_id_or("stockwire-aggregator-{site}")
+        mqtt = self.mqtt.model_copy(update={"client_id": template.replace("{site}", self.site)})
+        object.__setattr__(self, "mqtt", mqtt)
         return self
 
     def edge_known(self, edge: str) -> bool:

@@ -134,6 +134,8 @@ class Publisher:
         """Connect, publish, reconnect with jittered backoff; return after `request_stop`."""
         pub = self._settings.publisher
         backoff = Backoff(pub.reconnect_min_s, pub.reconnect_max_s)
+        if (mismatch := self._settings.login_mismatch()) is not None:
+            log.warning(mismatch)
         while not self._stopping.is_set():
             if await self._attempt():
                 backoff.reset()
@@ -186,9 +188,6 @@ class Publisher:
             qos=1,
             retain=True,
         )
-        tls = None
-        if mqtt.tls:
-            tls = aiomqtt.TLSParameters(ca_certs=str(mqtt.ca_file) if mqtt.ca_file else None)
         return aiomqtt.Client(
             mqtt.host,
             mqtt.port,
@@ -196,13 +195,13 @@ class Publisher:
             max_inflight_messages=self._settings.publisher.inflight_batches_max
             + STATUS_PUBLISHES_MAX,
             username=mqtt.username,
-            password=mqtt.password.get_secret_value() if mqtt.password else None,
+            password=mqtt.password_text(),
             identifier=self._settings.client_id,
             clean_session=False,  # acks sent while we were away are queued by the broker
             will=will,
             keepalive=mqtt.keepalive_s,
             timeout=self._settings.publisher.ack_timeout_s,
-            tls_params=tls,
+            tls_context=mqtt.tls_context(),
         )
 
     async def _session(self) -> None:

@@ -3,10 +3,11 @@
 from pathlib import Path
 from typing import Self
 
-from pydantic import BaseModel, ConfigDict, Field, FilePath, SecretStr, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from edge_agent.outbox import UNSENT_TXNS_MAX
+from stockwire.broker_connection import BrokerConnection
 from stockwire.config import EnvFirst, load_settings
 from stockwire.names import Ident, LocationCode
 from stockwire.txn import TXNS_PER_BATCH_MAX
@@ -16,15 +17,8 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class MqttSettings(_Section):
-    host: str = "127.0.0.1"
-    port: int = Field(default=1883, ge=1, le=65535)
-    username: str | None = None
-    password: SecretStr | None = None
-    tls: bool = False
-    ca_file: FilePath | None = None  # must exist
-    keepalive_s: int = Field(default=30, ge=5, le=3600)
-    client_id: str = Field(default="stockwire-edge-{site}-{edge}", min_length=1, max_length=128)
+class MqttSettings(BrokerConnection):
+    """With a password and no username, the edge logs in as its edge id (as the ACLs expect)."""
 
 
 class OutboxSettings(_Section):
@@ -98,9 +92,26 @@ class EdgeSettings(EnvFirst, BaseSettings):
             seen.add(device.id)
         return self
 
+    @model_validator(mode="after")
+    def _username_is_edge(self) -> Self:
+        if self.mqtt.password is not None and self.mqtt.username is None:
+            object.__setattr__(self, "mqtt", self.mqtt.model_copy(update={"username": self.edge}))
+        return self
+
+    def login_mismatch(self) -> str | None:
+        """Why a broker with the site ACL (deploy/mosquitto) would drop all this edge sends."""
+        username = self.mqtt.username
+        if username is None or username == self.edge:
+            return None
+        return (
+            f"mqtt.username {username!r} is not the edge id {self.edge!r}: with the site ACL "
+            "(deploy/mosquitto) the broker refuses every message this edge publishes"
+        )
+
     @property
     def client_id(self) -> str:
-        return self.mqtt.client_id.replace("{site}", self.site).replace("{edge}", self.edge)
+        template = self.mqtt.client_id_or("stockwire-edge-{site}-{edge}")
+        return template.replace("{site}", self.site).replace("{edge}", self.edge)
 
 
 def load_edge_settings(path: Path | None) -> EdgeSettings:

@@ -20,7 +20,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal, cast, get_args
+from typing import Any, cast, get_args
+
+from pydantic import SecretStr
 
 from aggregator.service import run_aggregator
 from aggregator.settings import AggregatorSettings, ApiSettings
@@ -28,12 +30,14 @@ from aggregator.settings import MqttSettings as AggregatorMqtt
 from edge_agent.agent import run_agent
 from edge_agent.settings import DeviceConfig, EdgeSettings, OutboxSettings
 from edge_agent.settings import MqttSettings as EdgeMqtt
-from simulators.broker import BrokerKind, embedded_broker, resolve
+from simulators.broker import AMQTT_ANONYMOUS, BrokerKind, EmbeddedBroker, embedded_broker
 from simulators.ledger_check import differences
 from simulators.line_port import HOST
 from simulators.plan import Plan, build
 from simulators.ports import free_port
 from simulators.scanner import ScannerSim, encode, wire_for
+from simulators.site_logins import SiteLogins, make_logins
+from stockwire.broker_config import AGGREGATOR_USER, VIEWER_USER
 from stockwire.errors import ConfigError
 
 EDGE = "edge-1"
@@ -80,15 +84,28 @@ async def _demo(plan: Plan, workdir: Path, duration: float | None, check: bool) 
     }
     for sim in sims.values():
         await sim.start()
+    logins = await asyncio.to_thread(make_logins, workdir / "mqtt", scenario.site, [EDGE])
     with _on_signals(opts.quit):
-        async with embedded_broker(workdir, kind) as (host, port):
-            print(f"demo: broker ({kind}) mqtt://{host}:{port}", flush=True)
+        async with embedded_broker(workdir, kind, logins.auth) as broker:
+            print(_broker_line(broker, logins), flush=True)
             try:
-                return await _run_site(plan, workdir, sims, (host, port), opts)
+                return await _run_site(plan, workdir, sims, broker, logins, opts)
             except ExceptionGroup as group:
                 log.exception("demo: a part of the site failed")
                 print(f"demo: FAILED: {'; '.join(repr(e) for e in group.exceptions)}")
                 return 1
+
+
+def _broker_line(broker: EmbeddedBroker, logins: SiteLogins) -> str:
+    url = f"mqtt://{broker.host}:{broker.port}"
+    if broker.anonymous:
+        return f"demo: broker ({broker.kind}) {url}\ndemo: WARNING: {AMQTT_ANONYMOUS}"
+    return (
+        f"demo: broker ({broker.kind}) {url}, a login per edge and for the aggregator, "
+        f"ACL pinned to the site; logins in {logins.list_file}; try\n"
+        f"  mosquitto_sub -h {broker.host} -p {broker.port} -u {VIEWER_USER} "
+        f"-P {logins.password(VIEWER_USER)} -t 'stockwire/v1/#' -v"
+    )
 
 
 def _broker_kind() -> BrokerKind:
@@ -111,7 +128,8 @@ async def _run_site(
     plan: Plan,
     workdir: Path,
     sims: dict[str, ScannerSim],
-    broker: tuple[str, int],
+    broker: EmbeddedBroker,
+    logins: SiteLogins,
     opts: _Run,
 ) -> int:
     stop = asyncio.Event()
@@ -123,13 +141,13 @@ async def _run_site(
 
     tasks: list[asyncio.Task[None]] = []
     async with asyncio.TaskGroup() as tg:
-        agg = _aggregator_settings(plan, workdir, broker)
+        agg = _aggregator_settings(plan, workdir, broker, logins)
         tg.create_task(run_aggregator(agg, stop=stop, on_ready=on_ready), name="aggregator")
         try:
             url = await asyncio.wait_for(asyncio.shield(ready), READY_S)
             print(f"demo: API {url}  (try {url.rstrip('/')}/stock)", flush=True)
             await _mqtt_up(url)
-            edge = _edge_settings(plan, workdir, broker, sims)
+            edge = _edge_settings(plan, workdir, broker, logins, sims)
             tg.create_task(run_agent(edge, stop=stop), name="edge")
             tasks = [tg.create_task(s.serve(), name=f"scanner {n}") for n, s in sims.items()]
             probe = _Probe(url, edge.outbox.path)
@@ -153,23 +171,31 @@ async def _mqtt_up(url: str) -> None:
     print("demo: the aggregator is not on the broker yet; going on (the edge will retry)")
 
 
-def _aggregator_settings(plan: Plan, workdir: Path, broker: tuple[str, int]) -> AggregatorSettings:
-    host, port = broker
-    protocol: Literal["5", "3.1.1"] = "3.1.1" if resolve(_broker_kind()) == "amqtt" else "5"
+def _aggregator_settings(
+    plan: Plan, workdir: Path, broker: EmbeddedBroker, logins: SiteLogins
+) -> AggregatorSettings:
     return AggregatorSettings(
         site=plan.scenario.site,
         database_url=f"sqlite+aiosqlite:///{workdir / 'ledger.sqlite'}",
-        # amqtt speaks MQTT 3.1.1 only
-        mqtt=AggregatorMqtt(host=host, port=port, protocol=protocol),
+        mqtt=AggregatorMqtt(
+            host=broker.host,
+            port=broker.port,
+            username=AGGREGATOR_USER,
+            password=SecretStr(logins.password(AGGREGATOR_USER)),
+            protocol="3.1.1" if broker.kind == "amqtt" else "5",  # amqtt has no MQTT 5
+        ),
         known_edges=[EDGE],
         api=ApiSettings(host=HOST, port=free_port()),
     )
 
 
 def _edge_settings(
-    plan: Plan, workdir: Path, broker: tuple[str, int], sims: dict[str, ScannerSim]
+    plan: Plan,
+    workdir: Path,
+    broker: EmbeddedBroker,
+    logins: SiteLogins,
+    sims: dict[str, ScannerSim],
 ) -> EdgeSettings:
-    host, port = broker
     devices = [
         DeviceConfig(id=a.id, profile=a.profile, tcp=f"{HOST}:{sims[a.id].port}", location=a.home)
         for a in plan.scenario.scanners
@@ -177,7 +203,12 @@ def _edge_settings(
     return EdgeSettings(
         site=plan.scenario.site,
         edge=EDGE,
-        mqtt=EdgeMqtt(host=host, port=port),
+        mqtt=EdgeMqtt(
+            host=broker.host,
+            port=broker.port,
+            username=EDGE,
+            password=SecretStr(logins.password(EDGE)),
+        ),
         outbox=OutboxSettings(path=workdir / "outbox.sqlite"),
         devices=devices,
     )

@@ -39,12 +39,64 @@ def _parser() -> argparse.ArgumentParser:
     where.add_argument("--pty", type=Path, metavar="PATH", help="write to this tty (socat pair)")
     scanner.add_argument("--speed", type=float, default=1.0, help="time factor (10 = 10x faster)")
 
+    _broker_parser(sub.add_parser("broker", help="Mosquitto config, ACL and password file"))
+
     schema = sub.add_parser("schema", help="write JSON Schema + AsyncAPI for the wire contract")
     schema.add_argument("--out", type=Path, default=None, help="directory (default: in package)")
     return p
 
 
+def _broker_parser(broker: argparse.ArgumentParser) -> None:
+    what = broker.add_subparsers(dest="file", required=True)
+    conf = what.add_parser("conf", help="print mosquitto.conf (TLS listener, logins, ACL)")
+    conf.add_argument("--port", type=int, default=8883)
+    conf.add_argument("--etc", type=Path, default=Path("/etc/mosquitto"), help="its files here")
+    acl = what.add_parser("acl", help="print the ACL of a site")
+    acl.add_argument("--site", required=True)
+    acl.add_argument(
+        "--aggregator",
+        action="append",
+        help="aggregator user (repeat per replica; default: aggregator)",
+    )
+    acl.add_argument(
+        "--viewer", action="append", help="read-only user (repeatable; default: viewer)"
+    )
+    passwd = what.add_parser(
+        "passwd", help="add or replace a user in a password file; prints a new random password"
+    )
+    passwd.add_argument("password_file", type=Path)
+    passwd.add_argument("username", help="an edge id, or an aggregator or viewer user")
+    passwd.add_argument(
+        "--password-stdin", action="store_true", help="read the password from stdin instead"
+    )
+
+
+def _broker(args: argparse.Namespace) -> int:
+    from stockwire import broker_config, passwd
+    from stockwire.topics import TopicError
+
+    try:
+        if args.file == "conf":
+            print(broker_config.conf_text(args.port, args.etc), end="")
+        elif args.file == "acl":
+            aggregators = args.aggregator or [broker_config.AGGREGATOR_USER]
+            viewers = args.viewer or [broker_config.VIEWER_USER]
+            print(broker_config.acl_text(args.site, aggregators, viewers), end="")
+        else:
+            generated = not args.password_stdin
+            password = passwd.new_password() if generated else sys.stdin.readline().rstrip("\n")
+            passwd.set_password(args.password_file, args.username, password)
+            if generated:
+                print(password)  # shown once: put it in the client's env file
+    except (TopicError, passwd.PasswordFileError, OSError) as e:
+        print(f"stockwire broker {args.file}: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
 def _run(args: argparse.Namespace) -> int:
+    if args.command == "broker":
+        return _broker(args)
     if args.command == "schema":
         from stockwire import schema
 

@@ -14,6 +14,7 @@ from enum import StrEnum
 
 ROOT = "stockwire/v1"
 SHARE_GROUP = "aggregator"
+ACL_USERNAME = "%u"  # Mosquitto ACL patterns put the client's username here
 _IDENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 
@@ -40,25 +41,31 @@ class EdgeTopic:
     channel: EdgeChannel
 
 
-def _ident(value: str, what: str) -> str:
+def topic_level(value: str, what: str) -> str:
+    """`value` if it can be one level of a topic (a site, an edge, an MQTT username)."""
     if not _IDENT.match(value):
         raise TopicError(f"{what} {value!r} is not a valid topic level")
     return value
 
 
 def edge_topic(site: str, edge: str, channel: EdgeChannel) -> str:
-    return f"{ROOT}/{_ident(site, 'site')}/{_ident(edge, 'edge')}/{channel.value}"
+    return f"{ROOT}/{topic_level(site, 'site')}/{topic_level(edge, 'edge')}/{channel.value}"
 
 
 def site_topic(site: str, channel: SiteChannel) -> str:
-    return f"{ROOT}/{_ident(site, 'site')}/{channel.value}"
+    return f"{ROOT}/{topic_level(site, 'site')}/{channel.value}"
 
 
 def edge_filter(channel: EdgeChannel, site: str | None = None, shared: bool = False) -> str:
     """Subscription filter for one channel of every edge (of one site, or of all sites)."""
-    site_level = "+" if site is None else _ident(site, "site")
+    site_level = "+" if site is None else topic_level(site, "site")
     topic = f"{ROOT}/{site_level}/+/{channel.value}"
     return f"$share/{SHARE_GROUP}/{topic}" if shared else topic
+
+
+def edge_acl_pattern(site: str, channel: EdgeChannel) -> str:
+    """One channel of "the edge that is logged in" on a site, for a Mosquitto ACL `pattern`."""
+    return f"{ROOT}/{topic_level(site, 'site')}/{ACL_USERNAME}/{channel.value}"
 
 
 def parse_edge_topic(topic: str) -> EdgeTopic:
@@ -69,4 +76,4 @@ def parse_edge_topic(topic: str) -> EdgeTopic:
         channel = EdgeChannel(parts[4])
     except ValueError:
         raise TopicError(f"topic {topic!r} has unknown channel {parts[4]!r}") from None
-    return EdgeTopic(_ident(parts[2], "site"), _ident(parts[3], "edge"), channel)
+    return EdgeTopic(topic_level(parts[2], "site"), topic_level(parts[3], "edge"), channel)

@@ -26,6 +26,8 @@ class ApiState:
     republish: Callable[[list[Movement]], Awaitable[None]] = _nowhere
     # Messages ingest refused since start, by edge.
     refused: Callable[[], Mapping[str, int]] = dict
+    # Whether the broker lets in clients without credentials; None until the probe knows.
+    mqtt_anonymous: Callable[[], bool | None] = lambda: None
 
 
 def _state(request: Request) -> ApiState:

@@ -15,6 +15,10 @@ class Health(BaseModel):
     status: Literal["ok", "degraded"]
     database: bool
     mqtt: bool
+    mqtt_anonymous: bool | None = Field(
+        description="The broker lets in clients without credentials: anyone who reaches it can "
+        "post as any edge. Null until the aggregator has probed it."
+    )
 
 
 class StockLine(BaseModel):

@@ -194,8 +194,16 @@ async def edge_client(
     broker: Mosquitto, *filters: str
 ) -> AsyncIterator[tuple[aiomqtt.Client, Inbox]]:
     """A plain aiomqtt client standing in for an edge; records what arrives on `filters`."""
+    client = aiomqtt.Client(broker.host, broker.port, identifier=f"t-{uuid4().hex}")
+    async with recording(client, *filters) as inbox:
+        yield client, inbox
+
+
+@asynccontextmanager
+async def recording(client: aiomqtt.Client, *filters: str) -> AsyncIterator[Inbox]:
+    """Connect `client`, subscribe to `filters` and record what arrives until the block ends."""
     inbox = Inbox()
-    async with aiomqtt.Client(broker.host, broker.port, identifier=f"t-{uuid4().hex}") as client:
+    async with client:
         for topic_filter in filters:
             await client.subscribe(topic_filter, qos=1)
 
@@ -206,7 +214,7 @@ async def edge_client(
 
         task = asyncio.create_task(record())
         try:
-            yield client, inbox
+            yield inbox
         finally:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -43,7 +43,7 @@ async def test_health_and_openapi(agg_settings: AggregatorSettings) -> None:
         health = await http.get("/health")
         spec = (await http.get("/openapi.json")).json()
     assert health.status_code == 200
-    assert health.json() == {"status": "ok", "database": True, "mqtt": True}
+    assert health.json().items() >= {"status": "ok", "database": True, "mqtt": True}.items()
     for path in ("/stock", "/movements", "/dead-letters", "/rejected", "/transactions/{txn_id}"):
         assert path in spec["paths"], path
 
@@ -209,7 +209,8 @@ async def test_cli_serves_until_sigterm_and_env_beats_toml(
                 except httpx.TransportError:
                     assert proc.returncode is None, "the aggregator exited"
                     return False
-                return health == {"status": "ok", "database": True, "mqtt": True}
+                ok = {"status": "ok", "database": True, "mqtt": True}
+                return isinstance(health, dict) and health.items() >= ok.items()
 
             await wait_for(healthy, "the aggregator CLI to serve")
         proc.send_signal(signal.SIGTERM)

@@ -30,6 +30,7 @@ async def test_amqtt_broker_on_a_free_loopback_port() -> None:
 async def test_embedded_broker_prefers_mosquitto(tmp_path: Path) -> None:
     if mosquitto_binary() is None:
         pytest.skip("no mosquitto binary")
-    async with embedded_broker(tmp_path) as (host, port):
-        assert await roundtrip(host, port) == b"hello"
+    async with embedded_broker(tmp_path) as broker:
+        assert (broker.kind, broker.anonymous) == ("mosquitto", True)
+        assert await roundtrip(broker.host, broker.port) == b"hello"
     assert (tmp_path / "mosquitto" / "mosquitto.conf").exists()

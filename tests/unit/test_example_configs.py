@@ -27,9 +27,13 @@ def test_edge_example_loads_and_names_real_profiles() -> None:
     assert [d.id for d in settings.devices] == ["scanner-1", "scanner-2"]
     for device in settings.devices:
         assert load_profile(device.profile).kind == "scanner"
+    assert (settings.mqtt.username, settings.mqtt.tls) == ("dock-1", True)  # a login by default
+    assert settings.login_mismatch() is None
 
 
 def test_aggregator_example_loads() -> None:
     settings = load_settings(AggregatorSettings, CONFIG / "aggregator.example.toml")
     assert settings.known_edges == ["dock-1"]
     assert settings.database_url.startswith("sqlite+aiosqlite:///")
+    assert (settings.mqtt.username, settings.mqtt.tls) == ("aggregator", True)
+    assert settings.site == load_settings(EdgeSettings, CONFIG / "edge.example.toml").site

@@ -21,4 +21,9 @@ async def health(state: StateDep, response: Response) -> Health:
     mqtt = state.mqtt_connected()
     if not database:
         response.status_code = status.HTTP_503_SERVICE_UNAVAILABLE
-    return Health(status="ok" if database and mqtt else "degraded", database=database, mqtt=mqtt)
+    return Health(
+        status="ok" if database and mqtt else "degraded",
+        database=database,
+        mqtt=mqtt,
+        mqtt_anonymous=state.mqtt_anonymous(),
+    )

@@ -52,10 +52,18 @@ async def run_aggregator(
             writer, site=settings.site, review_confidence_min=settings.review_confidence_min
         )
         ingest = Ingest(settings, writer, ledger)
-        state = ApiState(engine, ledger, lambda: ingest.stats.connected, ingest.republish)
+        state = ApiState(
+            engine, ledger, lambda: ingest.stats.connected, ingest.republish, settings.api
+        )
         app = create_app(state)
         config = uvicorn.Config(
-            app, host=settings.api.host, port=settings.api.port, log_level="warning"
+            app,
+            host=settings.api.host,
+            port=settings.api.port,
+            log_level="warning",
+            # The audit log names the client: believe X-Forwarded-For only from listed proxies.
+            proxy_headers=bool(settings.api.trusted_proxies),
+            forwarded_allow_ips=settings.api.trusted_proxies or None,
         )
         server = _Server(config)
         await _serve_until(stop, server, ingest, on_ready)

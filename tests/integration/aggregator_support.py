@@ -20,9 +20,12 @@ from psycopg import sql
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from aggregator import key_admin
+from aggregator.audit import AuditEntry
 from aggregator.database import create_engine
 from aggregator.ledger import Ledger
 from aggregator.migrate import upgrade
+from aggregator.roles import Role
 from aggregator.schema import balances, items, locations
 from aggregator.service import run_aggregator
 from aggregator.settings import AggregatorSettings
@@ -102,6 +105,33 @@ def txn(kind: TxnKind, qty: int = 1, **fields: Any) -> StockTransaction:
 
 def batch(*txns: StockTransaction, edge: str = EDGE) -> TxnBatch:
     return TxnBatch(edge=edge, sent_at=datetime.now(UTC), txns=txns)
+
+
+def api_key(db_url: str, role: Role, name: str | None = None) -> str:
+    """A new API key of `role` on this database (migrated first), as a client sends it."""
+    return key_admin.create(db_url, name or f"test-{role}", role, actor="test").token
+
+
+def api_client(url: str, key: str | None = None) -> httpx.AsyncClient:
+    headers = {"Authorization": f"Bearer {key}"} if key else {}
+    return httpx.AsyncClient(base_url=url, headers=headers)
+
+
+def audit_entry(action: str = "test", status: int = 200) -> AuditEntry:
+    """What a direct call of a ledger decision (no API request) records as its audit row."""
+    return AuditEntry(
+        at=datetime.now(UTC),
+        request_id=uuid4().hex,
+        actor="test",
+        key_id=None,
+        role=None,
+        action=action,
+        target=None,
+        method="TEST",
+        path="-",
+        client=None,
+        status=status,
+    )
 
 
 StockKey = tuple[str | None, str, str]  # (sku or gtin, location, lot)

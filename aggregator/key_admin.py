@@ -14,9 +14,9 @@ from uuid import uuid4
 import sqlalchemy as sa
 
 from aggregator import keys
-from aggregator.audit import AuditEntry
+from aggregator.audit import AuditEntry, record
 from aggregator.database import create_sync_engine, make_sqlite_dir, writing
-from aggregator.errors import LedgerError
+from aggregator.errors import LedgerError, NotFoundError
 from aggregator.migrate import upgrade_sync
 from aggregator.roles import Role
 from aggregator.settings import AggregatorSettings
@@ -45,9 +45,16 @@ def _audit(actor: str, action: str, target: str | None, status: int) -> AuditEnt
         target=target,
         method="CLI",
         path=f"stockwire keys {action.removesuffix('_key')}",
-        client=f"{getpass.getuser()}@{socket.gethostname()}",
+        client=f"{_user()}@{socket.gethostname()}",
         status=status,
     )
+
+
+def _user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no name for this uid (a bare container)
+        return "?"
 
 
 def create(database_url: str, name: str, role: Role, actor: str = "cli") -> keys.NewKey:
@@ -56,8 +63,16 @@ def create(database_url: str, name: str, role: Role, actor: str = "cli") -> keys
 
 
 def revoke(database_url: str, key_id: str, actor: str = "cli") -> None:
-    with _database(database_url) as engine, writing(engine) as conn:
-        keys.revoke(conn, key_id, _audit(actor, "revoke_key", key_id, 204))
+    """Raises NotFoundError or StateError (already revoked); the refusal is audited too."""
+    with _database(database_url) as engine:
+        try:
+            with writing(engine) as conn:
+                keys.revoke(conn, key_id, _audit(actor, "revoke_key", key_id, 204))
+        except LedgerError as e:
+            status = 404 if isinstance(e, NotFoundError) else 409
+            with writing(engine) as conn:
+                record(conn, _audit(actor, "revoke_key", key_id, status))
+            raise
 
 
 def listed(database_url: str) -> list[keys.ApiKey]:

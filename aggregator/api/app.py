@@ -34,7 +34,7 @@ def create_app(state: ApiState) -> FastAPI:
     for module in (health, stock, movements, dead_letters, rejected, transactions, keys, audit):
         app.include_router(module.router)
     problems.install(app)
-    app.add_middleware(RequestMiddleware, writer=state.ledger.writer)
+    app.add_middleware(RequestMiddleware, engine=state.engine, writer=state.ledger.writer)
     settings = state.settings
     if settings.cors_origins:  # added last: outermost, so it also answers preflights
         app.add_middleware(

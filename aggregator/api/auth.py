@@ -5,6 +5,8 @@ from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.security.utils import get_authorization_scheme_param
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from aggregator import keys
 from aggregator.api.context import RequestContext, context_of
@@ -26,6 +28,17 @@ def _unauthorized(detail: str, error: str | None = None) -> HTTPException:
     return HTTPException(status.HTTP_401_UNAUTHORIZED, detail, {"WWW-Authenticate": challenge})
 
 
+def actor_of(key: keys.ApiKey) -> Actor:
+    return Actor(key.name, key.id, key.role.value)
+
+
+async def bearer_actor(engine: AsyncEngine, authorization: str | None) -> Actor | None:
+    """Who an Authorization header names, for requests no route checked (unknown paths)."""
+    scheme, token = get_authorization_scheme_param(authorization)
+    key = await keys.find(engine, token) if scheme.lower() == "bearer" else None
+    return actor_of(key) if key is not None else None
+
+
 def require(role: Role) -> Callable[..., Awaitable[RequestContext]]:
     """A dependency that lets the request through only with a key of `role` or above."""
 
@@ -38,7 +51,7 @@ def require(role: Role) -> Callable[..., Awaitable[RequestContext]]:
         key = await keys.find(state.engine, credentials.credentials)
         if key is None:
             raise _unauthorized("the API key is unknown, revoked or malformed", "invalid_token")
-        ctx.actor = Actor(key.name, key.id, key.role.value)
+        ctx.actor = actor_of(key)
         if not key.role.allows(role):
             detail = f"key {key.id} ({key.role}) may not do this: it needs {role} or above"
             raise HTTPException(status.HTTP_403_FORBIDDEN, detail)

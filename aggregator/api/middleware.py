@@ -5,12 +5,14 @@ import logging
 
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import OperationalError
-from starlette.datastructures import MutableHeaders
+from sqlalchemy.ext.asyncio import AsyncEngine
+from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from aggregator.api.auth import bearer_actor
 from aggregator.api.context import RequestContext
 from aggregator.api.problems import problem
-from aggregator.audit import record
+from aggregator.audit import NOBODY, record
 from aggregator.writer import Writer
 
 log = logging.getLogger(__name__)
@@ -19,8 +21,9 @@ RETRY_AFTER_S = 5
 
 
 class RequestMiddleware:
-    def __init__(self, app: ASGIApp, writer: Writer) -> None:
+    def __init__(self, app: ASGIApp, engine: AsyncEngine, writer: Writer) -> None:
         self.app = app
+        self.engine = engine
         self.writer = writer
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -51,11 +54,14 @@ class RequestMiddleware:
     async def _audit(self, ctx: RequestContext, status: int) -> None:
         if not ctx.is_write or ctx.recorded:
             return
-        entry = ctx.entry(status)
         try:
+            if ctx.actor is NOBODY:  # no route looked at the key (an unknown path)
+                header = Headers(scope=ctx.scope).get("authorization")
+                ctx.actor = await bearer_actor(self.engine, header) or NOBODY
+            entry = ctx.entry(status)
             await self.writer.run(lambda conn: record(conn, entry))
         except Exception:
-            log.exception("audit: could not record %s", entry)
+            log.exception("audit: could not record %s", ctx)
 
 
 def _failure(ctx: RequestContext, error: Exception) -> JSONResponse:

@@ -16,6 +16,7 @@ import httpx
 import psycopg
 import pytest
 import sqlalchemy as sa
+import uvicorn
 from psycopg import sql
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -199,6 +200,25 @@ async def running_aggregator(settings: AggregatorSettings) -> AsyncIterator[str]
         yield url
     finally:
         stop.set()
+        await asyncio.wait_for(task, WAIT_S)
+
+
+@asynccontextmanager
+async def serving(app: Any) -> AsyncIterator[str]:
+    """An ASGI app (create_app around parts a test owns) on uvicorn, on a free loopback port."""
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))
+    task = asyncio.create_task(server.serve())
+
+    async def started() -> bool:
+        assert not task.done(), "uvicorn stopped before it started"
+        return server.started
+
+    try:
+        await wait_for(started, "uvicorn to start")
+        host, port = server.servers[0].sockets[0].getsockname()[:2]
+        yield f"http://{host}:{port}"
+    finally:
+        server.should_exit = True
         await asyncio.wait_for(task, WAIT_S)
 
 

@@ -15,6 +15,7 @@ from aggregator.api.context import RequestContext, context_of
 PROBLEM_JSON = "application/problem+json"
 _PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
 _DESCRIPTIONS = {
+    400: "The body cannot be read as JSON",
     401: "No API key, or one that is unknown, revoked or malformed",
     403: "The key's role does not allow this",
     404: "Not found",

@@ -19,7 +19,7 @@ async def list_keys(engine: EngineDep, _: Admin) -> list[KeyInfo]:
     return [KeyInfo(**asdict(k)) for k in await keys.all_keys(engine)]
 
 
-@router.post("/keys", status_code=status.HTTP_201_CREATED, responses=problems(401, 403, 422))
+@router.post("/keys", status_code=status.HTTP_201_CREATED, responses=problems(400, 401, 403, 422))
 async def create_key(wanted: KeyRequest, writer: WriterDep, ctx: Admin) -> CreatedKey:
     """The key is in this response only: the server keeps a hash of it."""
     new = await ctx.committed(

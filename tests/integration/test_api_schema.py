@@ -59,7 +59,7 @@ async def st_run(url: str, key: str, config: Path) -> tuple[int, str]:
         "--request-timeout=10",
     ]
     proc = await asyncio.create_subprocess_exec(
-        *argv, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT
+        *argv, cwd=config.parent, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT
     )
     try:
         out, _ = await asyncio.wait_for(proc.communicate(), RUN_TIMEOUT_S)
@@ -80,7 +80,7 @@ async def test_schemathesis_finds_nothing(
     await ledger.post(batch(*(txn(k.RECEIPT, n, to_location="A-1") for n in range(1, 6)), pending))
     # Random UUIDs never name a transaction: this one does (approve, then 409s).
     config = tmp_path / "schemathesis.toml"
-    config.write_text(f'[parameters]\n"path.txn_id" = "{pending.id}"\n')
+    config.write_text(f'[cache]\nenabled = false\n[parameters]\n"path.txn_id" = "{pending.id}"\n')
     admin = api_key(agg_settings.database_url, Role.ADMIN)
     async with running_aggregator(agg_settings) as url:
         code, report = await st_run(url, admin, config)

@@ -49,6 +49,10 @@ async def test_health_and_openapi(agg_settings: AggregatorSettings) -> None:
     assert health.json() == {"status": "ok", "database": True, "mqtt": True}
     for path in ("/stock", "/movements", "/dead-letters", "/rejected", "/transactions/{txn_id}"):
         assert path in spec["paths"], path
+    # /docs "Authorize" takes a bearer key; every route but /health asks for it.
+    assert spec["components"]["securitySchemes"]["ApiKey"]["scheme"] == "bearer"
+    operations = [(p, op) for p, ops in spec["paths"].items() for op in ops.values()]
+    assert [p for p, op in operations if "security" not in op] == ["/health"]
 
 
 async def test_stock_filters_and_virtual_locations(

@@ -119,4 +119,3 @@ class Flow:
             return  # the connection is gone: its socket with it
         callback, args = reader
         asyncio.get_running_loop().add_reader(self._fd, callback, *args)
-

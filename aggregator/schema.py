@@ -2,6 +2,8 @@
 
 import sqlalchemy as sa
 
+from aggregator.roles import Role
+
 VIRTUAL_LOCATIONS = ("@supplier", "@customer", "@production", "@loss", "@transit", "@review")
 
 metadata = sa.MetaData()
@@ -114,4 +116,37 @@ edges = sa.Table(
     sa.Column("last_seq", sa.BigInteger),
     sa.Column("last_seen", sa.DateTime(timezone=True), nullable=False),
     sa.Column("state", sa.String(16)),
+)
+
+ROLES = tuple(role.value for role in Role)
+
+# Only a SHA-256 of each key's secret is kept (aggregator.keys says why that is enough).
+api_keys = sa.Table(
+    "api_keys",
+    metadata,
+    sa.Column("id", sa.String(16), primary_key=True),
+    sa.Column("name", sa.String(64), nullable=False),
+    sa.Column("role", sa.String(16), nullable=False),
+    sa.Column("secret_sha256", sa.String(64), nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("revoked_at", sa.DateTime(timezone=True)),
+    sa.CheckConstraint(f"role IN {ROLES!r}", name="ck_api_keys_role"),
+)
+
+# Append-only: triggers made by the migration refuse UPDATE and DELETE.
+audit_log = sa.Table(
+    "audit_log",
+    metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True),
+    sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("request_id", sa.String(64), nullable=False),
+    sa.Column("actor", sa.String(64), nullable=False),
+    sa.Column("key_id", sa.String(16)),
+    sa.Column("role", sa.String(16)),
+    sa.Column("action", sa.String(64), nullable=False),
+    sa.Column("target", sa.String(128)),
+    sa.Column("method", sa.String(16), nullable=False),
+    sa.Column("path", sa.String(512), nullable=False),
+    sa.Column("client", sa.String(128)),
+    sa.Column("status", sa.Integer, nullable=False),
 )

@@ -63,12 +63,19 @@ async def run_aggregator(
             ledger,
             lambda: ingest.stats.connected,
             ingest.republish,
-            ingest.refused,
+            refused=ingest.refused,
             mqtt_anonymous=lambda: check.anonymous,
+            settings=settings.api,
         )
         app = create_app(state)
         config = uvicorn.Config(
-            app, host=settings.api.host, port=settings.api.port, log_level="warning"
+            app,
+            host=settings.api.host,
+            port=settings.api.port,
+            log_level="warning",
+            # The audit log names the client: believe X-Forwarded-For only from listed proxies.
+            proxy_headers=bool(settings.api.trusted_proxies),
+            forwarded_allow_ips=settings.api.trusted_proxies or None,
         )
         server = _Server(config)
         probe = asyncio.create_task(check.run(ingest.ready), name="anonymous probe")

@@ -1,8 +1,14 @@
 """The aggregator's settings: a TOML file, overridden by STOCKWIRE_AGG_* environment variables."""
 
-from typing import Literal, Self
+from typing import Annotated, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from stockwire.broker_connection import BrokerConnection
@@ -31,9 +37,20 @@ class MqttSettings(BrokerConnection):
     incoming_messages_max: int = Field(default=1000, ge=2, le=65_535)
 
 
+# A browser origin: scheme, host and optional port, no path ("https://ops.example.com").
+Origin = Annotated[str, StringConstraints(pattern=r"^https?://[^/\s]+$")]
+
+
 class ApiSettings(_Section):
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=0, le=65535)
+    # GETs without a key: only for a trusted network (a warning is logged at start).
+    open_reads: bool = False
+    # Browser origins allowed to call the API (CORS); none unless listed.
+    cors_origins: list[Origin] = Field(default_factory=list)
+    # Proxies (IPs or CIDRs) trusted to name the client in X-Forwarded-For. None by default,
+    # so a client cannot put another address into the audit log.
+    trusted_proxies: list[str] = Field(default_factory=list)
 
 
 class RateLimitSettings(_Section):

@@ -24,6 +24,8 @@ from typing import Any, cast, get_args
 
 from pydantic import SecretStr
 
+from aggregator import key_admin
+from aggregator.roles import Role
 from aggregator.service import run_aggregator
 from aggregator.settings import AggregatorSettings, ApiSettings
 from aggregator.settings import MqttSettings as AggregatorMqtt
@@ -140,17 +142,18 @@ async def _run_site(
             ready.set_result(url)
 
     tasks: list[asyncio.Task[None]] = []
+    agg = _aggregator_settings(plan, workdir, broker, logins)
+    admin, viewer = await asyncio.to_thread(_keys, agg.database_url)
     async with asyncio.TaskGroup() as tg:
-        agg = _aggregator_settings(plan, workdir, broker, logins)
         tg.create_task(run_aggregator(agg, stop=stop, on_ready=on_ready), name="aggregator")
         try:
             url = await asyncio.wait_for(asyncio.shield(ready), READY_S)
-            print(f"demo: API {url}  (try {url.rstrip('/')}/stock)", flush=True)
+            _print_api(url, admin)
             await _mqtt_up(url)
             edge = _edge_settings(plan, workdir, broker, logins, sims)
             tg.create_task(run_agent(edge, stop=stop), name="edge")
             tasks = [tg.create_task(s.serve(), name=f"scanner {n}") for n, s in sims.items()]
-            probe = _Probe(url, edge.outbox.path)
+            probe = _Probe(url, edge.outbox.path, viewer)
             return await _watch(plan, sims, probe, opts)
         finally:
             stop.set()
@@ -159,9 +162,29 @@ async def _run_site(
     raise AssertionError("unreachable")
 
 
+def _keys(database_url: str) -> tuple[str, str]:
+    """An admin key for the person trying the demo and a viewer key for the live probe."""
+    admin = key_admin.create(database_url, "demo-admin", Role.ADMIN, actor="demo")
+    viewer = key_admin.create(database_url, "demo-probe", Role.VIEWER, actor="demo")
+    return admin.token, viewer.token
+
+
+def _print_api(url: str, admin: str) -> None:
+    api, bearer = url.rstrip("/"), f'-H "Authorization: Bearer {admin}"'
+    print(
+        f"demo: API {api}  (docs at {api}/docs: 'Authorize' with the key below)\n"
+        f"demo: admin API key, made for this run: {admin}\n"
+        f"demo:   curl {bearer} {api}/stock\n"
+        f"demo:   curl -X POST {bearer} {api}/transactions/<txn id>/approve"
+        "   (or /void: a transaction waiting in review)\n"
+        f"demo:   curl {bearer} {api}/audit   (every write attempt)",
+        flush=True,
+    )
+
+
 async def _mqtt_up(url: str) -> None:
     """Wait (bounded) until the aggregator is on the broker, so the first txns find it there."""
-    probe = _Probe(url, Path("/nonexistent"))
+    probe = _Probe(url, Path("/nonexistent"), key=None)
     deadline = asyncio.get_running_loop().time() + READY_S
     while asyncio.get_running_loop().time() < deadline:
         health = await asyncio.to_thread(probe.get, "/health")
@@ -233,9 +256,10 @@ class _Snapshot:
 class _Probe:
     """Reads the edge's outbox file and the aggregator's API; None where they do not answer."""
 
-    def __init__(self, api_url: str, outbox: Path) -> None:
+    def __init__(self, api_url: str, outbox: Path, key: str | None) -> None:
         self._api = api_url.rstrip("/")
         self._outbox = outbox
+        self._headers = {"Authorization": f"Bearer {key}"} if key else {}
         self._movements = 0
         self._after = 0
 
@@ -252,7 +276,8 @@ class _Probe:
 
     def get(self, path: str) -> Any:
         try:
-            with urllib.request.urlopen(self._api + path, timeout=HTTP_TIMEOUT_S) as response:  # noqa: S310 (our loopback API)
+            request = urllib.request.Request(self._api + path, headers=self._headers)  # noqa: S310 (our loopback API)
+            with urllib.request.urlopen(request, timeout=HTTP_TIMEOUT_S) as response:  # noqa: S310
                 return json.load(response)
         except (OSError, ValueError):
             return None

@@ -40,6 +40,7 @@ def _parser() -> argparse.ArgumentParser:
     scanner.add_argument("--speed", type=float, default=1.0, help="time factor (10 = 10x faster)")
 
     _broker_parser(sub.add_parser("broker", help="Mosquitto config, ACL and password file"))
+    _keys_parser(sub)
 
     schema = sub.add_parser("schema", help="write JSON Schema + AsyncAPI for the wire contract")
     schema.add_argument("--out", type=Path, default=None, help="directory (default: in package)")
@@ -94,6 +95,21 @@ def _broker(args: argparse.Namespace) -> int:
     return 0
 
 
+def _keys_parser(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
+    from aggregator.roles import Role  # an enum with no dependencies
+
+    keys = sub.add_parser("keys", help="create, list or revoke API keys (aggregator database)")
+    actions = keys.add_subparsers(dest="keys_command", required=True)
+    create = actions.add_parser("create", help="make a key: printed once, only its hash is kept")
+    create.add_argument("--name", required=True, help="who holds it (shown in the audit log)")
+    create.add_argument("--role", required=True, choices=[r.value for r in Role])
+    listing = actions.add_parser("list", help="every key, revoked ones too")
+    revoke = actions.add_parser("revoke", help="the key stops working at once")
+    revoke.add_argument("key_id", help="the id part of swk_<id>_<secret>, as `list` shows it")
+    for action in (create, listing, revoke):
+        action.add_argument("--config", type=Path, required=True, help="the aggregator's TOML")
+
+
 def _run(args: argparse.Namespace) -> int:
     if args.command == "broker":
         return _broker(args)
@@ -111,6 +127,10 @@ def _run(args: argparse.Namespace) -> int:
         from aggregator.main import run as run_aggregator
 
         return asyncio.run(run_aggregator(args.config))
+    if args.command == "keys":
+        from aggregator.key_admin import run as run_keys
+
+        return run_keys(args)
     if args.command == "sim":
         from simulators.scanner import run as run_scanner
 

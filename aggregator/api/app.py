@@ -1,21 +1,29 @@
 """The REST API: create_app builds a FastAPI app around state the caller owns."""
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
+from starlette.middleware.cors import CORSMiddleware
 
+from aggregator.api import problems
 from aggregator.api.deps import ApiState
+from aggregator.api.middleware import REQUEST_ID_HEADER, RequestMiddleware
 from aggregator.api.routes import (
+    audit,
     dead_letters,
     edges,
     health,
+    keys,
     movements,
     rejected,
     stock,
     transactions,
 )
+
+log = logging.getLogger(__name__)
 
 
 def create_app(state: ApiState) -> FastAPI:
@@ -24,6 +32,23 @@ def create_app(state: ApiState) -> FastAPI:
         yield {"api": state}
 
     app = FastAPI(title="Stockwire aggregator", version="1", lifespan=lifespan)
-    for module in (health, stock, movements, dead_letters, rejected, transactions, edges):
+    routes = (health, stock, movements, dead_letters, rejected, transactions, edges, keys, audit)
+    for module in routes:
         app.include_router(module.router)
+    problems.install(app)
+    app.add_middleware(RequestMiddleware, engine=state.engine, writer=state.ledger.writer)
+    settings = state.settings
+    if settings.cors_origins:  # added last: outermost, so it also answers preflights
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST", "DELETE"],
+            allow_headers=["Authorization", "Content-Type", REQUEST_ID_HEADER],
+            expose_headers=[REQUEST_ID_HEADER],
+        )
+    if settings.open_reads:
+        log.warning(
+            "[api] open_reads = true: anyone who reaches the API can read it without a key; "
+            "keep it on a trusted network"
+        )
     return app

@@ -1,16 +1,20 @@
 """Request dependencies: everything comes from the lifespan state, nothing from globals."""
 
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated
 
 from fastapi import Depends, Query, Request
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from aggregator.ledger import Ledger
+from aggregator.settings import ApiSettings
+from aggregator.writer import Writer
 from stockwire.events import Movement
 
 PAGE_ROWS_MAX = 1000
+# Ids are 64-bit signed integers in both databases; anything larger is a 422, not a 500.
+ID_MAX = 2**63 - 1
 
 
 async def _nowhere(_movements: list[Movement]) -> None:
@@ -28,6 +32,7 @@ class ApiState:
     refused: Callable[[], Mapping[str, int]] = dict
     # Whether the broker lets in clients without credentials; None until the probe knows.
     mqtt_anonymous: Callable[[], bool | None] = lambda: None
+    settings: ApiSettings = field(default_factory=ApiSettings)
 
 
 def _state(request: Request) -> ApiState:
@@ -47,14 +52,19 @@ def _ledger(state: StateDep) -> Ledger:
     return state.ledger
 
 
+def _writer(state: StateDep) -> Writer:
+    return state.ledger.writer
+
+
 def _republish(state: StateDep) -> Callable[[list[Movement]], Awaitable[None]]:
     return state.republish
 
 
 EngineDep = Annotated[AsyncEngine, Depends(_engine)]
 LedgerDep = Annotated[Ledger, Depends(_ledger)]
+WriterDep = Annotated[Writer, Depends(_writer)]
 RepublishDep = Annotated[Callable[[list[Movement]], Awaitable[None]], Depends(_republish)]
-AfterQuery = Annotated[int, Query(ge=0, description="return rows with id > after")]
+AfterQuery = Annotated[int, Query(ge=0, le=ID_MAX, description="return rows with id > after")]
 LimitQuery = Annotated[int, Query(ge=1, le=PAGE_ROWS_MAX)]
 
 

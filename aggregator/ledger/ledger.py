@@ -12,6 +12,7 @@ from uuid import UUID
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
+from aggregator.audit import AuditEntry, record
 from aggregator.errors import NotFoundError, StateError
 from aggregator.ledger import apply, records
 from aggregator.ledger.apply import Applied, BalanceKey, NegativeBalance
@@ -169,35 +170,40 @@ class Ledger:
         ]
         conn.execute(_edge_upsert(conn.dialect.name), rows)
 
-    async def approve(self, txn_id: UUID) -> Posting:
-        """A person confirms a pending transaction: it posts now (counts against today's book)."""
-        return await self.writer.run(lambda conn: self._approve(conn, txn_id))
+    # A person's decisions below record their audit entry in the same database transaction.
 
-    def _approve(self, conn: sa.Connection, txn_id: UUID) -> Posting:
+    async def approve(self, txn_id: UUID, *, audit: AuditEntry) -> Posting:
+        """A person confirms a pending transaction: it posts now (counts against today's book)."""
+        return await self.writer.run(lambda conn: self._approve(conn, txn_id, audit))
+
+    def _approve(self, conn: sa.Connection, txn_id: UUID, audit: AuditEntry) -> Posting:
         txn = _pending(conn, txn_id)
         now = self.clock()
         applied = apply.apply_txns(conn, [txn], now)
         _set_status(conn, txn_id, "posted", now)
+        record(conn, audit)
         return Posting([Outcome(txn_id, AckStatus.ACCEPTED)], applied.movements, applied.negatives)
 
-    async def void(self, txn_id: UUID) -> None:
-        await self.writer.run(lambda conn: _void(conn, txn_id))
+    async def void(self, txn_id: UUID, *, audit: AuditEntry) -> None:
+        await self.writer.run(lambda conn: _void(conn, txn_id, audit))
 
-    async def reverse_movement(self, movement_id: int) -> Posting:
+    async def reverse_movement(self, movement_id: int, *, audit: AuditEntry) -> Posting:
         """Undo a movement with a new, linked, opposite one; the original is never edited."""
-        return await self.writer.run(lambda conn: self._reverse(conn, movement_id))
+        return await self.writer.run(lambda conn: self._reverse(conn, movement_id, audit))
 
-    def _reverse(self, conn: sa.Connection, movement_id: int) -> Posting:
+    def _reverse(self, conn: sa.Connection, movement_id: int, audit: AuditEntry) -> Posting:
         leg = _reversal_leg(conn, movement_id)
         deltas: defaultdict[BalanceKey, int] = defaultdict(int)
         apply.move(deltas, leg)
         applied: Applied = apply.write_legs(conn, [leg], deltas, self.clock())
+        record(conn, audit)
         return Posting([], applied.movements, applied.negatives)
 
 
-def _void(conn: sa.Connection, txn_id: UUID) -> None:
+def _void(conn: sa.Connection, txn_id: UUID, audit: AuditEntry) -> None:
     _pending(conn, txn_id)
     _set_status(conn, txn_id, "voided", None)
+    record(conn, audit)
 
 
 def _pending(conn: sa.Connection, txn_id: UUID) -> StockTransaction:

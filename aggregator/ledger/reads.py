@@ -8,8 +8,10 @@ from uuid import UUID
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from aggregator.audit import AuditEntry, AuditRow
 from aggregator.ledger.apply import aware
 from aggregator.schema import (
+    audit_log,
     balances,
     dead_letters,
     edges,
@@ -188,6 +190,17 @@ async def rejected_after(engine: AsyncEngine, after: int, limit: int) -> list[Re
         return [
             RejectedRow(r.id, r.txn_id, r.edge, r.reason, r.body, aware(r.received_at))
             for r in await conn.execute(query)
+        ]
+
+
+async def audit_after(engine: AsyncEngine, after: int, limit: int) -> list[AuditRow]:
+    query = sa.select(audit_log).where(audit_log.c.id > after).order_by(audit_log.c.id).limit(limit)
+    async with engine.connect() as conn:
+        rows = await conn.execute(query)
+        fields = AuditEntry.__dataclass_fields__
+        return [
+            AuditRow(r.id, AuditEntry(**{f: getattr(r, f) for f in fields} | {"at": aware(r.at)}))
+            for r in rows
         ]
 
 

@@ -21,6 +21,8 @@ from typing import Any
 
 import aiomqtt
 
+from aggregator import key_admin
+from aggregator.roles import Role
 from simulators.line_port import LinePort
 from simulators.mosquitto import Mosquitto
 from simulators.ports import free_port
@@ -391,6 +393,11 @@ class Chain:
 
     def start_edge(self) -> None:
         self.edge.start()
+
+    def viewer_key(self) -> str:
+        """A new API key to read the aggregator's API with."""
+        database_url = f"sqlite+aiosqlite:///{self.ledger.path.resolve()}"
+        return key_admin.create(database_url, "e2e", Role.VIEWER, actor="test").token
 
     async def scan(self, items: Sequence[str], gap_s: float = 0.0) -> None:
         await self.scanner.send(items, gap_s)

@@ -2,10 +2,13 @@
 the scenario's ground truth."""
 
 import os
+import re
 import signal
 import subprocess
 import sys
 import threading
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -58,6 +61,7 @@ def test_demo_stops_cleanly_on_ctrl_c(tmp_path: Path) -> None:
                 seen.append(line)
                 if line.startswith("["):  # the first live summary: everything is up
                     break
+            with_key, without_key = _try_the_printed_key("".join(seen))
             proc.send_signal(signal.SIGINT)
             rest, _ = proc.communicate(timeout=60)
         finally:
@@ -65,6 +69,24 @@ def test_demo_stops_cleanly_on_ctrl_c(tmp_path: Path) -> None:
             proc.kill()
     assert proc.returncode == 0, "".join(seen) + rest
     assert "demo: stopped" in rest
+    assert (with_key, without_key) == (200, 401)
+
+
+def _try_the_printed_key(output: str) -> tuple[int, int]:
+    """GET /stock with the admin key the demo printed, then without one: the HTTP statuses."""
+    api = re.search(r"^demo: API (http://\S+)", output, re.MULTILINE)
+    key = re.search(r"^demo: admin API key, made for this run: (swk_\S+)$", output, re.MULTILINE)
+    assert api is not None, output
+    assert key is not None, output
+    statuses = []
+    for headers in ({"Authorization": f"Bearer {key.group(1)}"}, {}):
+        request = urllib.request.Request(f"{api.group(1)}/stock", headers=headers)
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:
+                statuses.append(int(response.status))
+        except urllib.error.HTTPError as e:
+            statuses.append(e.code)
+    return statuses[0], statuses[1]
 
 
 @pytest.mark.e2e

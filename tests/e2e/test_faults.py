@@ -117,14 +117,15 @@ async def test_bad_payloads_are_dead_lettered_and_good_data_still_posts(chain: C
     assert len(letters) == len(bad)
     for topic, _, word in bad:
         assert any(t == topic and word in reason for t, reason in letters), (topic, word, letters)
-    page = await asyncio.to_thread(get_json, f"{chain.api}/dead-letters")
+    page = await asyncio.to_thread(get_json, f"{chain.api}/dead-letters", chain.viewer_key())
     assert len(page["items"]) == len(bad)
     assert chain.aggregator.running(), "bad input never stops the aggregator"
     assert_ledger_matches(chain, items)
 
 
-def get_json(url: str) -> dict[str, list[object]]:
-    with urllib.request.urlopen(url, timeout=HTTP_TIMEOUT_S) as response:
+def get_json(url: str, key: str) -> dict[str, list[object]]:
+    request = urllib.request.Request(url, headers={"Authorization": f"Bearer {key}"})
+    with urllib.request.urlopen(request, timeout=HTTP_TIMEOUT_S) as response:
         data = json.loads(response.read())
     assert isinstance(data, dict)
     return data

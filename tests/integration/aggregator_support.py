@@ -16,13 +16,17 @@ import httpx
 import psycopg
 import pytest
 import sqlalchemy as sa
+import uvicorn
 from psycopg import sql
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from aggregator import key_admin
+from aggregator.audit import AuditEntry
 from aggregator.database import create_engine
 from aggregator.ledger import Ledger
 from aggregator.migrate import upgrade
+from aggregator.roles import Role
 from aggregator.schema import balances, items, locations
 from aggregator.service import run_aggregator
 from aggregator.settings import AggregatorSettings
@@ -104,6 +108,33 @@ def batch(*txns: StockTransaction, edge: str = EDGE) -> TxnBatch:
     return TxnBatch(edge=edge, sent_at=datetime.now(UTC), txns=txns)
 
 
+def api_key(db_url: str, role: Role, name: str | None = None) -> str:
+    """A new API key of `role` on this database (migrated first), as a client sends it."""
+    return key_admin.create(db_url, name or f"test-{role}", role, actor="test").token
+
+
+def api_client(url: str, key: str | None = None) -> httpx.AsyncClient:
+    headers = {"Authorization": f"Bearer {key}"} if key else {}
+    return httpx.AsyncClient(base_url=url, headers=headers)
+
+
+def audit_entry(action: str = "test", status: int = 200) -> AuditEntry:
+    """What a direct call of a ledger decision (no API request) records as its audit row."""
+    return AuditEntry(
+        at=datetime.now(UTC),
+        request_id=uuid4().hex,
+        actor="test",
+        key_id=None,
+        role=None,
+        action=action,
+        target=None,
+        method="TEST",
+        path="-",
+        client=None,
+        status=status,
+    )
+
+
 StockKey = tuple[str | None, str, str]  # (sku or gtin, location, lot)
 
 
@@ -169,6 +200,25 @@ async def running_aggregator(settings: AggregatorSettings) -> AsyncIterator[str]
         yield url
     finally:
         stop.set()
+        await asyncio.wait_for(task, WAIT_S)
+
+
+@asynccontextmanager
+async def serving(app: Any) -> AsyncIterator[str]:
+    """An ASGI app (create_app around parts a test owns) on uvicorn, on a free loopback port."""
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))
+    task = asyncio.create_task(server.serve())
+
+    async def started() -> bool:
+        assert not task.done(), "uvicorn stopped before it started"
+        return server.started
+
+    try:
+        await wait_for(started, "uvicorn to start")
+        host, port = server.servers[0].sockets[0].getsockname()[:2]
+        yield f"http://{host}:{port}"
+    finally:
+        server.should_exit = True
         await asyncio.wait_for(task, WAIT_S)
 
 

@@ -11,6 +11,7 @@ from uuid import uuid4
 import httpx
 
 from aggregator.ledger import CONFLICT, Ledger
+from aggregator.roles import Role
 from aggregator.settings import AggregatorSettings
 from simulators.mosquitto import Mosquitto
 from simulators.ports import free_port
@@ -20,6 +21,8 @@ from stockwire.txn import TxnKind
 from tests.integration import aggregator_support as support
 from tests.integration.aggregator_support import (
     SITE,
+    api_client,
+    api_key,
     batch,
     edge_client,
     running_aggregator,
@@ -46,6 +49,10 @@ async def test_health_and_openapi(agg_settings: AggregatorSettings) -> None:
     assert health.json().items() >= {"status": "ok", "database": True, "mqtt": True}.items()
     for path in ("/stock", "/movements", "/dead-letters", "/rejected", "/transactions/{txn_id}"):
         assert path in spec["paths"], path
+    # /docs "Authorize" takes a bearer key; every route but /health asks for it.
+    assert spec["components"]["securitySchemes"]["ApiKey"]["scheme"] == "bearer"
+    operations = [(p, op) for p, ops in spec["paths"].items() for op in ops.values()]
+    assert [p for p, op in operations if "security" not in op] == ["/health"]
 
 
 async def test_stock_filters_and_virtual_locations(
@@ -58,7 +65,8 @@ async def test_stock_filters_and_virtual_locations(
             txn(K.RECEIPT, 3, sku=None, gtin=GTIN, to_location="B-1"),
         )
     )
-    async with running_aggregator(agg_settings) as url, httpx.AsyncClient(base_url=url) as http:
+    key = api_key(agg_settings.database_url, Role.VIEWER)
+    async with running_aggregator(agg_settings) as url, api_client(url, key) as http:
 
         async def lines(**params: str) -> set[tuple[str | None, str, str | None, int]]:
             response = await http.get("/stock", params=params)
@@ -89,7 +97,8 @@ async def test_movements_pages_with_a_cursor(
     seen: list[int] = []
     qtys: list[int] = []
     pages = 0
-    async with running_aggregator(agg_settings) as url, httpx.AsyncClient(base_url=url) as http:
+    key = api_key(agg_settings.database_url, Role.VIEWER)
+    async with running_aggregator(agg_settings) as url, api_client(url, key) as http:
         after: int | None = 0
         while after is not None:
             page = (await http.get("/movements", params={"after": after, "limit": 2})).json()
@@ -111,9 +120,10 @@ async def test_dead_letters_and_rejected_are_listed(
     await ledger.post(batch(first))
     await ledger.post(batch(first.model_copy(update={"qty": 50})))
     garbage = b"\xff not json"
+    key = api_key(agg_settings.database_url, Role.VIEWER)
     async with (
         running_aggregator(agg_settings) as url,
-        httpx.AsyncClient(base_url=url) as http,
+        api_client(url, key) as http,
         edge_client(mosquitto) as (client, _),
     ):
         await client.publish(edge_topic(SITE, "edge1", EdgeChannel.TXN), garbage, qos=1)
@@ -140,9 +150,10 @@ async def test_transaction_review_and_reversal(
     doubtful = txn(K.RECEIPT, 9, to_location="A-1", confidence=0.1)
     await ledger.post(batch(unsure, doubtful))
     ledger_topic = site_topic(SITE, SiteChannel.LEDGER)
+    key = api_key(agg_settings.database_url, Role.APPROVER)
     async with (
         running_aggregator(agg_settings) as url,
-        httpx.AsyncClient(base_url=url) as http,
+        api_client(url, key) as http,
         edge_client(mosquitto, ledger_topic) as (_, inbox),
     ):
         before = (await http.get(f"/transactions/{unsure.id}")).json()

@@ -15,7 +15,7 @@ from aggregator.writer import Writer
 from stockwire.ack import AckStatus
 from stockwire.txn import TxnKind
 from tests.integration import aggregator_support as support
-from tests.integration.aggregator_support import batch, count_rows, stock, txn
+from tests.integration.aggregator_support import audit_entry, batch, count_rows, stock, txn
 
 # fixtures shared by the aggregator's tests
 db_url = support.db_url
@@ -183,16 +183,16 @@ async def test_low_confidence_waits_for_review_then_approve_or_void(
     assert await count_rows(engine, movements) == 0
     assert await _status(engine, unsure.id) == "pending"
 
-    approved = await ledger.approve(unsure.id)
+    approved = await ledger.approve(unsure.id, audit=audit_entry())
     assert [m.qty for m in approved.movements] == [4]
-    await ledger.void(doubtful.id)
+    await ledger.void(doubtful.id, audit=audit_entry())
     assert await _status(engine, unsure.id) == "posted"
     assert await _status(engine, doubtful.id) == "voided"
     assert await stock(engine) == {("SKU-1", "@supplier", ""): -4, ("SKU-1", "A-1", ""): 4}
     with pytest.raises(StateError):
-        await ledger.approve(doubtful.id)
+        await ledger.approve(doubtful.id, audit=audit_entry())
     with pytest.raises(NotFoundError):
-        await ledger.void(txn(K.RECEIPT, to_location="A-1").id)
+        await ledger.void(txn(K.RECEIPT, to_location="A-1").id, audit=audit_entry())
     again = await ledger.post_batch(batch(doubtful))
     assert [r.status for r in again] == [AckStatus.DUPLICATE]
 
@@ -206,15 +206,15 @@ async def _status(engine: AsyncEngine, txn_id: UUID) -> str:
 async def test_reversal_is_a_new_linked_movement(ledger: Ledger, engine: AsyncEngine) -> None:
     posting = await ledger.post(batch(txn(K.RECEIPT, 5, to_location="A-1")))
     original = posting.movements[0]
-    reversal = (await ledger.reverse_movement(original.id)).movements[0]
+    reversal = (await ledger.reverse_movement(original.id, audit=audit_entry())).movements[0]
     assert reversal.reverses == original.id
     assert (reversal.from_location, reversal.to_location) == ("A-1", "@supplier")
     assert await stock(engine) == {}
     assert await count_rows(engine, movements) == 2
     with pytest.raises(StateError):
-        await ledger.reverse_movement(original.id)
+        await ledger.reverse_movement(original.id, audit=audit_entry())
     with pytest.raises(NotFoundError):
-        await ledger.reverse_movement(999_999)
+        await ledger.reverse_movement(999_999, audit=audit_entry())
 
 
 async def test_negative_stock_at_a_physical_location_is_reported(ledger: Ledger) -> None:

@@ -2,11 +2,13 @@ import base64
 
 from fastapi import APIRouter
 
+from aggregator.api.auth import READS
 from aggregator.api.deps import AfterQuery, EngineDep, LimitQuery, next_cursor
 from aggregator.api.models import PAYLOAD_PREVIEW_CHARS_MAX, DeadLetter, DeadLetterPage
+from aggregator.api.problems import problems
 from aggregator.ledger import reads
 
-router = APIRouter(tags=["dead letters"])
+router = APIRouter(tags=["dead letters"], dependencies=READS, responses=problems(401, 403, 422))
 
 
 @router.get("/dead-letters")

@@ -1,10 +1,12 @@
 from fastapi import APIRouter
 
+from aggregator.api.auth import READS
 from aggregator.api.deps import EngineDep, StateDep
 from aggregator.api.models import Edge
+from aggregator.api.problems import problems
 from aggregator.ledger import reads
 
-router = APIRouter(tags=["edges"])
+router = APIRouter(tags=["edges"], dependencies=READS, responses=problems(401, 403))
 
 
 @router.get("/edges")

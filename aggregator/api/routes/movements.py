@@ -1,6 +1,10 @@
-from fastapi import APIRouter, HTTPException, status
+from typing import Annotated
 
+from fastapi import APIRouter, HTTPException, Path, status
+
+from aggregator.api.auth import Approver, Viewer
 from aggregator.api.deps import (
+    ID_MAX,
     AfterQuery,
     EngineDep,
     LedgerDep,
@@ -9,26 +13,37 @@ from aggregator.api.deps import (
     next_cursor,
 )
 from aggregator.api.models import MovementPage
+from aggregator.api.problems import problems
 from aggregator.errors import NotFoundError, StateError
 from aggregator.ledger import reads
 from stockwire.events import Movement
 
 router = APIRouter(tags=["movements"])
+MovementId = Annotated[int, Path(ge=1, le=ID_MAX)]
 
 
-@router.get("/movements")
+@router.get("/movements", responses=problems(401, 403, 422))
 async def movements(
-    engine: EngineDep, after: AfterQuery = 0, limit: LimitQuery = 100
+    engine: EngineDep, _: Viewer, after: AfterQuery = 0, limit: LimitQuery = 100
 ) -> MovementPage:
     items = await reads.movements_after(engine, after, limit)
     return MovementPage(items=items, next=next_cursor([m.id for m in items], limit))
 
 
-@router.post("/movements/{movement_id}/reverse", status_code=status.HTTP_201_CREATED)
-async def reverse(ledger: LedgerDep, republish: RepublishDep, movement_id: int) -> Movement:
+@router.post(
+    "/movements/{movement_id}/reverse",
+    status_code=status.HTTP_201_CREATED,
+    responses=problems(401, 403, 404, 409, 422),
+)
+async def reverse(
+    ledger: LedgerDep, republish: RepublishDep, movement_id: MovementId, ctx: Approver
+) -> Movement:
     """Post a new movement that undoes this one; the original stays as it was."""
     try:
-        posting = await ledger.reverse_movement(movement_id)
+        posting = await ctx.committed(
+            status.HTTP_201_CREATED,
+            lambda audit: ledger.reverse_movement(movement_id, audit=audit),
+        )
     except NotFoundError as e:
         raise HTTPException(status.HTTP_404_NOT_FOUND, str(e)) from None
     except StateError as e:

@@ -1,10 +1,12 @@
 from fastapi import APIRouter
 
+from aggregator.api.auth import READS
 from aggregator.api.deps import AfterQuery, EngineDep, LimitQuery, next_cursor
 from aggregator.api.models import Rejected, RejectedPage
+from aggregator.api.problems import problems
 from aggregator.ledger import reads
 
-router = APIRouter(tags=["rejected"])
+router = APIRouter(tags=["rejected"], dependencies=READS, responses=problems(401, 403, 422))
 
 
 @router.get("/rejected")

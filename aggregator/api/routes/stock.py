@@ -2,20 +2,27 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
+from aggregator.api.auth import READS
 from aggregator.api.deps import EngineDep, LimitQuery
 from aggregator.api.models import StockLine
+from aggregator.api.problems import problems
 from aggregator.ledger import reads
 
-router = APIRouter(tags=["stock"])
+router = APIRouter(tags=["stock"], dependencies=READS, responses=problems(401, 403, 422))
+# Filters take the shapes the ledger stores (no control characters: PostgreSQL refuses NUL).
+_SKU = r"^[^\s\x00-\x1f\x7f]{1,64}$"
+_GTIN = r"^[0-9]{14}$"
+_LOCATION = r"^@?[A-Za-z0-9][A-Za-z0-9_./-]{0,63}$"
+_LOT = r"^[^\x00-\x1f\x7f]{1,20}$"
 
 
 @router.get("/stock")
 async def stock(
     engine: EngineDep,
-    sku: str | None = None,
-    gtin: str | None = None,
-    location: str | None = None,
-    lot: str | None = None,
+    sku: Annotated[str | None, Query(pattern=_SKU)] = None,
+    gtin: Annotated[str | None, Query(pattern=_GTIN)] = None,
+    location: Annotated[str | None, Query(pattern=_LOCATION)] = None,
+    lot: Annotated[str | None, Query(pattern=_LOT)] = None,
     include_virtual: Annotated[bool, Query(description="also show @virtual locations")] = False,
     limit: LimitQuery = 1000,
 ) -> list[StockLine]:

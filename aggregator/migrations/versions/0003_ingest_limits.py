@@ -1,8 +1,8 @@
 """Dead letters keep a capped prefix with the payload's size and SHA-256; a pending transaction
 says why it waits in review.
 
-Revision ID: 0002
-Revises: 0001
+Revision ID: 0003
+Revises: 0002
 """
 
 import hashlib
@@ -10,8 +10,8 @@ import hashlib
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0002"
-down_revision = "0001"
+revision = "0003"
+down_revision = "0002"
 branch_labels = None
 depends_on = None
 

@@ -17,6 +17,7 @@ import httpx
 import pytest
 
 from aggregator.anonymous_probe import accepts_anonymous
+from aggregator.roles import Role
 from aggregator.settings import AggregatorSettings, MqttSettings
 from edge_agent.outbox import Outbox
 from edge_agent.publisher import Publisher
@@ -31,6 +32,8 @@ from tests.integration import secured_support
 from tests.integration.aggregator_support import (
     EDGE,
     SITE,
+    api_client,
+    api_key,
     batch,
     recording,
     running_aggregator,
@@ -131,7 +134,8 @@ async def test_an_edge_cannot_post_as_another_edge(secured: Secured, tmp_path: P
             await edge.publish(genuine_topic, genuine.model_dump_json(), qos=1)
             await wait_ack(inbox, {t.id for t in genuine.txns})
         await spied.next(genuine_topic, "the genuine batch at the spy")
-        async with httpx.AsyncClient(base_url=url) as http:
+        viewer = api_key(settings.database_url, Role.VIEWER)
+        async with api_client(url, viewer) as http:
             assert (await http.get(f"/transactions/{forged.txns[0].id}")).status_code == 404
             assert (await http.get("/dead-letters")).json()["items"] == []
     assert forged_topic not in {t for t, _ in spied.messages}

@@ -8,18 +8,25 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from aggregator.roles import Role
 from edge_agent.outbox import Outbox
 from edge_agent.publisher import Publisher
 from edge_agent.settings import EdgeSettings
 from simulators.mosquitto import TlsFiles
-from tests.integration.aggregator_support import EDGE, SITE, running_aggregator, wait_for
+from tests.integration.aggregator_support import (
+    EDGE,
+    SITE,
+    api_client,
+    api_key,
+    running_aggregator,
+    wait_for,
+)
 from tests.integration.edge_support import draft, running, wait_until
 from tests.integration.secured_support import Secured, start_secured
 
@@ -121,7 +128,8 @@ async def test_edge_and_aggregator_round_trip_a_transaction_over_tls(
             (txn,) = await outbox.add([draft("S1")])
             publisher.wake()
             await wait_until(lambda: outbox.count() == 0, "the ack over TLS")
-            async with httpx.AsyncClient(base_url=url) as http:
+            viewer = api_key(aggregator.database_url, Role.VIEWER)
+            async with api_client(url, viewer) as http:
                 assert (await http.get(f"/transactions/{txn.id}")).status_code == 200
 
                 async def probed() -> bool:

@@ -1,7 +1,6 @@
 """GET /edges: what each edge last reported, and what ingest refused from it."""
 
-import httpx
-
+from aggregator.roles import Role
 from aggregator.settings import AggregatorSettings, RateLimitSettings
 from simulators.mosquitto import Mosquitto
 from stockwire.topics import EdgeChannel, SiteChannel, edge_filter, edge_topic, site_topic
@@ -10,6 +9,8 @@ from tests.integration import aggregator_support as support
 from tests.integration.aggregator_support import (
     EDGE,
     SITE,
+    api_client,
+    api_key,
     batch,
     edge_client,
     running_aggregator,
@@ -34,7 +35,7 @@ async def test_edges_lists_each_edge_with_the_messages_refused_from_it(
         edge_client(
             mosquitto, edge_filter(EdgeChannel.ACK, SITE), site_topic(SITE, SiteChannel.ALERTS)
         ) as (client, inbox),
-        httpx.AsyncClient(base_url=url) as http,
+        api_client(url, api_key(settings.database_url, Role.VIEWER)) as http,
     ):
         topic = edge_topic(SITE, EDGE, EdgeChannel.TXN)
         await client.publish(topic, first.model_dump_json(), qos=1)

@@ -6,7 +6,6 @@ import hashlib
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 
-import httpx
 import psycopg
 import pytest
 from psycopg import sql
@@ -15,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from aggregator.ingest import Ingest
 from aggregator.ledger import GroupPosting, Ledger
+from aggregator.roles import Role
 from aggregator.schema import dead_letters
 from aggregator.settings import AggregatorSettings
 from aggregator.writer import Writer
@@ -27,6 +27,8 @@ from tests.integration.aggregator_support import (
     EDGE,
     SITE,
     WAIT_S,
+    api_client,
+    api_key,
     batch,
     count_rows,
     edge_client,
@@ -70,7 +72,7 @@ async def test_a_10_mb_payload_is_kept_as_a_capped_prefix_with_its_size_and_hash
     async with (
         running_aggregator(agg_settings) as url,
         edge_client(mosquitto, ALERTS) as (client, inbox),
-        httpx.AsyncClient(base_url=url) as http,
+        api_client(url, api_key(agg_settings.database_url, Role.VIEWER)) as http,
     ):
         await client.publish(_topic(), raw, qos=1)
         await inbox.next(ALERTS, "the dead-letter alert")

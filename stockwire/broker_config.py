@@ -27,6 +27,7 @@ ETC = Path("/etc/mosquitto")
 PASSWD_FILE = "passwd"  # noqa: S105 (a file name)
 ACL_FILE = "stockwire.acl"
 PERSISTENCE = Path("/var/lib/mosquitto")
+MESSAGE_BYTES_MAX = 4 * 1024 * 1024  # = the aggregator's default payload_bytes_max
 
 
 def auth_lines(password_file: Path, acl_file: Path) -> list[str]:
@@ -54,6 +55,8 @@ def conf_text(port: int = TLS_PORT, etc: Path = ETC) -> str:
         "",
         "# Never drop queued QoS 1 messages for a slow or offline client (the default limit does).",
         "max_queued_messages 0",
+        "# Refuse a payload larger than the aggregator's payload_bytes_max (4 MiB) at the door.",
+        f"message_size_limit {MESSAGE_BYTES_MAX}",
         "# Acks are small and latency-bound: do not let Nagle hold them back.",
         "set_tcp_nodelay true",
         "persistence true",

@@ -52,6 +52,7 @@ from stockwire.txn import TxnBatch
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+M = TypeVar("M", TxnBatch, EdgeStatus)
 
 RECONNECT_DELAY_MIN_S = 0.2
 ALERT_MESSAGE_CHARS_MAX = 500
@@ -224,10 +225,11 @@ class Ingest:
             try:
                 where = self._where(topic)
                 if where.channel is EdgeChannel.TXN:
-                    batch = self._parse_batch(where, payload)
+                    batch = self._parse(TxnBatch, where, payload)
                     group.batches.append(_Batch(batch, ticket, topic, payload))
                 elif where.channel is EdgeChannel.STATUS:
-                    group.statuses.append((where, self._parse_status(where, payload), ticket))
+                    status = self._parse(EdgeStatus, where, payload) if payload else None
+                    group.statuses.append((where, status, ticket))  # None: a cleared retained one
             except IngestRejectError as e:
                 group.letters.append((Letter(topic, str(e), payload, now), edge, ticket))
         return group
@@ -371,36 +373,22 @@ class Ingest:
         if not self.settings.edge_known(edge):
             raise IngestRejectError(f"unknown edge {edge!r} (not in known_edges)")
 
-    def _parse_batch(self, where: EdgeTopic, payload: bytes) -> TxnBatch:
+    def _parse(self, model: type[M], where: EdgeTopic, payload: bytes) -> M:
+        """A TxnBatch or EdgeStatus from a known edge, no larger than payload_bytes_max, that
+        names the edge of its topic."""
+        self._check_known(where.edge)
         size_max = self.settings.payload_bytes_max
         if len(payload) > size_max:
             raise IngestRejectError(f"payload is {len(payload)} bytes, max {size_max}")
         try:
-            batch = TxnBatch.model_validate_json(payload)
+            parsed = model.model_validate_json(payload)
         except ValidationError as e:
-            raise IngestRejectError(describe(e, "TxnBatch")) from None
-        if batch.edge != where.edge:
+            raise IngestRejectError(describe(e, model.__name__)) from None
+        if parsed.edge != where.edge:
             raise IngestRejectError(
-                f"payload edge {batch.edge!r} does not match topic edge {where.edge!r}"
+                f"payload edge {parsed.edge!r} does not match topic edge {where.edge!r}"
             )
-        self._check_known(batch.edge)
-        return batch
-
-    def _parse_status(self, where: EdgeTopic, payload: bytes) -> EdgeStatus | None:
-        if not payload:
-            return None  # a cleared retained status
-        self._check_known(where.edge)
-        if len(payload) > self.settings.payload_bytes_max:
-            raise IngestRejectError(f"status is {len(payload)} bytes")
-        try:
-            status = EdgeStatus.model_validate_json(payload)
-        except ValidationError as e:
-            raise IngestRejectError(describe(e, "EdgeStatus")) from None
-        if status.edge != where.edge:
-            raise IngestRejectError(
-                f"status edge {status.edge!r} does not match topic edge {where.edge!r}"
-            )
-        return status
+        return parsed
 
     def _announce(
         self, client: aiomqtt.Client, batches: list[TxnBatch], group: GroupPosting

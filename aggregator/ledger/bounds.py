@@ -15,14 +15,17 @@ from stockwire.txn import StockTransaction
 
 @dataclass(frozen=True, slots=True)
 class Bounds:
-    future_skew: timedelta = timedelta(minutes=5)
-    age_max: timedelta = timedelta(days=30)
-    qty_max: int = 100_000
+    """Built from BoundsSettings, where the defaults are (`Bounds.from_settings()`)."""
+
+    future_skew: timedelta
+    age_max: timedelta
+    qty_max: int
     qty_max_per_item: Mapping[str, int] = field(default_factory=dict)  # sku or gtin -> max
     review: bool = True  # False: reject
 
     @classmethod
-    def from_settings(cls, settings: BoundsSettings) -> "Bounds":
+    def from_settings(cls, settings: BoundsSettings | None = None) -> "Bounds":
+        settings = settings or BoundsSettings()
         return cls(
             future_skew=timedelta(seconds=settings.future_skew_s),
             age_max=timedelta(seconds=settings.age_max_s),

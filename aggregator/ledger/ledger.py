@@ -85,7 +85,7 @@ class Ledger:
         self.writer = writer
         self.site = site
         self.review_confidence_min = review_confidence_min
-        self.bounds = bounds or Bounds()
+        self.bounds = bounds or Bounds.from_settings()
         self.clock = clock
 
     async def post_batch(self, batch: TxnBatch) -> list[Outcome]:

@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from aggregator import key_admin
 from aggregator.audit import AuditEntry
 from aggregator.database import create_engine
+from aggregator.ingest import Ingest
 from aggregator.ledger import Ledger
 from aggregator.migrate import upgrade
 from aggregator.roles import Role
@@ -220,6 +221,19 @@ async def serving(app: Any) -> AsyncIterator[str]:
     finally:
         server.should_exit = True
         await asyncio.wait_for(task, WAIT_S)
+
+
+@asynccontextmanager
+async def ingesting(settings: AggregatorSettings, ledger: Ledger) -> AsyncIterator[Ingest]:
+    """Ingest alone (no API) on `ledger`, until the block ends; yields it once subscribed."""
+    ingest = Ingest(settings, ledger.writer, ledger)
+    running = asyncio.create_task(ingest.run())
+    try:
+        await asyncio.wait_for(ingest.ready.wait(), WAIT_S)
+        yield ingest
+    finally:
+        running.cancel()
+        await asyncio.gather(running, return_exceptions=True)
 
 
 @dataclass

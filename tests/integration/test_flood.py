@@ -11,7 +11,6 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from aggregator.ingest import Ingest
 from aggregator.ledger import Ledger
 from aggregator.schema import dead_letters
 from aggregator.settings import AggregatorSettings, RateLimitSettings
@@ -24,10 +23,10 @@ from stockwire.txn import TxnKind
 from tests.integration import aggregator_support as support
 from tests.integration.aggregator_support import (
     SITE,
-    WAIT_S,
     batch,
     count_rows,
     edge_client,
+    ingesting,
     txn,
     wait_ack,
     wait_for,
@@ -68,7 +67,6 @@ async def test_a_flood_is_handled_or_kept_at_the_broker_and_other_edges_still_po
     limits = RateLimitSettings(messages_per_s=100, burst_messages=500, alert_interval_s=3600)
     mqtt = agg_settings.mqtt.model_copy(update={"incoming_messages_max": INCOMING_MAX})
     settings = agg_settings.model_copy(update={"rate_limit": limits, "mqtt": mqtt})
-    ingest = Ingest(settings, writer, Ledger(writer, site=SITE))
     good = [
         batch(txn(TxnKind.RECEIPT, 1, edge=GOOD_EDGE, to_location="A-1"), edge=GOOD_EDGE)
         for _ in range(GOOD)
@@ -76,28 +74,25 @@ async def test_a_flood_is_handled_or_kept_at_the_broker_and_other_edges_still_po
     good_topic = edge_topic(SITE, GOOD_EDGE, EdgeChannel.TXN)
     acks = edge_topic(SITE, GOOD_EDGE, EdgeChannel.ACK)
     alerts = site_topic(SITE, SiteChannel.ALERTS)
-    running = asyncio.create_task(ingest.run())
-    try:
-        await asyncio.wait_for(ingest.ready.wait(), WAIT_S)
-        async with edge_client(mosquitto, acks, alerts) as (client, inbox):
-            flooding = asyncio.create_task(_flood(mosquitto))
-            for one in good:  # each published once: no edge outbox replays them here
-                await client.publish(good_topic, one.model_dump_json(), qos=1)
-                await asyncio.sleep(0.01)
-            await flooding
-            for one in good:
-                ack = await wait_ack(inbox, {one.txns[0].id}, edge=GOOD_EDGE)
-                assert [r.status for r in ack.results] == [AckStatus.ACCEPTED]
+    async with (
+        ingesting(settings, Ledger(writer, site=SITE)) as ingest,
+        edge_client(mosquitto, acks, alerts) as (client, inbox),
+    ):
+        flooding = asyncio.create_task(_flood(mosquitto))
+        for one in good:  # each published once: no edge outbox replays them here
+            await client.publish(good_topic, one.model_dump_json(), qos=1)
+            await asyncio.sleep(0.01)
+        await flooding
+        for one in good:
+            ack = await wait_ack(inbox, {one.txns[0].id}, edge=GOOD_EDGE)
+            assert [r.status for r in ack.results] == [AckStatus.ACCEPTED]
 
-            async def all_handled() -> bool:
-                refused = ingest.refused().get(FLOODER, 0)
-                return await count_rows(engine, dead_letters) + refused == FLOOD
+        async def all_handled() -> bool:
+            refused = ingest.refused().get(FLOODER, 0)
+            return await count_rows(engine, dead_letters) + refused == FLOOD
 
-            await wait_for(all_handled, f"all {FLOOD} flood messages handled", timeout_s=120)
-            flagged = [Alert.model_validate_json(p) for p in inbox.on(alerts)]
-    finally:
-        running.cancel()
-        await asyncio.gather(running, return_exceptions=True)
+        await wait_for(all_handled, f"all {FLOOD} flood messages handled", timeout_s=120)
+        flagged = [Alert.model_validate_json(p) for p in inbox.on(alerts)]
     async with engine.connect() as conn:
         topics = set((await conn.execute(sa.select(dead_letters.c.topic))).scalars())
     assert await count_rows(engine, dead_letters) >= limits.burst_messages  # the burst ...

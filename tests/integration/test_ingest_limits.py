@@ -3,8 +3,7 @@
 import asyncio
 import base64
 import hashlib
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Sequence
 
 import psycopg
 import pytest
@@ -12,7 +11,6 @@ from psycopg import sql
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from aggregator.ingest import Ingest
 from aggregator.ledger import GroupPosting, Ledger
 from aggregator.roles import Role
 from aggregator.schema import dead_letters
@@ -26,12 +24,12 @@ from tests.integration import aggregator_support as support
 from tests.integration.aggregator_support import (
     EDGE,
     SITE,
-    WAIT_S,
     api_client,
     api_key,
     batch,
     count_rows,
     edge_client,
+    ingesting,
     running_aggregator,
     stock,
     txn,
@@ -50,18 +48,6 @@ ALERTS = site_topic(SITE, SiteChannel.ALERTS)
 
 def _topic(edge: str = EDGE) -> str:
     return edge_topic(SITE, edge, EdgeChannel.TXN)
-
-
-@asynccontextmanager
-async def _ingesting(settings: AggregatorSettings, ledger: Ledger) -> AsyncIterator[Ingest]:
-    ingest = Ingest(settings, ledger.writer, ledger)
-    running = asyncio.create_task(ingest.run())
-    try:
-        await asyncio.wait_for(ingest.ready.wait(), WAIT_S)
-        yield ingest
-    finally:
-        running.cancel()
-        await asyncio.gather(running, return_exceptions=True)
 
 
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
@@ -101,7 +87,7 @@ async def test_a_batch_that_keeps_failing_while_the_database_answers_is_dead_let
     bad = batch(txn(TxnKind.RECEIPT, 1, edge="edge2", to_location="A-1"), edge="edge2")
     good = batch(txn(TxnKind.RECEIPT, 3, to_location="A-1"))
     async with (
-        _ingesting(agg_settings, _Buggy(writer, site=SITE)) as ingest,
+        ingesting(agg_settings, _Buggy(writer, site=SITE)) as ingest,
         edge_client(mosquitto, ACKS) as (client, inbox),
     ):
         await client.publish(_topic("edge2"), bad.model_dump_json(), qos=1)
@@ -152,7 +138,7 @@ async def test_while_the_database_is_down_the_stream_waits_and_nothing_is_lost(
     assert database is not None
     batches = [batch(txn(TxnKind.RECEIPT, 1, to_location="A-1")) for _ in range(5)]
     async with (
-        _ingesting(agg_settings, Ledger(writer, site=SITE)) as ingest,
+        ingesting(agg_settings, Ledger(writer, site=SITE)) as ingest,
         edge_client(mosquitto, ACKS) as (client, inbox),
     ):
         await asyncio.to_thread(_allow_connections, pg_dsn, database, False)

@@ -1,6 +1,6 @@
 """Typed readings that sources produce and recognizers consume.
 
-Time is event time: when the source saw the reading. It is never rewritten downstream.
+Time is event time: when the device saw the reading. It is never rewritten downstream.
 
 The readings journal stores a reading as (kind, at in microseconds since the epoch, payload):
 `journal_row` and `from_journal_row` are the only places that know a reading's stored form.
@@ -22,21 +22,63 @@ class Scan:
     at: datetime
 
 
-# Later issues add TagRead (RFID) and WeightSample (Modbus shelf) to this union, and a kind
-# (with its payload encoding) to the two functions below.
-Reading = Scan
+@dataclass(frozen=True, slots=True)
+class TagRead:
+    """One tag seen by one antenna of an RFID reader, as one report entry says.
+
+    `at` is the reader's LastSeenTimestamp (or the edge's clock when the reader sends none),
+    `first_at` its FirstSeenTimestamp; `seen_count` reads of the tag on that antenna are folded
+    into the entry; `epc` is the EPC bank in upper-case hex (PC bits excluded).
+    """
+
+    device: str
+    epc: str
+    antenna: int
+    rssi_dbm: float
+    at: datetime
+    first_at: datetime | None = None
+    seen_count: int = 1
+    phase_deg: float | None = None  # RF phase angle (Impinj extension), 0..360
+
+
+Reading = Scan | TagRead
 
 
 class ReadingFormatError(ValueError):
     """A journal row that does not decode into a reading (a kind this version does not know)."""
 
 
+def _us(at: datetime) -> int:
+    return (at - EPOCH) // _US
+
+
 def journal_row(reading: Reading) -> tuple[str, int, str]:
-    """(kind, at_us, payload) of a reading; `at` must be timezone-aware (exact to the us)."""
-    return "scan", (reading.at - EPOCH) // _US, reading.raw
+    """(kind, at_us, payload) of a reading; times must be timezone-aware (exact to the us)."""
+    if isinstance(reading, Scan):
+        return "scan", _us(reading.at), reading.raw
+    first = "" if reading.first_at is None else str(_us(reading.first_at))
+    phase = "" if reading.phase_deg is None else repr(reading.phase_deg)
+    fields = (reading.epc, str(reading.antenna), repr(reading.rssi_dbm), first)
+    payload = " ".join((*fields, str(reading.seen_count), phase))
+    return "tag", _us(reading.at), payload
 
 
 def from_journal_row(device: str, kind: str, at_us: int, payload: str) -> Reading:
-    if kind != "scan":
+    if kind == "scan":
+        return Scan(device=device, raw=payload, at=EPOCH + at_us * _US)
+    if kind != "tag":
         raise ReadingFormatError(f"journal row of device {device!r}: unknown kind {kind!r}")
-    return Scan(device=device, raw=payload, at=EPOCH + at_us * _US)
+    parts = payload.split(" ")
+    if len(parts) != 6:
+        raise ReadingFormatError(f"journal row of device {device!r}: bad tag payload {payload!r}")
+    epc, antenna, rssi, first, count, phase = parts
+    return TagRead(
+        device=device,
+        epc=epc,
+        antenna=int(antenna),
+        rssi_dbm=float(rssi),
+        at=EPOCH + at_us * _US,
+        first_at=None if not first else EPOCH + int(first) * _US,
+        seen_count=int(count),
+        phase_deg=None if not phase else float(phase),
+    )

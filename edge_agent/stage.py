@@ -109,9 +109,10 @@ class Stage:
         except Exception as e:
             log.exception("device %s: recognizer failed", self.device)
             reason = f"recognizer error: {e!r}"
-            if isinstance(reading, Scan):
-                return [Rejected(self.device, reading.raw, reason, reading.at)]
-            return [Rejected(self.device, repr(reading), reason, self._clock())]
+            if reading is None:
+                return [Rejected(self.device, "(tick)", reason, self._clock())]
+            raw = reading.raw if isinstance(reading, Scan) else repr(reading)
+            return [Rejected(self.device, raw, reason, reading.at)]
 
     async def _store(self, outputs: Sequence[Output], taken: Taken | None) -> None:
         state = json.dumps(self._recognizer.snapshot())

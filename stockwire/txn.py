@@ -1,12 +1,24 @@
 """StockTransaction and the batch the edge publishes on .../txn."""
 
 from enum import StrEnum
-from typing import Self
+from typing import Annotated, Self
 
 from pydantic import Field, model_validator
 
 from stockwire.base import WireModel
-from stockwire.names import Epc, Gtin14, Ident, LocationCode, Lot, Serial, ShortText, Sku, Uom
+from stockwire.names import (
+    Epc,
+    Gtin14,
+    Ident,
+    LocationCode,
+    Lot,
+    Serial,
+    ShortText,
+    Sku,
+    Sscc,
+    Uom,
+    ZoneName,
+)
 from stockwire.wire_types import StrictFloat, StrictInt, Timestamp, Version1, WireDate, WireUuid
 
 TXNS_PER_BATCH_MAX = 2000
@@ -33,6 +45,13 @@ class Evidence(WireModel):
     antennas: tuple[StrictInt, ...] = ()
     weight_before_g: StrictFloat | None = None
     weight_after_g: StrictFloat | None = None
+    # RFID: reads per portal zone, the pallet's SSCC, when the load was first and last seen
+    reads_by_zone: dict[ZoneName, Annotated[StrictInt, Field(ge=0)]] = Field(
+        default_factory=dict, max_length=8
+    )
+    containers: tuple[Sscc, ...] = Field(default=(), max_length=100)
+    first_seen_at: Timestamp | None = None
+    last_seen_at: Timestamp | None = None
     note: ShortText | None = None
 
 
@@ -77,6 +96,10 @@ class StockTransaction(WireModel):
     recorded_at: Timestamp
     confidence: StrictFloat = Field(default=1.0, ge=0.0, le=1.0)
     evidence: Evidence = Evidence()
+    load_id: WireUuid | None = Field(
+        default=None,
+        description="transactions of one physical load (an RFID portal pass) share it",
+    )
 
     @model_validator(mode="after")
     def _check_shape(self) -> Self:

@@ -11,6 +11,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, fields
 from datetime import date, datetime
 from typing import Any, Protocol
+from uuid import UUID
 
 from edge_agent.readings import Reading
 from stockwire.txn import Evidence, TxnKind
@@ -38,6 +39,7 @@ class TxnDraft:
     to_location: str | None = None
     confidence: float = 1.0
     evidence: Evidence = field(default_factory=Evidence)
+    load_id: UUID | None = None
 
 
 DRAFT_FIELDS = tuple(f.name for f in fields(TxnDraft))  # dataclasses.fields() is slow per call

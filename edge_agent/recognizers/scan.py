@@ -13,7 +13,7 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
 
 from device_profiles.schema import ScannerProfile
-from edge_agent.readings import Reading
+from edge_agent.readings import Reading, Scan
 from edge_agent.recognizers.base import (
     DRAFT_FIELDS,
     Clock,
@@ -116,6 +116,8 @@ class ScanRecognizer:
         self._count: dict[tuple[str | None, str | None, str | None], _CountLine] | None = None
 
     def feed(self, reading: Reading) -> list[Output]:
+        if not isinstance(reading, Scan):
+            return [Rejected(self.device, repr(reading), "not a barcode scan", reading.at)]
         self.counters.scans += 1
         if self._is_duplicate(reading.raw, reading.at):
             self.counters.duplicates += 1

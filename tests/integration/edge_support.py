@@ -99,6 +99,7 @@ class LineRecognizer:
         self._held: list[TxnDraft] = []
 
     def feed(self, reading: Reading) -> Sequence[Output]:
+        assert isinstance(reading, Scan)
         word, _, rest = reading.raw.partition(" ")
         if word == "BOOM":
             raise RuntimeError("recognizer bug")

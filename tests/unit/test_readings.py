@@ -1,0 +1,49 @@
+from datetime import UTC, datetime
+
+import pytest
+
+from edge_agent.readings import (
+    ReadingFormatError,
+    Scan,
+    TagRead,
+    from_journal_row,
+    journal_row,
+)
+
+AT = datetime(2026, 11, 29, 7, 30, 1, 123456, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    "reading",
+    [
+        Scan("scan-1", "]C1010400638133393110J2611A", AT),
+        TagRead("door-1", "3034257BF7194E4000001A85", 2, -58.5, AT),
+        TagRead(
+            "door-1",
+            "E2801160600002054E1C0A9F",
+            4,
+            -71.25,
+            AT,
+            first_at=datetime(2026, 11, 29, 7, 30, 0, 900001, tzinfo=UTC),
+            seen_count=17,
+            phase_deg=187.03,
+        ),
+    ],
+)
+def test_journal_row_round_trip(reading: Scan | TagRead) -> None:
+    kind, at_us, payload = journal_row(reading)
+    assert from_journal_row(reading.device, kind, at_us, payload) == reading
+
+
+@pytest.mark.parametrize(
+    ("kind", "payload"),
+    [("weight", "1.0"), ("tag", "3034257BF7194E4000001A85 2 -58.5"), ("tag", "x y z 1 2 3")],
+)
+def test_bad_journal_rows_raise_format_errors(kind: str, payload: str) -> None:
+    with pytest.raises(ValueError):  # ReadingFormatError is a ValueError
+        from_journal_row("door-1", kind, 0, payload)
+
+
+def test_unknown_kind_names_the_device() -> None:
+    with pytest.raises(ReadingFormatError, match=r"door-1.*'weight'"):
+        from_journal_row("door-1", "weight", 0, "1.0")

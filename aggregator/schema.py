@@ -42,6 +42,7 @@ transactions = sa.Table(
     sa.Column("received_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("committed_at", sa.DateTime(timezone=True)),
     sa.Column("review_reason", sa.String(500)),  # why a pending one waits
+    sa.Column("load_id", sa.Uuid, index=True),  # transactions of one physical load share it
     sa.CheckConstraint("status IN ('posted', 'pending', 'voided')", name="ck_transactions_status"),
 )
 
@@ -83,6 +84,38 @@ counts = sa.Table(
     sa.Column("book", sa.BigInteger, nullable=False),
     sa.Column("variance", sa.BigInteger, nullable=False),
     sa.Column("counted_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+EPC_STATES = ("in_stock", "departed", "in_review")
+
+# Every EPC of every movement: one row per (EPC, movement). A reversal moves its EPCs back.
+epc_moves = sa.Table(
+    "epc_moves",
+    metadata,
+    sa.Column("epc", sa.String(124), primary_key=True),  # hex, upper case
+    sa.Column("movement_id", sa.BigInteger, sa.ForeignKey("movements.id"), primary_key=True),
+    sa.Column("txn_id", sa.Uuid, sa.ForeignKey("transactions.id"), nullable=False),
+    sa.Column("item_id", sa.Integer, sa.ForeignKey("items.id"), nullable=False),
+    sa.Column("from_location_id", sa.Integer, sa.ForeignKey("locations.id"), nullable=False),
+    sa.Column("to_location_id", sa.Integer, sa.ForeignKey("locations.id"), nullable=False),
+    sa.Column("occurred_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("committed_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+# Where each EPC is now: the destination of its last movement. A row exists once an EPC has
+# moved; `review_txn_id` names a pending transaction that holds it (state in_review till then).
+epcs = sa.Table(
+    "epcs",
+    metadata,
+    sa.Column("epc", sa.String(124), primary_key=True),
+    sa.Column("item_id", sa.Integer, sa.ForeignKey("items.id"), nullable=False),
+    sa.Column("location_id", sa.Integer, sa.ForeignKey("locations.id"), nullable=False),
+    sa.Column("state", sa.String(10), nullable=False),
+    sa.Column("txn_id", sa.Uuid, sa.ForeignKey("transactions.id"), nullable=False),
+    sa.Column("movement_id", sa.BigInteger, sa.ForeignKey("movements.id"), nullable=False),
+    sa.Column("review_txn_id", sa.Uuid, sa.ForeignKey("transactions.id"), index=True),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+    sa.CheckConstraint(f"state IN {EPC_STATES!r}", name="ck_epcs_state"),
 )
 
 rejected_txns = sa.Table(

@@ -27,6 +27,9 @@ class Movement(WireModel):
     occurred_at: Timestamp
     committed_at: Timestamp
     reverses: StrictInt | None = None
+    load_id: WireUuid | None = Field(
+        default=None, description="the load (an RFID portal pass) its transaction belongs to"
+    )
 
 
 class LedgerEvents(WireModel):

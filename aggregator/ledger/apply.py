@@ -2,7 +2,7 @@
 
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import sqlalchemy as sa
@@ -28,12 +28,6 @@ class NegativeBalance:
 
 
 @dataclass(frozen=True, slots=True)
-class Applied:
-    movements: list[Movement]
-    negatives: list[NegativeBalance]
-
-
-@dataclass(frozen=True, slots=True)
 class Leg:
     txn: StockTransaction
     item: Item
@@ -41,6 +35,13 @@ class Leg:
     dst: Location
     qty: int
     reverses: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Applied:
+    movements: list[Movement]
+    negatives: list[NegativeBalance]
+    legs: list[tuple[Leg, int]] = field(default_factory=list)  # (leg, its movement id)
 
 
 def apply_txns(conn: sa.Connection, txns: Sequence[StockTransaction], now: datetime) -> Applied:
@@ -131,7 +132,7 @@ def write_legs(
     insert_rows(conn, movements, _MOVEMENT_COLUMNS, rows)
     _add_to_balances(conn, deltas)
     events = [_event(leg, movement_id, now) for leg, movement_id in numbered]
-    return Applied(events, _negatives(conn, legs, deltas))
+    return Applied(events, _negatives(conn, legs, deltas), numbered)
 
 
 _MOVEMENT_COLUMNS = (
@@ -180,6 +181,7 @@ def _event(leg: Leg, movement_id: int, now: datetime) -> Movement:
         occurred_at=leg.txn.occurred_at,
         committed_at=now,
         reverses=leg.reverses,
+        load_id=leg.txn.load_id,
     )
 
 

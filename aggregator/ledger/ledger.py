@@ -14,7 +14,7 @@ from sqlalchemy.exc import IntegrityError
 
 from aggregator.audit import AuditEntry, record
 from aggregator.errors import NotFoundError, StateError
-from aggregator.ledger import apply, records
+from aggregator.ledger import apply, epcs, records
 from aggregator.ledger.apply import Applied, BalanceKey, NegativeBalance
 from aggregator.ledger.body import body_of
 from aggregator.ledger.bounds import Bounds
@@ -66,10 +66,12 @@ class GroupPosting:
 
 @dataclass(slots=True)
 class _Sorted:
+    book: epcs.EpcBook  # where the EPCs are, as the txns sorted so far leave them
     results: list[list[Outcome]] = field(default_factory=list)
     posted: list[StockTransaction] = field(default_factory=list)
     kept: list[records.Kept] = field(default_factory=list)  # posted and pending
     rejected: list[records.Refused] = field(default_factory=list)
+    held: list[StockTransaction] = field(default_factory=list)  # pending, with EPCs
 
 
 class Ledger:
@@ -116,15 +118,24 @@ class Ledger:
         now = self.clock()
         ids = [t.id for b in batches for t in b.txns]
         known = {r.id: r.body_hash for r in conn.execute(_KNOWN, {"ids": ids})}
-        sorted_ = self._sort(batches, known, now)
+        book = epcs.EpcBook.load(conn, (t for b in batches for t in b.txns))
+        sorted_ = self._sort(batches, known, book, now)
         records.insert_txns(conn, sorted_.kept, now)
         records.insert_rejected(conn, sorted_.rejected, now)
         applied = apply.apply_txns(conn, sorted_.posted, now)
+        placed = epcs.record(conn, applied.legs, now, book.known)
+        epcs.hold(conn, sorted_.held, placed | book.known)
         self._touch_edges(conn, batches, now)
         return GroupPosting(sorted_.results, applied.movements, applied.negatives)
 
-    def _sort(self, batches: Sequence[TxnBatch], known: dict[UUID, str], now: datetime) -> _Sorted:
-        out = _Sorted()
+    def _sort(
+        self,
+        batches: Sequence[TxnBatch],
+        known: dict[UUID, str],
+        book: epcs.EpcBook,
+        now: datetime,
+    ) -> _Sorted:
+        out = _Sorted(book)
         for batch in batches:
             out.results.append([self._sort_one(txn, known, out, now) for txn in batch.txns])
         return out
@@ -143,12 +154,15 @@ class Ledger:
             out.rejected.append((txn, body, reason))
             return Outcome(txn.id, AckStatus.REJECTED, reason)
         known[txn.id] = body.digest
-        review = review or self._doubtful(txn)
+        review = review or self._doubtful(txn) or out.book.review(txn)
         if review is not None:
             out.kept.append((txn, body, "pending", review))
+            if txn.epcs:
+                out.held.append(txn)
         else:
             out.kept.append((txn, body, "posted", None))
             out.posted.append(txn)
+            out.book.move(txn)
         return Outcome(txn.id, AckStatus.ACCEPTED)
 
     def _doubtful(self, txn: StockTransaction) -> str | None:
@@ -179,7 +193,9 @@ class Ledger:
     def _approve(self, conn: sa.Connection, txn_id: UUID, audit: AuditEntry) -> Posting:
         txn = _pending(conn, txn_id)
         now = self.clock()
+        epcs.release(conn, txn_id)
         applied = apply.apply_txns(conn, [txn], now)
+        epcs.record(conn, applied.legs, now)
         _set_status(conn, txn_id, "posted", now)
         record(conn, audit)
         return Posting([Outcome(txn_id, AckStatus.ACCEPTED)], applied.movements, applied.negatives)
@@ -195,13 +211,16 @@ class Ledger:
         leg = _reversal_leg(conn, movement_id)
         deltas: defaultdict[BalanceKey, int] = defaultdict(int)
         apply.move(deltas, leg)
-        applied: Applied = apply.write_legs(conn, [leg], deltas, self.clock())
+        now = self.clock()
+        applied: Applied = apply.write_legs(conn, [leg], deltas, now)
+        epcs.record(conn, applied.legs, now)
         record(conn, audit)
         return Posting([], applied.movements, applied.negatives)
 
 
 def _void(conn: sa.Connection, txn_id: UUID, audit: AuditEntry) -> None:
     _pending(conn, txn_id)
+    epcs.release(conn, txn_id)
     _set_status(conn, txn_id, "voided", None)
     record(conn, audit)
 

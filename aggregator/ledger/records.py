@@ -26,6 +26,7 @@ _TXN_COLUMNS = (
     "received_at",
     "committed_at",
     "review_reason",
+    "load_id",
 )
 _REJECTED_COLUMNS = ("txn_id", "edge", "reason", "body", "received_at")
 
@@ -48,6 +49,7 @@ def insert_txns(conn: sa.Connection, kept: list[Kept], now: datetime) -> None:
             at,
             at if status == "posted" else None,
             review_reason,
+            None if txn.load_id is None else enc.uuid(txn.load_id),
         )
         for txn, body, status, review_reason in kept
     ]

@@ -15,6 +15,7 @@ from aggregator.api.routes import (
     audit,
     dead_letters,
     edges,
+    epcs,
     health,
     keys,
     movements,
@@ -32,7 +33,18 @@ def create_app(state: ApiState) -> FastAPI:
         yield {"api": state}
 
     app = FastAPI(title="Stockwire aggregator", version="1", lifespan=lifespan)
-    routes = (health, stock, movements, dead_letters, rejected, transactions, edges, keys, audit)
+    routes = (
+        health,
+        stock,
+        movements,
+        epcs,
+        dead_letters,
+        rejected,
+        transactions,
+        edges,
+        keys,
+        audit,
+    )
     for module in routes:
         app.include_router(module.router)
     problems.install(app)

@@ -77,7 +77,35 @@ class Transaction(BaseModel):
     received_at: datetime
     committed_at: datetime | None
     review_reason: str | None = Field(description="why a pending transaction waits in review")
+    load_id: UUID | None = Field(description="the physical load (RFID portal pass) it belongs to")
     movements: list[Movement]
+
+
+class EpcMove(BaseModel):
+    movement_id: int
+    txn_id: UUID
+    load_id: UUID | None
+    kind: str
+    from_location: str
+    to_location: str
+    occurred_at: datetime
+    committed_at: datetime
+    reverses: int | None = Field(description="the movement this one undoes, if a reversal")
+
+
+class Epc(BaseModel):
+    epc: str = Field(description="hex, upper case")
+    sku: str | None
+    gtin: str | None
+    location: str = Field(description="where its last movement took it")
+    state: Literal["in_stock", "departed", "in_review"] = Field(
+        description="in_stock at a physical location, departed to a virtual one, or held by a "
+        "transaction waiting in review (review_txn_id)"
+    )
+    last_txn_id: UUID = Field(description="the transaction that moved it last")
+    review_txn_id: UUID | None
+    updated_at: datetime
+    history: list[EpcMove] = Field(description="its movements, newest first, at most `limit`")
 
 
 class Edge(BaseModel):

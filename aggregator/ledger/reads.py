@@ -77,6 +77,7 @@ class TxnRow:
     received_at: datetime
     committed_at: datetime | None
     review_reason: str | None
+    load_id: UUID | None
     movements: list[Movement]
 
 
@@ -119,6 +120,7 @@ def _movement_query() -> sa.Select[Any]:
             transactions.c.edge,
             transactions.c.seq,
             transactions.c.kind,
+            transactions.c.load_id,
             items.c.sku,
             items.c.gtin,
             src.c.code.label("src"),
@@ -148,11 +150,17 @@ def _movement(r: sa.Row[Any]) -> Movement:
         occurred_at=aware(r.occurred_at),
         committed_at=aware(r.committed_at),
         reverses=r.reverses,
+        load_id=r.load_id,
     )
 
 
-async def movements_after(engine: AsyncEngine, after: int, limit: int) -> list[Movement]:
+async def movements_after(
+    engine: AsyncEngine, after: int, limit: int, load_id: UUID | None = None
+) -> list[Movement]:
+    """Movements with id > after; only those of one load's transactions if load_id is given."""
     query = _movement_query().where(movements.c.id > after).limit(limit)
+    if load_id is not None:
+        query = query.where(transactions.c.load_id == load_id)
     async with engine.connect() as conn:
         return [_movement(r) for r in await conn.execute(query)]
 
@@ -222,6 +230,7 @@ async def transaction(engine: AsyncEngine, txn_id: UUID) -> TxnRow | None:
             received_at=aware(r.received_at),
             committed_at=aware(r.committed_at) if r.committed_at is not None else None,
             review_reason=r.review_reason,
+            load_id=r.load_id,
             movements=[_movement(m) for m in moved],
         )
 

@@ -1,6 +1,7 @@
 from typing import Annotated
+from uuid import UUID
 
-from fastapi import APIRouter, HTTPException, Path, status
+from fastapi import APIRouter, HTTPException, Path, Query, status
 
 from aggregator.api.auth import Approver, Viewer
 from aggregator.api.deps import (
@@ -24,9 +25,13 @@ MovementId = Annotated[int, Path(ge=1, le=ID_MAX)]
 
 @router.get("/movements", responses=problems(401, 403, 422))
 async def movements(
-    engine: EngineDep, _: Viewer, after: AfterQuery = 0, limit: LimitQuery = 100
+    engine: EngineDep,
+    _: Viewer,
+    after: AfterQuery = 0,
+    limit: LimitQuery = 100,
+    load_id: Annotated[UUID | None, Query(description="only this load's movements")] = None,
 ) -> MovementPage:
-    items = await reads.movements_after(engine, after, limit)
+    items = await reads.movements_after(engine, after, limit, load_id)
     return MovementPage(items=items, next=next_cursor([m.id for m in items], limit))
 
 

@@ -55,6 +55,7 @@ async def _transaction(engine: AsyncEngine, txn_id: UUID) -> Transaction:
         received_at=row.received_at,
         committed_at=row.committed_at,
         review_reason=row.review_reason,
+        load_id=row.load_id,
         movements=row.movements,
     )
 

@@ -268,7 +268,7 @@ async def test_two_thousand_tagged_txns_post_in_one_group_commit(
             sa.select(sa.func.count()).where(transactions.c.status == "pending")
         )
         by_state = sa.select(epcs.c.state, sa.func.count()).group_by(epcs.c.state)
-        states: dict[str, int] = dict(await conn.execute(by_state))
+        states: dict[str, int] = dict((await conn.execute(by_state)).all())
     assert pending == 2000
     assert states == {"in_review": 2000, "departed": 4000}
     assert await count_rows(engine, movements) == 4000

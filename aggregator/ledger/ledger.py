@@ -154,15 +154,18 @@ class Ledger:
             out.rejected.append((txn, body, reason))
             return Outcome(txn.id, AckStatus.REJECTED, reason)
         known[txn.id] = body.digest
-        review = review or self._doubtful(txn) or out.book.review(txn)
+        review = review or self._doubtful(txn)
+        if txn.epcs:  # most have none: keep the EPC book off their path
+            review = review or out.book.review(txn)
+            if review is None:
+                out.book.move(txn)
+            else:
+                out.held.append(txn)
         if review is not None:
             out.kept.append((txn, body, "pending", review))
-            if txn.epcs:
-                out.held.append(txn)
         else:
             out.kept.append((txn, body, "posted", None))
             out.posted.append(txn)
-            out.book.move(txn)
         return Outcome(txn.id, AckStatus.ACCEPTED)
 
     def _doubtful(self, txn: StockTransaction) -> str | None:

@@ -45,7 +45,14 @@ _locations = sa.table("locations", sa.column("id", sa.Integer), sa.column("virtu
 def upgrade() -> None:
     with op.batch_alter_table("transactions") as batch:
         batch.add_column(sa.Column("load_id", sa.Uuid))
-        batch.create_index("ix_transactions_load_id", ["load_id"])
+    loaded = sa.text("load_id IS NOT NULL")
+    op.create_index(
+        "ix_transactions_load_id",
+        "transactions",
+        ["load_id"],
+        sqlite_where=loaded,
+        postgresql_where=loaded,
+    )
     epc_moves = op.create_table(
         "epc_moves",
         sa.Column("epc", sa.String(124), primary_key=True),
@@ -79,8 +86,8 @@ def downgrade() -> None:
     op.drop_index("ix_epcs_review_txn_id", "epcs")
     op.drop_table("epcs")
     op.drop_table("epc_moves")
+    op.drop_index("ix_transactions_load_id", "transactions")
     with op.batch_alter_table("transactions") as batch:
-        batch.drop_index("ix_transactions_load_id")
         batch.drop_column("load_id")
 
 

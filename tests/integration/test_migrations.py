@@ -1,17 +1,34 @@
 """The shipped Alembic head must build exactly the schema the code declares."""
 
+from datetime import UTC, datetime
+from uuid import uuid4
+
 import sqlalchemy as sa
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
 from aggregator.database import create_sync_engine
+from aggregator.ledger.body import body_of
 from aggregator.migrate import alembic_config, upgrade
-from aggregator.schema import VIRTUAL_LOCATIONS, locations, metadata
+from aggregator.schema import (
+    VIRTUAL_LOCATIONS,
+    epc_moves,
+    epcs,
+    items,
+    locations,
+    metadata,
+    movements,
+    transactions,
+)
+from stockwire.txn import StockTransaction, TxnKind
 from tests.integration import aggregator_support as support
+from tests.integration.aggregator_support import txn
 
 # fixtures shared by the aggregator's tests
 db_url = support.db_url
+
+K = TxnKind
 
 
 def _sync_engine(url: str) -> sa.Engine:
@@ -51,3 +68,90 @@ async def test_downgrade_to_base_and_up_again(db_url: str) -> None:
             assert "movements" in sa.inspect(conn).get_table_names()
     finally:
         engine.dispose()
+
+
+def _row_of(t: StockTransaction, status: str, at: datetime) -> dict[str, object]:
+    """A transactions row as 0003 wrote it (no load_id column yet)."""
+    return {
+        "id": t.id,
+        "edge": t.edge,
+        "seq": t.seq,
+        "kind": t.kind.value,
+        "status": status,
+        "body_hash": body_of(t).digest,
+        "body": t.model_dump(mode="json"),
+        "occurred_at": t.occurred_at,
+        "recorded_at": t.recorded_at,
+        "received_at": at,
+        "committed_at": at if status == "posted" else None,
+    }
+
+
+async def test_upgrade_from_0003_fills_load_ids_and_epcs_from_the_data(db_url: str) -> None:
+    await upgrade(db_url, "0003")
+    a, b = "3034" + "0" * 19 + "A", "3034" + "0" * 19 + "B"
+    load = uuid4()
+    received = txn(K.RECEIPT, 2, epcs=(a, b.lower()), to_location="DOCK-1", load_id=load)
+    shipped = txn(K.SHIPMENT, 1, epcs=(a,), from_location="DOCK-1")
+    held = txn(K.RECEIPT, 1, epcs=(b,), to_location="DOCK-2", confidence=0.1)
+    plain = txn(K.RECEIPT, 5, to_location="A-1")
+    at = datetime.now(UTC)
+    engine = _sync_engine(db_url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(
+                sa.insert(items), [{"id": 1, "sku": "SKU-1", "flagged": True, "created_at": at}]
+            )
+            conn.execute(
+                sa.insert(locations),
+                [{"code": c, "virtual": False, "created_at": at} for c in ("DOCK-1", "A-1")],
+            )
+            place = dict(conn.execute(sa.select(locations.c.code, locations.c.id)).all())
+            conn.execute(
+                sa.insert(transactions),
+                [_row_of(t, "posted", at) for t in (received, shipped, plain)]
+                + [_row_of(held, "pending", at)],
+            )
+            moved = [
+                (1, received, "@supplier", "DOCK-1", 2),
+                (2, shipped, "DOCK-1", "@customer", 1),
+                (3, plain, "@supplier", "A-1", 5),
+            ]
+            conn.execute(
+                sa.insert(movements),
+                [
+                    {
+                        "id": n,
+                        "txn_id": t.id,
+                        "item_id": 1,
+                        "lot": "",
+                        "from_location_id": place[src],
+                        "to_location_id": place[dst],
+                        "qty": qty,
+                        "occurred_at": t.occurred_at,
+                        "committed_at": at,
+                    }
+                    for n, t, src, dst, qty in moved
+                ],
+            )
+        await upgrade(db_url)
+        with engine.connect() as conn:
+            loads = dict(conn.execute(sa.select(transactions.c.id, transactions.c.load_id)).all())
+            moves = conn.execute(
+                sa.select(epc_moves.c.epc, epc_moves.c.movement_id).order_by(
+                    epc_moves.c.movement_id, epc_moves.c.epc
+                )
+            ).all()
+            now = conn.execute(
+                sa.select(epcs.c.epc, locations.c.code, epcs.c.state, epcs.c.review_txn_id)
+                .join(locations, locations.c.id == epcs.c.location_id)
+                .order_by(epcs.c.epc)
+            ).all()
+    finally:
+        engine.dispose()
+    assert loads == {received.id: load, shipped.id: None, held.id: None, plain.id: None}
+    assert [tuple(m) for m in moves] == [(a, 1), (b, 1), (a, 2)]
+    assert [tuple(r) for r in now] == [
+        (a, "@customer", "departed", None),
+        (b, "DOCK-1", "in_review", held.id),
+    ]

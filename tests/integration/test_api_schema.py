@@ -29,6 +29,7 @@ engine = support.engine
 writer = support.writer
 ledger = support.ledger
 
+EPC = "30340242201D8840009EFD01"
 EXAMPLES_MAX = 20  # per operation and phase
 RUN_TIMEOUT_S = 240
 CHECKS = (
@@ -77,10 +78,15 @@ async def test_schemathesis_finds_nothing(
 ) -> None:
     k = TxnKind
     pending = txn(k.RECEIPT, 7, to_location="B-1", confidence=0.1)
-    await ledger.post(batch(*(txn(k.RECEIPT, n, to_location="A-1") for n in range(1, 6)), pending))
-    # Random UUIDs never name a transaction: this one does (approve, then 409s).
+    tagged = txn(k.RECEIPT, 1, epcs=(EPC,), to_location="A-1")
+    receipts = (txn(k.RECEIPT, n, to_location="A-1") for n in range(1, 6))
+    await ledger.post(batch(*receipts, tagged, pending))
+    # Random UUIDs and EPCs never name anything: these do (approve, then 409s; a tag's history).
     config = tmp_path / "schemathesis.toml"
-    config.write_text(f'[cache]\nenabled = false\n[parameters]\n"path.txn_id" = "{pending.id}"\n')
+    config.write_text(
+        "[cache]\nenabled = false\n[parameters]\n"
+        f'"path.txn_id" = "{pending.id}"\n"path.epc" = "{EPC}"\n'
+    )
     admin = api_key(agg_settings.database_url, Role.ADMIN)
     async with running_aggregator(agg_settings) as url:
         code, report = await st_run(url, admin, config)

@@ -1,6 +1,7 @@
 """EPCs in the ledger (where each tag is, no tag counted twice) and load ids, on SQLite and
 PostgreSQL; the API over real HTTP, ledger events through a real mosquitto."""
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -17,6 +18,7 @@ from aggregator.ledger.reads import item_totals
 from aggregator.roles import Role
 from aggregator.schema import epc_moves, epcs, movements, transactions
 from aggregator.settings import AggregatorSettings
+from aggregator.writer import Writer
 from simulators.mosquitto import Mosquitto
 from stockwire.ack import AckStatus
 from stockwire.events import LedgerEvents
@@ -306,3 +308,23 @@ async def test_load_ids_reach_movements_the_api_and_ledger_events(
         assert shown["load_id"] == str(load)
         assert (await http.get(f"/transactions/{one_load.txns[2].id}")).json()["load_id"] is None
         assert (await http.get("/movements", params={"load_id": "nope"})).status_code == 422
+
+
+async def test_replicas_receiving_the_same_new_epc_count_it_once(
+    engine: AsyncEngine, db_url: str
+) -> None:
+    """Two writers race on one new EPC: one places it, the other's receipt waits in review."""
+    writers = [Writer(db_url), Writer(db_url)]
+    one, two = (Ledger(w, site=SITE) for w in writers)
+    first, second = (tagged(K.RECEIPT, [tag(7)], to_location=f"DOCK-{n}") for n in (1, 2))
+    try:
+        await asyncio.gather(one.post_batch(batch(first)), two.post_batch(batch(second)))
+    finally:
+        for w in writers:
+            w.close()
+    statuses = sorted([(await status_of(engine, t.id))[0] for t in (first, second)])
+    assert statuses == ["pending", "posted"]
+    assert (await count_rows(engine, epc_moves), await count_rows(engine, movements)) == (1, 1)
+    async with engine.connect() as conn:
+        row = (await conn.execute(sa.select(epcs))).one()
+    assert row.state == "in_review"

@@ -54,6 +54,7 @@ async def run_aggregator(
             writer,
             site=settings.site,
             review_confidence_min=settings.review_confidence_min,
+            review_epcs_moved_elsewhere=settings.review_epcs_moved_elsewhere,
             bounds=Bounds.from_settings(settings.bounds),
         )
         ingest = Ingest(settings, writer, ledger)

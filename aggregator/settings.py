@@ -90,6 +90,9 @@ class AggregatorSettings(EnvFirst, BaseSettings):
     # Of a dead letter's payload only this prefix is kept, with its size and SHA-256.
     dead_letter_payload_bytes_max: int = Field(default=64 * KIB, ge=0)
     review_confidence_min: float = Field(default=0.5, ge=0.0, le=1.0)
+    # A movement from a physical location of an EPC the ledger holds at another one waits in
+    # review; false lets the EPC follow it (receiving an EPC in stock always waits in review).
+    review_epcs_moved_elsewhere: bool = True
     rate_limit: RateLimitSettings = RateLimitSettings()
     bounds: BoundsSettings = BoundsSettings()
     # Test-only fault injection: exit (code 70) after this many committed batches, before

@@ -6,9 +6,11 @@ Checked for each such transaction, in posting order, against where the ledger ho
 (as the transactions before it in the same posting leave them); any finding sends it to review:
 
 - item-level tags: `qty` must equal the number of EPCs, and no EPC may be listed twice;
-- an EPC held in stock at a physical location may only leave from there: received again (from
-  a virtual location: receipt, return, adjustment in, transfer from @transit) or moved from
-  another physical location, it would be counted twice.
+- an EPC held in stock at a physical location is received again (from a virtual location:
+  receipt, return, adjustment in, transfer from @transit): it would be counted twice;
+- an EPC held in stock at a physical location is moved from another physical location (unless
+  the ledger is told to let it follow such moves: stock may move between doors and shelves
+  without its tags being read, as a barcode putaway does).
 
 An EPC the ledger has never seen, or has seen depart, may arrive anywhere. Counts keep their
 EPCs in the body but move none (a count moves the variance, not tags). A pending transaction
@@ -79,14 +81,18 @@ def held(conn: sa.Connection, wanted: Iterable[str]) -> dict[str, str]:
 class EpcBook:
     """Where the EPCs of one posting are, as the transactions before each one leave them."""
 
-    def __init__(self, at: dict[str, str]) -> None:
+    def __init__(self, at: dict[str, str], *, review_moved_elsewhere: bool = True) -> None:
         self.known = frozenset(at)  # the EPCs that had a place before this posting
         self._at = at
+        self._review_moved_elsewhere = review_moved_elsewhere
 
     @classmethod
-    def load(cls, conn: sa.Connection, txns: Iterable[StockTransaction]) -> "EpcBook":
+    def load(
+        cls, conn: sa.Connection, txns: Iterable[StockTransaction], *, review_moved_elsewhere: bool
+    ) -> "EpcBook":
         wanted = [e for t in txns if t.epcs for e in tags(t)]
-        return cls(held(conn, wanted) if wanted else {})
+        at = held(conn, wanted) if wanted else {}
+        return cls(at, review_moved_elsewhere=review_moved_elsewhere)
 
     def review(self, txn: StockTransaction) -> str | None:
         """Why `txn` must wait in review, or None."""
@@ -98,7 +104,8 @@ class EpcBook:
         if txn.qty != len(named):
             return f"qty {txn.qty} but {len(named)} EPC(s): item-level tags count one unit each"
         src, _ = sides(txn)
-        elsewhere = [(e, at) for e in named if _elsewhere(src, at := self._at.get(e))]
+        strict = self._review_moved_elsewhere
+        elsewhere = [(e, at) for e in named if _elsewhere(src, at := self._at.get(e), strict)]
         return _held_reason(src, elsewhere) if elsewhere else None
 
     def move(self, txn: StockTransaction) -> None:
@@ -108,9 +115,13 @@ class EpcBook:
             self._at.update((e, dst) for e in tags(txn))
 
 
-def _elsewhere(src: str, at: str | None) -> bool:
-    """An EPC in stock (at a physical location) that a movement from `src` would count twice."""
-    return at is not None and not at.startswith("@") and at != src
+def _elsewhere(src: str, at: str | None, moved_too: bool) -> bool:
+    """An EPC in stock at a physical location other than `src`: a receipt of it (from a
+    virtual `src`) would count it twice; a move from another physical place (`moved_too`)
+    contradicts the ledger."""
+    if at is None or at.startswith("@") or at == src:
+        return False
+    return moved_too or src.startswith("@")
 
 
 def _held_reason(src: str, elsewhere: Sequence[tuple[str, str | None]]) -> str:

@@ -81,12 +81,14 @@ class Ledger:
         *,
         site: str,
         review_confidence_min: float = 0.5,
+        review_epcs_moved_elsewhere: bool = True,
         bounds: Bounds | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self.writer = writer
         self.site = site
         self.review_confidence_min = review_confidence_min
+        self.review_epcs_moved_elsewhere = review_epcs_moved_elsewhere
         self.bounds = bounds or Bounds.from_settings()
         self.clock = clock
 
@@ -118,7 +120,11 @@ class Ledger:
         now = self.clock()
         ids = [t.id for b in batches for t in b.txns]
         known = {r.id: r.body_hash for r in conn.execute(_KNOWN, {"ids": ids})}
-        book = epcs.EpcBook.load(conn, (t for b in batches for t in b.txns))
+        book = epcs.EpcBook.load(
+            conn,
+            (t for b in batches for t in b.txns),
+            review_moved_elsewhere=self.review_epcs_moved_elsewhere,
+        )
         sorted_ = self._sort(batches, known, book, now)
         records.insert_txns(conn, sorted_.kept, now)
         records.insert_rejected(conn, sorted_.rejected, now)

@@ -328,3 +328,24 @@ async def test_replicas_receiving_the_same_new_epc_count_it_once(
     async with engine.connect() as conn:
         row = (await conn.execute(sa.select(epcs))).one()
     assert row.state == "in_review"
+
+
+async def test_epcs_may_follow_moves_from_elsewhere_when_told(
+    writer: Writer, engine: AsyncEngine
+) -> None:
+    """Stock put away by barcode leaves its EPCs at the dock; a later tagged move follows it."""
+    ledger = Ledger(writer, site=SITE, review_epcs_moved_elsewhere=False)
+    await ledger.post_batch(batch(tagged(K.RECEIPT, [tag(1)], to_location="DOCK-1")))
+    await ledger.post_batch(batch(txn(K.PUTAWAY, 1, from_location="DOCK-1", to_location="A-1")))
+    shipped = tagged(K.SHIPMENT, [tag(1)], from_location="A-1")
+    again = tagged(K.RECEIPT, [tag(1), tag(2)], to_location="DOCK-1")
+    back = tagged(K.RETURN, [tag(1)], to_location="DOCK-1")
+    await ledger.post_batch(batch(shipped, back, again))
+    assert [(await status_of(engine, t.id))[0] for t in (shipped, back, again)] == [
+        "posted",
+        "posted",
+        "pending",
+    ]
+    async with engine.connect() as conn:
+        moved = (await conn.execute(sa.select(epc_moves.c.txn_id))).scalars().all()
+    assert len(moved) == 3

@@ -128,7 +128,10 @@ def _held_reason(src: str, elsewhere: Sequence[tuple[str, str | None]]) -> str:
     shown = ", ".join(f"{e} at {at}" for e, at in elsewhere[:REASON_EPCS_NAMED_MAX])
     more = len(elsewhere) - REASON_EPCS_NAMED_MAX
     tail = f" and {more} more" if more > 0 else ""
-    reason = f"EPC(s) already in stock elsewhere than {src}: {shown}{tail}"
+    if src.startswith("@"):
+        reason = f"EPC(s) already in stock (from {src} they would count twice): {shown}{tail}"
+    else:
+        reason = f"EPC(s) in stock elsewhere than {src}: {shown}{tail}"
     return reason if len(reason) <= REASON_CHARS_MAX else reason[: REASON_CHARS_MAX - 3] + "..."
 
 

@@ -1,0 +1,1 @@
+"""LLRP 1.0.1 reader simulator (Impinj Speedway R420, Zebra FX9600) fed with portal sightings."""

@@ -3,9 +3,10 @@ simulators/scanner.py plays scans: `at_s` is seconds from the start at speed 1."
 
 import asyncio
 import time
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass
 from itertools import groupby
+from typing import Any
 
 from simulators.llrp.reader import LLRPReader
 from simulators.sightings import Sighting
@@ -48,6 +49,21 @@ class SightingDriver:
         self._faults = sorted((f for f in faults if f.at_s >= start_s), key=lambda f: f.at_s)
         self._tasks: set[asyncio.Task[None]] = set()
 
+    def start(self) -> None:
+        """Run in a background task (see `stop`)."""
+        self._spawn(self.run())
+
+    async def stop(self) -> None:
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
     async def run(self) -> None:
         t0 = time.monotonic()
         faults = list(self._faults)
@@ -73,9 +89,7 @@ class SightingDriver:
         if fault.kind == "drop":
             self.reader.drop()
             return
-        task = asyncio.create_task(self._slow_fault(fault))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._spawn(self._slow_fault(fault))
 
     async def _slow_fault(self, fault: Fault) -> None:
         if fault.kind == "reboot":

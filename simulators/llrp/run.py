@@ -1,0 +1,76 @@
+"""`stockwire sim llrp`: one simulated reader on a TCP port, fed with sightings."""
+
+import asyncio
+import contextlib
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from simulators.llrp import demo
+from simulators.llrp.driver import Fault, SightingDriver
+from simulators.llrp.reader import LLRPReader
+from simulators.sightings import Sighting
+from stockwire.errors import ConfigError
+
+DEMO_LOADS = 100
+
+
+async def serve(
+    reader: LLRPReader,
+    sightings: Sequence[Sighting],
+    speed: float = 1.0,
+    faults: Sequence[Fault] = (),
+) -> SightingDriver:
+    """Start `reader` and play `sightings` into it in a background task; the driver's `done`
+    is set once they all were fed. The reader keeps serving until `reader.close()`."""
+    await reader.start()
+    driver = SightingDriver(reader, sightings, speed=speed, faults=faults)
+    driver.start()
+    return driver
+
+
+def scenario_sightings(scenario: Path, portal: str) -> list[Sighting]:
+    """A scenario portal's sightings. The scenario's portal actors and their physics are built
+    on another branch (simulators/portal); until they are wired here, say so clearly."""
+    raise ConfigError(
+        f"--scenario {scenario} --portal {portal}: scenario portals are not wired into"
+        " `sim llrp` yet; use --sightings-demo, or call simulators.llrp.run.serve(reader,"
+        " sightings) with the portal's sightings"
+    )
+
+
+async def run(
+    host: str,
+    port: int,
+    model: str,
+    speed: float,
+    sightings: Sequence[Sighting],
+    duration_s: float | None = None,
+) -> int:
+    """Serve until interrupted (or `duration_s`); 0, or 1 if the port cannot be had."""
+    if speed <= 0:
+        raise ConfigError(f"--speed {speed}: must be > 0")
+    try:
+        reader = LLRPReader(model, host, port)
+    except ValueError as e:
+        raise ConfigError(str(e)) from e
+    try:
+        driver = await serve(reader, sightings, speed)
+    except OSError as e:
+        print(f"stockwire sim llrp: {host}:{port}: {e.strerror or e}", file=sys.stderr)
+        return 1
+    print(f"llrp reader {model}: listening on {reader.host}:{reader.port}", flush=True)
+    try:
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(duration_s):
+                await asyncio.Event().wait()
+    finally:
+        done = "all" if driver.done.is_set() else f"{driver.fed} of {len(sightings)}"
+        print(f"llrp reader {model}: fed {done} sightings; {reader.stats}", flush=True)
+        await driver.stop()
+        await reader.close()
+    return 0
+
+
+def demo_sightings(loads: int = DEMO_LOADS) -> list[Sighting]:
+    return demo.crossings(loads)

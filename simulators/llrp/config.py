@@ -47,6 +47,7 @@ class AntennaConfig:
 @dataclass(frozen=True, slots=True)
 class ReaderConfig:
     antennas: tuple[AntennaConfig, ...]
+    connected: dict[int, bool] = field(default_factory=dict)  # AntennaProperties
     events: dict[int, bool] = field(default_factory=dict)
     report: ReportSpec = field(default_factory=ReportSpec)
     access_report_trigger: int = 0
@@ -57,11 +58,16 @@ class ReaderConfig:
     state_value: int = 0
 
 
-def factory(model: ReaderModel) -> ReaderConfig:
+def factory(model: ReaderModel, wired: bool = True) -> ReaderConfig:
+    """Factory defaults as the model recorded them; `wired`: every antenna port connected (a
+    portal's are), else connected as recorded."""
     c = model.config
     keepalive = c.get("KeepAliveSpec") or {}
     return ReaderConfig(
         antennas=tuple(_antenna(a) for a in c["AntennaConfigurations"]),
+        connected={
+            p["AntennaID"]: wired or bool(p["AntennaConnected"]) for p in c["AntennaProperties"]
+        },
         events={
             e["ReaderEventType"]: bool(e["NotificationEnabled"])
             for e in c["ReaderEventNotificationSpec"]["EventNotificationStates"]
@@ -118,9 +124,7 @@ def encode(cfg: ReaderConfig, model: ReaderModel, requested: int, antenna_id: in
         rid = model.reader_id
         parts.append(tlv(P.Identification, struct.pack("!BH", 0, len(rid)), rid))
     if Requested.AntennaProperties in want:
-        parts += [
-            tlv(P.AntennaProperties, struct.pack("!BHh", 0x80, a.antenna_id, 0)) for a in ants
-        ]
+        parts += [_properties(a.antenna_id, cfg.connected.get(a.antenna_id, True)) for a in ants]
     if Requested.AntennaConfiguration in want:
         parts += [_encode_antenna(a) for a in ants]
     if Requested.ReaderEventNotificationSpec in want:
@@ -147,6 +151,10 @@ def encode(cfg: ReaderConfig, model: ReaderModel, requested: int, antenna_id: in
     if Requested.EventsAndReports in want:
         parts.append(tlv(P.EventsAndReports, bytes([cfg.hold_events_and_reports << 7])))
     return b"".join(parts)
+
+
+def _properties(antenna_id: int, connected: bool) -> bytes:
+    return tlv(P.AntennaProperties, struct.pack("!BHh", connected << 7, antenna_id, 0))
 
 
 def _encode_antenna(a: AntennaConfig) -> bytes:

@@ -102,9 +102,23 @@ class Inventory:
         return self._flush()
 
     def sight(self, s: Sighting, utc_us: int, now_s: float) -> list[Report]:
+        """Fold one read in; call `tick(now_s)` first so that time-triggers come before it."""
         run = self._run
         assert run is not None, s
         assert self.reads(s.antenna), s
+        self._fold(s, utc_us)
+        run.observations += 1
+        if s.epc not in run.unique:
+            run.unique.add(s.epc)
+            run.last_new_s = now_s
+        n = self.report.n
+        if self.report.trigger != TRIGGER_NONE and n and len(self._pending) >= n:
+            return self._flush()
+        if self._tags_enough(run):
+            return self._next_ai(now_s)
+        return []
+
+    def _fold(self, s: Sighting, utc_us: int) -> None:
         key = (s.epc, s.antenna)
         seen = self._pending.get(key)
         if seen is not None:
@@ -116,52 +130,52 @@ class Inventory:
             self._pending[key] = _Seen(utc_us, utc_us, s.rssi_dbm, s.phase_deg)
         else:
             self.overflow_tags += 1
-        run.observations += 1
-        if s.epc not in run.unique:
-            run.unique.add(s.epc)
-            run.last_new_s = now_s
-        reports = []
-        n = self.report.n
-        if self.report.trigger != TRIGGER_NONE and n and len(self._pending) >= n:
-            reports = self._flush()
-        return reports + self.tick(now_s)
 
     def tick(self, now_s: float) -> list[Report]:
-        """Reports the triggers make due by `now_s`."""
-        reports: list[Report] = []
+        """Reports the time triggers make due by `now_s`."""
         if self._run is None:
             if self._next_start_s is not None and now_s >= self._next_start_s:
-                self._next_start_s = None
-                self.start(now_s)
-            return reports
-        if self._rospec_over(now_s):
-            return self.stop(now_s)
-        if self._ai_over(self._run, now_s):
-            if self.report.trigger == TRIGGER_N_OR_END_OF_AISPEC:
-                reports = self._flush()
-            index = (self._run.index + 1) % len(self.spec.ai_specs)
-            self._run = _Run(index, now_s, now_s)
+                start_s, self._next_start_s = self._next_start_s, None
+                self.start(start_s)
+            else:
+                return []
+        reports: list[Report] = []
+        while self._run is not None:
+            rospec_end_s = self._rospec_end_s()
+            ai_end_s = self._ai_deadline(self._run)
+            if (
+                rospec_end_s is not None
+                and now_s >= rospec_end_s
+                and (ai_end_s is None or rospec_end_s <= ai_end_s)
+            ):
+                return reports + self.stop(rospec_end_s)
+            if ai_end_s is None or now_s < ai_end_s:
+                return reports
+            reports += self._next_ai(ai_end_s)
+        return reports
+
+    def _next_ai(self, at_s: float) -> list[Report]:
+        """The AISpec running now ends at `at_s`; the next one (or the first again) starts."""
+        assert self._run is not None
+        reports = self._flush() if self.report.trigger == TRIGGER_N_OR_END_OF_AISPEC else []
+        index = (self._run.index + 1) % len(self.spec.ai_specs)
+        self._run = _Run(index, at_s, at_s)
         return reports
 
     def next_deadline_s(self) -> float | None:
         """When `tick` may have something to do next (None: only sightings can change it)."""
         if self._run is None:
             return self._next_start_s
-        times = [self._ai_deadline(self._run)]
-        if self.spec.stop_trigger == StopTrigger.Duration:
-            times.append(self._rospec_start_s + self.spec.duration_ms / 1000)
+        times = [self._ai_deadline(self._run), self._rospec_end_s()]
         return min((t for t in times if t is not None), default=None)
 
-    def _rospec_over(self, now_s: float) -> bool:
+    def _rospec_end_s(self) -> float | None:
         if self.spec.stop_trigger != StopTrigger.Duration:
-            return False
-        return now_s >= self._rospec_start_s + self.spec.duration_ms / 1000
+            return None
+        return self._rospec_start_s + self.spec.duration_ms / 1000
 
-    def _ai_over(self, run: _Run, now_s: float) -> bool:
+    def _tags_enough(self, run: _Run) -> bool:
         ai = self.spec.ai_specs[run.index]
-        deadline = self._ai_deadline(run)
-        if deadline is not None and now_s >= deadline:
-            return True
         trig = ai.tag_trigger
         if ai.stop_trigger != AIStopTrigger.TagObservation or trig is None or not trig.n_tags:
             return False

@@ -115,15 +115,13 @@ class LLRPReader:
         """Read what can be read now; returns how many were read (the rest are missed)."""
         read = 0
         reports: list[Report] = []
-        if self._writer is not None:
-            reports += self.requests.due()
         for s in sightings:
-            due = self.requests.sight(s, self.utc_us()) if self._writer is not None else None
-            if due is None:
-                self.stats.sightings_missed += 1
-                continue
-            read += 1
-            reports += due
+            ok = False
+            if self._writer is not None:
+                ok, due = self.requests.sight(s, self.utc_us())
+                reports += due
+            read += ok
+            self.stats.sightings_missed += not ok
         self.stats.sightings_read += read
         self._send_reports(reports)
         self._wake.set()

@@ -237,13 +237,15 @@ class Requests:
         self._sync()
         return reports
 
-    def sight(self, s: Sighting, utc_us: int) -> list[Report] | None:
-        """Reports now due once `s` is read; None if no active ROSpec reads its antenna."""
+    def sight(self, s: Sighting, utc_us: int) -> tuple[bool, list[Report]]:
+        """Whether an active ROSpec reads `s` (by priority), and the reports now due."""
+        reports = self.due()
         now_s = self.now_s()
         for inv in sorted(self.state.inventories.values(), key=lambda i: i.spec.priority):
             if inv.reads(s.antenna):
-                return inv.sight(s, utc_us, now_s)
-        return None
+                reports += inv.sight(s, utc_us, now_s)
+                return True, reports
+        return False, reports
 
     @property
     def inventorying(self) -> bool:

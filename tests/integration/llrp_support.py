@@ -117,8 +117,7 @@ class Sllurp:
         await asyncio.to_thread(self.client.connect)
 
     async def stop(self) -> None:
-        if self.client.is_alive():
-            self.client.hard_disconnect()
+        self.client.hard_disconnect()  # also when sllurp's thread died and left its socket
         await asyncio.to_thread(self.client.join, WAIT_S)
 
 

@@ -19,7 +19,7 @@ EPC = bytes.fromhex("30340242201d8840009efdf7")
 
 
 def sllurp_breaking_notification(testdata: Path) -> bytes:
-    """A vendor-custom READER_EVENT_NOTIFICATION from dx101_e on which sllurp raises struct.error."""
+    """A vendor-custom READER_EVENT_NOTIFICATION of dx101_e that sllurp fails on (struct.error)."""
     stream = (testdata / "llrp/ltk-dx101/dx101_e.bin").read_bytes()
     for msg in frames.split(stream):
         frame = frames.encode(msg.type, msg.id, msg.body)

@@ -60,6 +60,11 @@ def _llrp_parser(llrp: argparse.ArgumentParser) -> None:
         "--sightings-demo", type=int, metavar="LOADS", help="built-in loads crossing the door"
     )
     llrp.add_argument("--portal", help="the portal id in the scenario")
+    llrp.add_argument(
+        "--hold-until-inventory",
+        action="store_true",
+        help="start the sightings' clock when a client first inventories (default: at once)",
+    )
 
 
 def _sim_llrp(args: argparse.Namespace) -> int:
@@ -72,7 +77,15 @@ def _sim_llrp(args: argparse.Namespace) -> int:
     else:
         sightings = run.demo_sightings(args.sightings_demo)
     return asyncio.run(
-        run.run(args.host, args.port, args.model, args.speed, sightings, args.duration)
+        run.run(
+            args.host,
+            args.port,
+            args.model,
+            args.speed,
+            sightings,
+            args.duration,
+            args.hold_until_inventory,
+        )
     )
 
 

@@ -13,6 +13,7 @@ INSIDE = (3, 4)
 CROSSING_S = 2.0  # a forklift at ~1.5 m/s through a 3 m read field
 READS_PER_S = 8  # per tag and antenna while in the field
 WAVELENGTH_M = 0.33
+FIELD_M = 1.5  # an antenna reads tags nearer than this
 
 
 def crossings(
@@ -45,7 +46,7 @@ def _tag(epc: bytes, start_s: float, order: tuple[int, ...], rng: random.Random)
             side_m = -0.75 if i < 2 else 0.75
             distance_m = math.hypot(x_m - side_m, 1.0)
             rssi = -40.0 - 20.0 * math.log10(distance_m / 0.5) + rng.gauss(0.0, 1.5)
-            if rssi < -72.0 or rng.random() < 0.15:
+            if distance_m > FIELD_M or rng.random() < 0.15:
                 continue
             phase = (720.0 * distance_m / WAVELENGTH_M) % 360.0
             out.append(Sighting(start_s + t + rng.uniform(0, 0.01), epc, antenna, rssi, phase))

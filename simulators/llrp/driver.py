@@ -37,12 +37,14 @@ class SightingDriver:
         speed: float = 1.0,
         start_s: float = 0.0,
         faults: Sequence[Fault] = (),
+        hold_until_inventory: bool = False,
     ) -> None:
         assert speed > 0, speed
         assert len(sightings) <= SIGHTINGS_MAX, len(sightings)
         self.reader = reader
         self.speed = speed
         self.start_s = start_s  # skip what happened before this point of the timeline
+        self.hold_until_inventory = hold_until_inventory  # the clock starts with the first ROSpec
         self.done = asyncio.Event()
         self.fed = 0
         self._sightings = sorted((s for s in sightings if s.at_s >= start_s), key=_at)
@@ -65,6 +67,8 @@ class SightingDriver:
         task.add_done_callback(self._tasks.discard)
 
     async def run(self) -> None:
+        if self.hold_until_inventory:
+            await self.reader.inventory_started.wait()
         t0 = time.monotonic()
         faults = list(self._faults)
         for at_s, group in groupby(self._sightings, key=_at):

@@ -28,6 +28,7 @@ from simulators.sightings import Sighting
 
 HOST = "127.0.0.1"
 FRAME_BYTES_MAX = 1 << 20  # largest request accepted from a client
+SEND_BUFFER_BYTES_MAX = 64 << 20  # unsent bytes to a slow client before reports are dropped
 CLOSE_WAIT_S = 5.0
 
 log = logging.getLogger(__name__)
@@ -38,6 +39,7 @@ class ReaderStats:
     sightings_read: int = 0
     sightings_missed: int = 0  # no client, no active ROSpec for the antenna, or rebooting
     reports_sent: int = 0
+    reports_dropped: int = 0  # the client did not read fast enough (send buffer full)
     tags_reported: int = 0  # TagReportData sent
     connections_accepted: int = 0
     connections_refused: int = 0  # a second client while one is connected
@@ -62,6 +64,7 @@ class LLRPReader:
         utc_us: Callable[[], int] = wall_utc_us,
         report_tags_max: int = REPORT_TAGS_MAX,
         frame_bytes_max: int = FRAME_BYTES_MAX,
+        send_buffer_bytes_max: int = SEND_BUFFER_BYTES_MAX,
     ) -> None:
         assert absent_until_s >= 0, absent_until_s
         self.model = load(model) if isinstance(model, str) else model
@@ -70,16 +73,19 @@ class LLRPReader:
         self.absent_until_s = absent_until_s
         self.utc_us = utc_us
         self.frame_bytes_max = frame_bytes_max
+        self.send_buffer_bytes_max = send_buffer_bytes_max
         self.stats = ReaderStats()
         self.requests = Requests(self.model, time.monotonic, report_tags_max)
         self.connected = asyncio.Event()  # a client holds the connection
         self.up = asyncio.Event()  # listening (not absent, not rebooting)
+        self.inventory_started = asyncio.Event()  # a client's ROSpec became active (ever)
         self._server: asyncio.Server | None = None
         self._writer: asyncio.StreamWriter | None = None
         self._tasks: set[asyncio.Task[None]] = set()  # our own: a delayed listen
         self._handlers: set[asyncio.Task[Any]] = set()  # one per accepted connection
         self._open: set[asyncio.StreamWriter] = set()
-        self._wake = asyncio.Event()
+        self._wake = asyncio.Event()  # ROSpec timers may have changed
+        self._config_set = asyncio.Event()  # SET_READER_CONFIG: the keepalive period may change
         self._msg_id = 0
 
     @property
@@ -137,6 +143,19 @@ class LLRPReader:
         self.requests.reset()
         await asyncio.sleep(down_s)
         await self._listen()
+
+    async def close_connection(self) -> bool:
+        """Close the connection as a reader does (ConnectionCloseEvent first); state is kept."""
+        writer = self._writer
+        if writer is None:
+            return False
+        self._event(events.connection_close(self.utc_us()))
+        with contextlib.suppress(ConnectionError):
+            await writer.drain()
+        self._writer = None
+        self.connected.clear()
+        writer.close()
+        return True
 
     def drop(self) -> None:
         """The TCP connection dies (no CLOSE_CONNECTION); the reader keeps its state."""
@@ -251,6 +270,10 @@ class LLRPReader:
             self._send_reports(answer.reports)
             self._send_events()
             self._wake.set()
+            if msg.type == M.SET_READER_CONFIG:
+                self._config_set.set()
+            if self.inventorying:
+                self.inventory_started.set()
             await writer.drain()
             if answer.close:
                 return
@@ -260,6 +283,10 @@ class LLRPReader:
         for report in reports:
             if writer is None or not report:
                 return
+            if writer.transport.get_write_buffer_size() > self.send_buffer_bytes_max:
+                self.stats.reports_dropped += 1
+                log.warning("llrp reader: client too slow, report of %d tags dropped", len(report))
+                continue
             writer.write(report_frame(self._next_id(), report))
             self.stats.reports_sent += 1
             self.stats.tags_reported += len(report)
@@ -287,10 +314,15 @@ class LLRPReader:
                 await writer.drain()
 
     async def _keepalive(self, writer: asyncio.StreamWriter) -> None:
+        """KEEPALIVE every period the client set (KeepaliveSpec), counted from the last change."""
         while self._writer is writer:
             period_ms = self.requests.state.config.keepalive_ms
-            await asyncio.sleep(period_ms / 1000 if period_ms else 0.1)
-            if period_ms and self._writer is writer:
+            self._config_set.clear()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(period_ms / 1000 if period_ms else None):
+                    await self._config_set.wait()
+                continue  # the configuration changed: start over with its period
+            if self._writer is writer:
                 writer.write(frames.encode(M.KEEPALIVE, self._next_id()))
                 self.stats.keepalives_sent += 1
 

@@ -42,6 +42,7 @@ class ReaderState:
     config: ReaderConfig
     rospecs: dict[int, ROSpec] = field(default_factory=dict)
     inventories: dict[int, Inventory] = field(default_factory=dict)
+    ended: list[tuple[bool, int]] = field(default_factory=list)  # events of removed ROSpecs
     keepalive_acks: int = 0
 
 
@@ -180,7 +181,11 @@ class Requests:
     def _disable(self, rid: int) -> list[Report]:
         inv = self.state.inventories.pop(rid, None)
         self.state.rospecs[rid] = self.state.rospecs[rid].with_state(State.Disabled)
-        return inv.stop(self.now_s()) if inv else []
+        if inv is None:
+            return []
+        reports = inv.stop(self.now_s())
+        self.state.ended += inv.events
+        return reports
 
     def _start_rospec(self, msg: Message, out: Answer) -> Status:
         (rid,) = self._ids_strict(msg)
@@ -254,11 +259,11 @@ class Requests:
     def events(self) -> list[tuple[bool, int]]:
         """ROSpec (started?, id) events since the last call, if the client asked for them."""
         wanted = self.state.config.events.get(EVENT_ROSPEC, False)
-        out: list[tuple[bool, int]] = []
+        out, self.state.ended = self.state.ended, []
         for inv in self.state.inventories.values():
-            out += inv.events if wanted else []
+            out += inv.events
             inv.events.clear()
-        return out
+        return out if wanted else []
 
     def _sync(self) -> None:
         for rid, inv in self.state.inventories.items():

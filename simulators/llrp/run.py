@@ -20,11 +20,16 @@ async def serve(
     sightings: Sequence[Sighting],
     speed: float = 1.0,
     faults: Sequence[Fault] = (),
+    hold_until_inventory: bool = False,
 ) -> SightingDriver:
     """Start `reader` and play `sightings` into it in a background task; the driver's `done`
-    is set once they all were fed. The reader keeps serving until `reader.close()`."""
+    is set once they all were fed (`driver.stop()` ends it early). The reader keeps serving
+    until `reader.close()`. `hold_until_inventory`: the timeline starts when a client's
+    ROSpec first becomes active, not now."""
     await reader.start()
-    driver = SightingDriver(reader, sightings, speed=speed, faults=faults)
+    driver = SightingDriver(
+        reader, sightings, speed, faults=faults, hold_until_inventory=hold_until_inventory
+    )
     driver.start()
     return driver
 
@@ -46,6 +51,7 @@ async def run(
     speed: float,
     sightings: Sequence[Sighting],
     duration_s: float | None = None,
+    hold_until_inventory: bool = False,
 ) -> int:
     """Serve until interrupted (or `duration_s`); 0, or 1 if the port cannot be had."""
     if speed <= 0:
@@ -55,7 +61,7 @@ async def run(
     except ValueError as e:
         raise ConfigError(str(e)) from e
     try:
-        driver = await serve(reader, sightings, speed)
+        driver = await serve(reader, sightings, speed, hold_until_inventory=hold_until_inventory)
     except OSError as e:
         print(f"stockwire sim llrp: {host}:{port}: {e.strerror or e}", file=sys.stderr)
         return 1

@@ -5,6 +5,7 @@ for it with bounded polls (`until`), never with a sleep that is itself the asser
 """
 
 import asyncio
+import contextlib
 import threading
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -117,7 +118,10 @@ class Sllurp:
         await asyncio.to_thread(self.client.connect)
 
     async def stop(self) -> None:
-        self.client.hard_disconnect()  # also when sllurp's thread died and left its socket
+        # also when sllurp's thread died and left its socket; AttributeError: sllurp's thread
+        # may clear the socket between hard_disconnect's check and its close
+        with contextlib.suppress(AttributeError):
+            self.client.hard_disconnect()
         await asyncio.to_thread(self.client.join, WAIT_S)
 
 

@@ -159,3 +159,13 @@ async def test_keepalives_are_sent_at_the_period_sllurp_asks_and_acked() -> None
         await until(lambda: len(client.seen("KEEPALIVE")) >= 2)
         await until(lambda: reader.requests.state.keepalive_acks >= 2)
         assert reader.requests.state.config.keepalive_ms == 50
+
+
+async def test_reader_initiated_close_sends_connection_close_event() -> None:
+    async with running(LLRPReader()) as reader, sllurp(reader.port, reader_config()) as client:
+        await until(lambda: client.inventorying)
+        assert await reader.close_connection()
+        await until(client.disconnected.is_set)
+        notes = [n["ReaderEventNotificationData"] for n in client.seen("READER_EVENT_NOTIFICATION")]
+        assert "ConnectionCloseEvent" in notes[-1]
+        assert reader.requests.state.rospecs  # a closed connection is not a reboot

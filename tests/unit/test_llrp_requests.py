@@ -211,3 +211,22 @@ def test_close_connection_is_answered_and_closes() -> None:
     assert answer.close
     decoded = LLRPMessage(msgbytes=answer.frames[0]).msgdict["CLOSE_CONNECTION_RESPONSE"]
     assert decoded["LLRPStatus"]["StatusCode"] == "Success"
+
+
+def test_rospec_events_only_when_the_client_asked_for_them() -> None:
+    r = reader()
+    add(r)
+    ask(r, {"ENABLE_ROSPEC": {"ROSpecID": 1}})
+    assert r.events() == []
+    notify = {"EventNotificationState": {"ROSpecEvent": True}}
+    ask(
+        r,
+        {
+            "SET_READER_CONFIG": {
+                "ResetToFactoryDefaults": False,
+                "ReaderEventNotificationSpec": notify,
+            }
+        },
+    )
+    ask(r, {"DISABLE_ROSPEC": {"ROSpecID": 1}})
+    assert r.events() == [(False, 1)]

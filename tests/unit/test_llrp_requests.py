@@ -1,6 +1,7 @@
 """The reader's answers, with sllurp 3.0.5 as the other side: its encoder writes the requests
 and its decoder must read every answer (and see the right LLRPStatus codes)."""
 
+import random
 from typing import Any
 
 import pytest
@@ -230,3 +231,33 @@ def test_rospec_events_only_when_the_client_asked_for_them() -> None:
     )
     ask(r, {"DISABLE_ROSPEC": {"ROSpecID": 1}})
     assert r.events() == [(False, 1)]
+
+
+def test_mutated_requests_never_crash_the_reader() -> None:
+    """Corrupted bodies of real requests get answers (errors), never an exception."""
+    rng = random.Random(6)
+    spec = LLRPROSpec(None, 1, antennas=(1, 2), report_every_n_tags=3)
+    bases = [
+        LLRPMessage(msgdict={"ADD_ROSPEC": {"ID": 1, "ROSpecID": 1, "ROSpec": spec}}).msgbytes,
+        LLRPMessage(
+            msgdict={
+                "SET_READER_CONFIG": {
+                    "ID": 1,
+                    "ResetToFactoryDefaults": False,
+                    "KeepaliveSpec": {"KeepaliveTriggerType": 1, "TimeInterval": 5},
+                }
+            }
+        ).msgbytes,
+    ]
+    types = [1, 2, 3, 20, 21, 22, 23, 24, 25, 26, 41, 60, 64, 72, 1023]
+    for _ in range(2000):
+        r = reader(rng.choice(MODELS))
+        body = bytearray(rng.choice(bases)[frames.HEADER_BYTES :])
+        for _ in range(rng.randint(1, 4)):
+            body[rng.randrange(len(body))] = rng.randrange(256)
+        if rng.random() < 0.3:
+            body = body[: rng.randrange(len(body))]
+        for msg_type in (rng.choice(types), M.ENABLE_ROSPEC):
+            answer = r.answer(frames.Message(msg_type, 1, bytes(body)))
+            assert all(frames.decode(f).id == 1 for f in answer.frames)
+        r.due()

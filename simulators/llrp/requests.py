@@ -137,7 +137,8 @@ class Requests:
         param = first(list(iter_params(msg.body)), P.ROSpec)
         if param is None:
             raise StatusError(Status(Code.M_MissingParameter, "ADD_ROSPEC without ROSpec"))
-        spec = rospec.decode(param.body, self.model.antennas_max, self.model.priority_max)
+        powers = frozenset(i for i, _ in self.model.power_table)
+        spec = rospec.decode(param.body, self.model.antennas_max, self.model.priority_max, powers)
         if spec.id in self.state.rospecs:
             raise field_error(Code.A_Invalid, 0, f"//ROSpecID : {spec.id} already exists")
         if len(self.state.rospecs) >= self.model.rospecs_max:

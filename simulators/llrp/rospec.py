@@ -81,15 +81,20 @@ class ROSpec:
         return replace(self, state=state)
 
 
-def decode(body: bytes, antennas_max: int, priority_max: int) -> ROSpec:
-    """The body of an ROSpec parameter; StatusError for what a reader refuses."""
+def decode(
+    body: bytes, antennas_max: int, priority_max: int, power_indices: frozenset[int] = frozenset()
+) -> ROSpec:
+    """The body of an ROSpec parameter; StatusError for what a reader refuses (with
+    `power_indices`, also a TransmitPower index that is not in the reader's table)."""
     try:
-        return _decode(body, antennas_max, priority_max)
+        return _decode(body, antennas_max, priority_max, power_indices)
     except FrameError as e:
         raise parameter_error(P.ROSpec, Code.P_ParameterError, f"ROSpec: {e}") from e
 
 
-def _decode(body: bytes, antennas_max: int, priority_max: int) -> ROSpec:
+def _decode(
+    body: bytes, antennas_max: int, priority_max: int, power_indices: frozenset[int]
+) -> ROSpec:
     rospec_id, priority, state = unpack("!IBB", body, "ROSpec")
     if rospec_id == 0:
         raise parameter_error(P.ROSpec, Code.P_FieldError, "ROSpecID 0", (0, Code.A_Invalid))
@@ -108,7 +113,7 @@ def _decode(body: bytes, antennas_max: int, priority_max: int) -> ROSpec:
     boundary = first(params, P.ROBoundarySpec)
     if boundary is None:
         raise _missing(P.ROBoundarySpec)
-    ai_specs = tuple(_ai_spec(p, antennas_max) for p in params if p.type == P.AISpec)
+    ai_specs = tuple(_ai_spec(p, antennas_max, power_indices) for p in params if p.type == P.AISpec)
     if not ai_specs:
         raise _missing(P.AISpec)
     report = first(params, P.ROReportSpec)
@@ -155,7 +160,7 @@ def _boundary(spec: ROSpec, boundary: Param) -> ROSpec:
     )
 
 
-def _ai_spec(param: Param, antennas_max: int) -> AISpec:
+def _ai_spec(param: Param, antennas_max: int, power_indices: frozenset[int]) -> AISpec:
     (count,) = unpack("!H", param.body, "AISpec")
     ids = unpack(f"!{count}H", param.body[2:], "AISpec AntennaIDs")
     bad = [a for a in ids if a > antennas_max]
@@ -170,6 +175,8 @@ def _ai_spec(param: Param, antennas_max: int) -> AISpec:
     antennas = () if 0 in ids else tuple(ids)
     ips = first(params, P.InventoryParameterSpec)
     ips_id = unpack("!H", ips.body, "InventoryParameterSpec")[0] if ips else 1
+    if ips is not None and power_indices:
+        _check_power(ips.body[3:], antennas_max, power_indices)
     stop = first(params, P.AISpecStopTrigger)
     if stop is None:
         raise _missing(P.AISpecStopTrigger)
@@ -186,6 +193,30 @@ def _ai_spec(param: Param, antennas_max: int) -> AISpec:
             P.AISpecStopTrigger, Code.P_FieldError, "unknown trigger", (0, Code.A_OutOfRange)
         )
     return AISpec(antennas, stop_type, duration_ms, tag_trigger, ips_id)
+
+
+def _check_power(body: bytes, antennas_max: int, power_indices: frozenset[int]) -> None:
+    """The AntennaConfigurations of an InventoryParameterSpec (after its id and protocol)."""
+    for conf in iter_params(body):
+        if conf.type != P.AntennaConfiguration:
+            continue
+        (antenna,) = unpack("!H", conf.body, "AntennaConfiguration")
+        if antenna > antennas_max:
+            raise parameter_error(
+                P.AntennaConfiguration,
+                Code.P_FieldError,
+                f"AntennaID {antenna} out of range 1..{antennas_max}",
+                (0, Code.A_OutOfRange),
+            )
+        rf = first(list(iter_params(conf.body[2:])), P.RFTransmitter)
+        power = unpack("!HHH", rf.body, "RFTransmitter")[2] if rf else None
+        if power is not None and power not in power_indices:
+            raise parameter_error(
+                P.RFTransmitter,
+                Code.P_FieldError,
+                f"TransmitPower index {power} not in the power table",
+                (2, Code.A_OutOfRange),
+            )
 
 
 def rospec_id_error(rospec_id: int) -> StatusError:

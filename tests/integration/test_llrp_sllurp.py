@@ -169,3 +169,53 @@ async def test_reader_initiated_close_sends_connection_close_event() -> None:
         notes = [n["ReaderEventNotificationData"] for n in client.seen("READER_EVENT_NOTIFICATION")]
         assert "ConnectionCloseEvent" in notes[-1]
         assert reader.requests.state.rospecs  # a closed connection is not a reboot
+
+
+PORTAL_SETTINGS: dict[str, dict[str, Any]] = {
+    "impinj-r420": {
+        "mode_identifier": 1000,
+        "impinj_search_mode": 2,
+        "tag_population": 32,
+        "tx_power_dbm": 30.0,
+    },
+    # not tx_power_dbm: see test_sllurp_picks_a_power_index_past_a_zero_based_table
+    "zebra-fx9600": {"mode_identifier": 0, "tag_population": 100},
+}
+
+
+@pytest.mark.parametrize("model", MODELS)
+async def test_dock_door_settings_of_the_edge_profiles_are_accepted(model: str) -> None:
+    """The settings device_profiles give sllurp for a portal: RF mode, search mode, power in
+    dBm, session 1, N=100 tags or 200 ms, keepalive 5 s."""
+    impinj = model.startswith("impinj")
+    config = reader_config(
+        impinj,
+        session=1,
+        report_every_n_tags=100,
+        report_timeout_ms=200,
+        keepalive_interval=5000,
+        **PORTAL_SETTINGS[model],
+    )
+    async with running(LLRPReader(model)) as reader, sllurp(reader.port, config) as client:
+        await until(lambda: client.inventorying, why=f"{model} never inventorying")
+        assert reader.requests.state.config.keepalive_ms == 5000
+        sightings = crossing(5)
+        assert reader.sight(sightings) == len(sightings)
+        await until(lambda: decoded(client.tags) == expected(sightings), why="tags")
+        assert (
+            client.client.llrp.reader_mode["ModeIdentifier"]
+            == PORTAL_SETTINGS[model]["mode_identifier"]
+        )
+
+
+async def test_sllurp_picks_a_power_index_past_a_zero_based_table() -> None:
+    """sllurp's parsePowerTable assumes indices from 1 (Impinj); the FX9600's run 0..200, so
+    tx_power_dbm=30 becomes index 201, which the reader refuses: clients must map dBm to an
+    index themselves."""
+    config = reader_config(tx_power_dbm=30.0)
+    async with running(LLRPReader("zebra-fx9600")) as reader, sllurp(reader.port, config) as client:
+        await until(lambda: len(client.seen("ADD_ROSPEC_RESPONSE")) == 1)
+        status = client.seen("ADD_ROSPEC_RESPONSE")[0]["LLRPStatus"]
+        assert status["StatusCode"] == "ParameterError"
+        assert status["ParameterError"]["FieldError"]["ErrorCode"] == "A_OutOfRange"
+        assert not client.inventorying

@@ -54,9 +54,9 @@ def code(answer: dict[str, Any]) -> str:
 
 
 def add(
-    requests: Requests, rospec_id: int = 1, antennas: tuple[int, ...] = (1, 2)
+    requests: Requests, rospec_id: int = 1, antennas: tuple[int, ...] = (1, 2), power: int = 1
 ) -> dict[str, Any]:
-    spec = LLRPROSpec(None, rospec_id, antennas=antennas, report_every_n_tags=5)
+    spec = LLRPROSpec(None, rospec_id, antennas=antennas, tx_power=power, report_every_n_tags=5)
     return ask(requests, {"ADD_ROSPEC": {"ROSpecID": rospec_id, "ROSpec": spec}})
 
 
@@ -172,6 +172,14 @@ def test_antenna_beyond_the_reader_is_out_of_range() -> None:
     error = answer["LLRPStatus"]["ParameterError"]
     assert error["ParameterType"] == "AISpec"
     assert error["FieldError"]["ErrorCode"] == "A_OutOfRange"
+
+
+def test_rospec_transmit_power_outside_the_table_is_out_of_range() -> None:
+    answer = add(reader(), power=82)  # the R420's table: indices 1..81
+    assert code(answer) == "ParameterError"
+    assert answer["LLRPStatus"]["ParameterError"]["ParameterType"] == "RFTransmitter"
+    assert answer["LLRPStatus"]["ParameterError"]["FieldError"]["ErrorCode"] == "A_OutOfRange"
+    assert code(add(reader("zebra-fx9600"), power=0)) == "Success"  # its table starts at 0
 
 
 def test_wrong_version_unknown_type_and_short_body_get_their_codes() -> None:

@@ -108,8 +108,8 @@ class Inventory:
         assert self.reads(s.antenna), s
         self._fold(s, utc_us)
         run.observations += 1
-        if s.epc not in run.unique:
-            run.unique.add(s.epc)
+        if self._counts_unique(run) and s.epc not in run.unique:
+            run.unique.add(s.epc)  # bounded: only for triggers that end the run on unique tags
             run.last_new_s = now_s
         n = self.report.n
         if self.report.trigger != TRIGGER_NONE and n and len(self._pending) >= n:
@@ -173,6 +173,13 @@ class Inventory:
         if self.spec.stop_trigger != StopTrigger.Duration:
             return None
         return self._rospec_start_s + self.spec.duration_ms / 1000
+
+    def _counts_unique(self, run: _Run) -> bool:
+        ai = self.spec.ai_specs[run.index]
+        trig = ai.tag_trigger
+        if ai.stop_trigger != AIStopTrigger.TagObservation or trig is None:
+            return False
+        return trig.type in (T.No_New_Tags, T.N_Unique_Tags, T.N_Unique_Tags_Or_No_New)
 
     def _tags_enough(self, run: _Run) -> bool:
         ai = self.spec.ai_specs[run.index]

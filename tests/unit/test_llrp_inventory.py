@@ -174,3 +174,14 @@ def test_null_start_trigger_waits_for_start_rospec() -> None:
     inv.start(5.0)
     assert inv.active
     assert inv.reads(2)
+
+
+def test_no_new_tags_for_t_ms_ends_the_aispec() -> None:
+    trigger = TagTrigger(TagTriggerType.No_New_Tags, 0, 0, 300, 0)
+    inv = started(spec(AISpec((1, 2), AIStopTrigger.TagObservation, tag_trigger=trigger)))
+    inv.sight(seen(EPC_A), 1, 0.1)
+    inv.sight(seen(EPC_B), 2, 0.2)
+    assert inv.tick(0.4) == []
+    inv.sight(seen(EPC_A), 3, 0.45)  # not new: the quiet time still counts from 0.2
+    [report] = inv.tick(0.5)
+    assert {t.epc for t in report} == {EPC_A, EPC_B}

@@ -15,7 +15,7 @@ from collections.abc import Callable, Coroutine, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from simulators.llrp import events, frames, tags
+from simulators.llrp import events, frames
 from simulators.llrp.events import ConnectionAttempt, ROSpecEventType
 from simulators.llrp.frames import FrameError
 from simulators.llrp.frames import MessageType as M
@@ -339,6 +339,3 @@ def synthetic_tags(count: int, antenna_id: int = 1, utc_us: int = 0) -> list[Tag
         )
         for i in range(count)
     ]
-
-
-__all__ = ["LLRPReader", "ReaderStats", "synthetic_tags", "tags"]

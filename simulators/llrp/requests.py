@@ -246,6 +246,8 @@ class Requests:
     def sight(self, s: Sighting, utc_us: int) -> tuple[bool, list[Report]]:
         """Whether an active ROSpec reads `s` (by priority), and the reports now due."""
         reports = self.due()
+        if not 1 <= s.antenna <= self.model.antennas_max:
+            return False, reports  # no such port on this reader
         now_s = self.now_s()
         for inv in sorted(self.state.inventories.values(), key=lambda i: i.spec.priority):
             if inv.reads(s.antenna):

@@ -75,10 +75,15 @@ async def test_sllurp_decodes_every_tag_reported(model: str) -> None:
         assert reader.stats.sightings_missed == 0
 
 
-async def test_sightings_before_inventory_are_missed() -> None:
+async def test_sightings_without_inventory_or_on_other_ports_are_missed() -> None:
     async with running(LLRPReader()) as reader:
         assert reader.sight(crossing(3)) == 0
         assert reader.stats.sightings_missed == len(crossing(3))
+        config = reader_config(antennas=[1, 2])
+        async with sllurp(reader.port, config) as client:
+            await until(lambda: client.inventorying and reader.inventorying)
+            ports = [Sighting(0.0, bytes(12), a, -50.0) for a in (1, 2, 3, 4, 5)]
+            assert reader.sight(ports) == 2  # 3, 4: not in the AISpec; 5: no such port
 
 
 @pytest.mark.parametrize("model", MODELS)

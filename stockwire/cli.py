@@ -65,6 +65,14 @@ def _llrp_parser(llrp: argparse.ArgumentParser) -> None:
         action="store_true",
         help="start the sightings' clock when a client first inventories (default: at once)",
     )
+    llrp.add_argument("--absent", type=float, default=0.0, metavar="S", help="listen after S s")
+    llrp.add_argument(
+        "--fault",
+        action="append",
+        default=[],
+        metavar="reboot@AT_S:DOWN_S|drop@AT_S",
+        help="a fault at a time of the sightings' timeline (repeatable)",
+    )
 
 
 def _sim_llrp(args: argparse.Namespace) -> int:
@@ -76,17 +84,17 @@ def _sim_llrp(args: argparse.Namespace) -> int:
         sightings = run.scenario_sightings(args.scenario, args.portal)
     else:
         sightings = run.demo_sightings(args.sightings_demo)
-    return asyncio.run(
-        run.run(
-            args.host,
-            args.port,
-            args.model,
-            args.speed,
-            sightings,
-            args.duration,
-            args.hold_until_inventory,
-        )
+    options = run.Options(
+        args.host,
+        args.port,
+        args.model,
+        args.speed,
+        args.duration,
+        args.hold_until_inventory,
+        args.absent,
+        tuple(run.parse_fault(f) for f in args.fault),
     )
+    return asyncio.run(run.run(options, sightings))
 
 
 def _broker_parser(broker: argparse.ArgumentParser) -> None:

@@ -4,6 +4,7 @@ import asyncio
 import contextlib
 import sys
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from simulators.llrp import demo
@@ -44,35 +45,58 @@ def scenario_sightings(scenario: Path, portal: str) -> list[Sighting]:
     )
 
 
-async def run(
-    host: str,
-    port: int,
-    model: str,
-    speed: float,
-    sightings: Sequence[Sighting],
-    duration_s: float | None = None,
-    hold_until_inventory: bool = False,
-) -> int:
-    """Serve until interrupted (or `duration_s`); 0, or 1 if the port cannot be had."""
-    if speed <= 0:
-        raise ConfigError(f"--speed {speed}: must be > 0")
+@dataclass(frozen=True, slots=True)
+class Options:
+    host: str = "127.0.0.1"
+    port: int = 5084
+    model: str = "impinj-r420"
+    speed: float = 1.0
+    duration_s: float | None = None  # None: until interrupted
+    hold_until_inventory: bool = False
+    absent_s: float = 0.0  # not listening for this long at start
+    faults: tuple[Fault, ...] = ()
+
+
+def parse_fault(text: str) -> Fault:
+    """`reboot@AT_S:DOWN_S` or `drop@AT_S` (seconds of the sightings' timeline)."""
+    kind, sep, when = text.partition("@")
+    at, _, down = when.partition(":")
+    bad = ConfigError(f"--fault {text!r}: expected reboot@AT_S:DOWN_S or drop@AT_S")
+    if not sep or kind not in ("reboot", "drop") or (kind == "drop" and down):
+        raise bad
     try:
-        reader = LLRPReader(model, host, port)
+        return Fault(float(at), kind, down_s=float(down) if down else 0.0)
+    except ValueError:
+        raise bad from None
+
+
+async def run(options: Options, sightings: Sequence[Sighting]) -> int:
+    """Serve until interrupted (or `duration_s`); 0, or 1 if the port cannot be had."""
+    o = options
+    if o.speed <= 0:
+        raise ConfigError(f"--speed {o.speed}: must be > 0")
+    try:
+        reader = LLRPReader(o.model, o.host, o.port, absent_until_s=o.absent_s)
     except ValueError as e:
         raise ConfigError(str(e)) from e
     try:
-        driver = await serve(reader, sightings, speed, hold_until_inventory=hold_until_inventory)
+        driver = await serve(reader, sightings, o.speed, o.faults, o.hold_until_inventory)
     except OSError as e:
-        print(f"stockwire sim llrp: {host}:{port}: {e.strerror or e}", file=sys.stderr)
+        print(f"stockwire sim llrp: {o.host}:{o.port}: {e.strerror or e}", file=sys.stderr)
         return 1
-    print(f"llrp reader {model}: listening on {reader.host}:{reader.port}", flush=True)
     try:
         with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(duration_s):
+            async with asyncio.timeout(o.duration_s):
+                if o.absent_s:
+                    print(f"llrp reader {o.model}: absent for {o.absent_s} s", flush=True)
+                await reader.up.wait()
+                print(
+                    f"llrp reader {o.model}: listening on {reader.host}:{reader.port}", flush=True
+                )
                 await asyncio.Event().wait()
     finally:
         done = "all" if driver.done.is_set() else f"{driver.fed} of {len(sightings)}"
-        print(f"llrp reader {model}: fed {done} sightings; {reader.stats}", flush=True)
+        print(f"llrp reader {o.model}: fed {done} sightings; {reader.stats}", flush=True)
         await driver.stop()
         await reader.close()
     return 0

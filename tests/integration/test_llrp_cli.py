@@ -8,7 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from simulators.llrp.driver import Fault
+from simulators.llrp.run import parse_fault
 from simulators.ports import free_port
+from stockwire.errors import ConfigError
 from tests.integration.llrp_support import reader_config, sllurp, until
 
 
@@ -45,3 +48,27 @@ async def test_cli_reader_serves_sllurp_the_demo_tags(sim_port: int) -> None:
         assert {t["AntennaID"] for t in client.tags} == {1, 2, 3, 4}
         first = min(client.tags, key=lambda t: t["FirstSeenTimestampUTC"])
         assert first["AntennaID"] in (1, 2)  # the first load is inbound: outside antennas first
+
+
+def test_cli_faults_are_parsed_or_refused() -> None:
+    assert parse_fault("reboot@12.5:3") == Fault(12.5, "reboot", down_s=3.0)
+    assert parse_fault("drop@4") == Fault(4.0, "drop")
+    for bad in ("reboot", "explode@3", "drop@4:2", "reboot@x:1"):
+        with pytest.raises(ConfigError):
+            parse_fault(bad)
+
+
+def test_cli_absent_reader_listens_later(tmp_path: Path) -> None:
+    port = free_port()
+    cmd = [sys.executable, "-m", "stockwire.cli", "sim", "llrp", "--port", str(port)]
+    cmd += ["--sightings-demo", "1", "--absent", "0.5", "--duration", "20"]
+    with (
+        (tmp_path / "sim.log").open("wb") as log,
+        subprocess.Popen(cmd, stdout=log, stderr=log) as proc,
+    ):
+        try:
+            listening(tmp_path / "sim.log", proc)
+            assert b"absent for 0.5 s" in (tmp_path / "sim.log").read_bytes()
+        finally:
+            proc.terminate()
+            proc.wait(timeout=10)

@@ -70,7 +70,7 @@ def _llrp_parser(llrp: argparse.ArgumentParser) -> None:
         "--fault",
         action="append",
         default=[],
-        metavar="reboot@AT_S:DOWN_S|drop@AT_S",
+        metavar="reboot|hang@AT_S:DOWN_S|drop@AT_S",
         help="a fault at a time of the sightings' timeline (repeatable)",
     )
 

@@ -16,7 +16,8 @@ SIGHTINGS_MAX = 10_000_000
 
 @dataclass(frozen=True, slots=True)
 class Fault:
-    """A scripted fault: `kind` is "reboot" (down for `down_s`), "drop" or "inject" (`data`)."""
+    """A scripted fault: `kind` is "reboot" (down for `down_s`), "hang" (silent for `down_s`),
+    "drop" or "inject" (`data`)."""
 
     at_s: float
     kind: str
@@ -24,7 +25,7 @@ class Fault:
     data: bytes = b""
 
     def __post_init__(self) -> None:
-        assert self.kind in ("reboot", "drop", "inject"), self.kind
+        assert self.kind in ("reboot", "hang", "drop", "inject"), self.kind
 
 
 class SightingDriver:
@@ -98,6 +99,8 @@ class SightingDriver:
     async def _slow_fault(self, fault: Fault) -> None:
         if fault.kind == "reboot":
             await self.reader.reboot(fault.down_s / self.speed)
+        elif fault.kind == "hang":
+            await self.reader.hang(fault.down_s / self.speed)
         else:
             await self.reader.inject(fault.data)
 

@@ -45,8 +45,10 @@ class ReaderStats:
     connections_refused: int = 0  # a second client while one is connected
     requests: int = 0
     keepalives_sent: int = 0
+    requests_ignored: int = 0  # while hung
     reboots: int = 0
     drops: int = 0
+    hangs: int = 0
 
 
 def wall_utc_us() -> int:
@@ -86,6 +88,8 @@ class LLRPReader:
         self._open: set[asyncio.StreamWriter] = set()
         self._wake = asyncio.Event()  # ROSpec timers may have changed
         self._config_set = asyncio.Event()  # SET_READER_CONFIG: the keepalive period may change
+        self._alive = asyncio.Event()  # cleared while hung
+        self._alive.set()
         self._msg_id = 0
 
     @property
@@ -117,13 +121,17 @@ class LLRPReader:
         if handlers:
             await asyncio.wait(handlers, timeout=CLOSE_WAIT_S)
 
+    @property
+    def hung(self) -> bool:
+        return not self._alive.is_set()
+
     def sight(self, sightings: Iterable[Sighting]) -> int:
         """Read what can be read now; returns how many were read (the rest are missed)."""
         read = 0
         reports: list[Report] = []
         for s in sightings:
             ok = False
-            if self._writer is not None:
+            if self._writer is not None and not self.hung:
                 ok, due = self.requests.sight(s, self.utc_us())
                 reports += due
             read += ok
@@ -156,6 +164,18 @@ class LLRPReader:
         self.connected.clear()
         writer.close()
         return True
+
+    async def hang(self, duration_s: float) -> None:
+        """The reader goes silent with the connection open, as a wedged one does: no answers,
+        reports or keepalives, tags not read; after `duration_s` it carries on."""
+        assert duration_s >= 0, duration_s
+        self.stats.hangs += 1
+        self._alive.clear()
+        try:
+            await asyncio.sleep(duration_s)
+        finally:
+            self._alive.set()
+            self._wake.set()
 
     def drop(self) -> None:
         """The TCP connection dies (no CLOSE_CONNECTION); the reader keeps its state."""
@@ -264,6 +284,9 @@ class LLRPReader:
                 raise FrameError(f"request of {length} bytes > {self.frame_bytes_max}")
             msg = frames.decode(head + await reader.readexactly(length - frames.HEADER_BYTES))
             self.stats.requests += 1
+            if self.hung:
+                self.stats.requests_ignored += 1
+                continue
             answer = self.requests.answer(msg)
             for frame in answer.frames:
                 writer.write(frame)
@@ -297,7 +320,7 @@ class LLRPReader:
             self._event(events.rospec_event(self.utc_us(), kind, rospec_id))
 
     def _event(self, body: bytes) -> None:
-        if self._writer is not None:
+        if self._writer is not None and not self.hung:
             self._writer.write(frames.encode(M.READER_EVENT_NOTIFICATION, self._next_id(), body))
 
     async def _timers(self, writer: asyncio.StreamWriter) -> None:
@@ -308,6 +331,7 @@ class LLRPReader:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(wait_s):
                     await self._wake.wait()
+            await self._alive.wait()
             self._send_reports(self.requests.due())
             self._send_events()
             with contextlib.suppress(ConnectionError):
@@ -322,7 +346,7 @@ class LLRPReader:
                 async with asyncio.timeout(period_ms / 1000 if period_ms else None):
                     await self._config_set.wait()
                 continue  # the configuration changed: start over with its period
-            if self._writer is writer:
+            if self._writer is writer and not self.hung:
                 writer.write(frames.encode(M.KEEPALIVE, self._next_id()))
                 self.stats.keepalives_sent += 1
 

@@ -58,11 +58,11 @@ class Options:
 
 
 def parse_fault(text: str) -> Fault:
-    """`reboot@AT_S:DOWN_S` or `drop@AT_S` (seconds of the sightings' timeline)."""
+    """`reboot@AT_S:DOWN_S`, `hang@AT_S:DOWN_S` or `drop@AT_S` (seconds of the timeline)."""
     kind, sep, when = text.partition("@")
     at, _, down = when.partition(":")
-    bad = ConfigError(f"--fault {text!r}: expected reboot@AT_S:DOWN_S or drop@AT_S")
-    if not sep or kind not in ("reboot", "drop") or (kind == "drop" and down):
+    bad = ConfigError(f"--fault {text!r}: expected reboot|hang@AT_S:DOWN_S or drop@AT_S")
+    if not sep or kind not in ("reboot", "hang", "drop") or (kind == "drop" and down):
         raise bad
     try:
         return Fault(float(at), kind, down_s=float(down) if down else 0.0)

@@ -81,6 +81,7 @@ class Sllurp:
             "ERROR_MESSAGE",
             "KEEPALIVE",
             "GET_ROSPECS_RESPONSE",
+            "DELETE_ACCESSSPEC_RESPONSE",
         ):
             self.client.add_message_callback(name, self._on_message)
 

@@ -53,6 +53,7 @@ async def test_cli_reader_serves_sllurp_the_demo_tags(sim_port: int) -> None:
 def test_cli_faults_are_parsed_or_refused() -> None:
     assert parse_fault("reboot@12.5:3") == Fault(12.5, "reboot", down_s=3.0)
     assert parse_fault("drop@4") == Fault(4.0, "drop")
+    assert parse_fault("hang@1:20") == Fault(1.0, "hang", down_s=20.0)
     for bad in ("reboot", "explode@3", "drop@4:2", "reboot@x:1"):
         with pytest.raises(ConfigError):
             parse_fault(bad)

@@ -110,3 +110,21 @@ async def test_driver_plays_sightings_on_time_and_a_scripted_reboot_loses_some()
         await until(client.disconnected.is_set)
         counts = sum(t["TagSeenCount"] for t in client.tags)
         assert counts <= reader.stats.sightings_read
+
+
+async def test_a_hung_reader_keeps_the_connection_but_goes_silent() -> None:
+    """What the edge must find by keepalive timeout: no keepalives, answers or reads."""
+    config = reader_config(keepalive_interval=50)
+    async with running(LLRPReader()) as reader, sllurp(reader.port, config) as client:
+        await until(lambda: len(client.seen("KEEPALIVE")) >= 1)
+        hang = asyncio.create_task(reader.hang(0.4))
+        await until(lambda: reader.hung)
+        quiet_from = len(client.seen("KEEPALIVE"))
+        assert reader.sight([Sighting(0.0, EPC, 1, -55.0)]) == 0
+        sent = client.send({"DELETE_ACCESSSPEC": {"AccessSpecID": 0}})
+        await until(lambda: reader.stats.requests_ignored == 1)
+        await hang
+        assert reader.connected.is_set()
+        assert len(client.seen("KEEPALIVE")) <= quiet_from + 1  # one may have been in flight
+        assert client.reply("DELETE_ACCESSSPEC_RESPONSE", sent) == []
+        await until(lambda: len(client.seen("KEEPALIVE")) >= quiet_from + 2, why="no recovery")

@@ -295,11 +295,14 @@ class LLRPReader:
             self._wake.set()
             if msg.type == M.SET_READER_CONFIG:
                 self._config_set.set()
-            if self.inventorying:
-                self.inventory_started.set()
+            self._note_inventory()
             await writer.drain()
             if answer.close:
                 return
+
+    def _note_inventory(self) -> None:
+        if self.inventorying:
+            self.inventory_started.set()
 
     def _send_reports(self, reports: list[Report]) -> None:
         writer = self._writer
@@ -334,6 +337,7 @@ class LLRPReader:
             await self._alive.wait()
             self._send_reports(self.requests.due())
             self._send_events()
+            self._note_inventory()
             with contextlib.suppress(ConnectionError):
                 await writer.drain()
 

@@ -54,6 +54,7 @@ class Requests:
         self.now_s = now_s
         self.report_tags_max = report_tags_max
         self.state = ReaderState(config.factory(model))
+        self._by_type = self._handlers()
 
     def reset(self) -> None:
         """Power cycle: ROSpecs and configuration are gone."""
@@ -63,7 +64,7 @@ class Requests:
         if msg.version != frames.VERSION:
             text = f"version {msg.version} unsupported; this reader speaks LLRP 1.0.1 (1)"
             return _error(msg, Status(Code.M_UnsupportedVersion, text))
-        handler = self._handlers().get(msg.type)
+        handler = self._by_type.get(msg.type)
         if handler is None:
             return _error(msg, Status(Code.M_UnsupportedMessage, f"message type {msg.type}"))
         out = Answer()
@@ -227,7 +228,11 @@ class Requests:
         self.state.keepalive_acks += 1
 
     def _custom(self, msg: Message, out: Answer) -> Status | None:
-        vendor, subtype = unpack("!IB", msg.body, "CUSTOM_MESSAGE")
+        try:
+            vendor, subtype = unpack("!IB", msg.body, "CUSTOM_MESSAGE")
+        except FrameError as e:
+            out.frames.append(_error_frame(msg, Status(Code.M_ParameterError, str(e))))
+            return None
         if self.model.impinj and (vendor, subtype) == (VENDOR_IMPINJ, IMPINJ_ENABLE_EXTENSIONS):
             return OK
         text = f"custom message vendor {vendor} subtype {subtype} unsupported"

@@ -91,18 +91,23 @@ class SightingDriver:
             await asyncio.sleep(wait_s)
 
     def _fault(self, fault: Fault) -> None:
+        """Takes effect now, before the next sighting; only recoveries are left to tasks."""
         if fault.kind == "drop":
             self.reader.drop()
-            return
-        self._spawn(self._slow_fault(fault))
-
-    async def _slow_fault(self, fault: Fault) -> None:
-        if fault.kind == "reboot":
-            await self.reader.reboot(fault.down_s / self.speed)
-        elif fault.kind == "hang":
-            await self.reader.hang(fault.down_s / self.speed)
+        elif fault.kind == "inject":
+            self.reader.inject_now(fault.data)
+        elif fault.kind == "reboot":
+            self.reader.power_off()
+            self._spawn(self.reader.power_on(after_s=fault.down_s / self.speed))
         else:
-            await self.reader.inject(fault.data)
+            self.reader.freeze()
+            self._spawn(self._thaw_after(fault.down_s / self.speed))
+
+    async def _thaw_after(self, delay_s: float) -> None:
+        try:
+            await asyncio.sleep(delay_s)
+        finally:
+            self.reader.thaw()
 
 
 def _at(s: Sighting) -> float:

@@ -144,12 +144,22 @@ class LLRPReader:
     async def reboot(self, down_s: float) -> None:
         """Power cycle: the connection dies without a word, nothing listens for `down_s`,
         ROSpecs and configuration are forgotten; returns once listening again."""
-        assert down_s >= 0, down_s
+        self.power_off()
+        await self.power_on(after_s=down_s)
+
+    def power_off(self) -> None:
+        """The first half of `reboot`, at once: connection gone, port closed, state lost."""
         self.stats.reboots += 1
         self._abort()
-        await self._unlisten()
+        self.up.clear()
+        if self._server is not None:
+            self._server.close()  # the listening socket closes now: connections are refused
         self.requests.reset()
-        await asyncio.sleep(down_s)
+
+    async def power_on(self, after_s: float = 0.0) -> None:
+        assert after_s >= 0, after_s
+        await self._unlisten()
+        await asyncio.sleep(after_s)
         await self._listen()
 
     async def close_connection(self) -> bool:
@@ -169,13 +179,20 @@ class LLRPReader:
         """The reader goes silent with the connection open, as a wedged one does: no answers,
         reports or keepalives, tags not read; after `duration_s` it carries on."""
         assert duration_s >= 0, duration_s
-        self.stats.hangs += 1
-        self._alive.clear()
+        self.freeze()
         try:
             await asyncio.sleep(duration_s)
         finally:
-            self._alive.set()
-            self._wake.set()
+            self.thaw()
+
+    def freeze(self) -> None:
+        """`hang` until `thaw`."""
+        self.stats.hangs += 1
+        self._alive.clear()
+
+    def thaw(self) -> None:
+        self._alive.set()
+        self._wake.set()
 
     def drop(self) -> None:
         """The TCP connection dies (no CLOSE_CONNECTION); the reader keeps its state."""
@@ -185,11 +202,17 @@ class LLRPReader:
     async def inject(self, data: bytes) -> bool:
         """Write raw bytes (any frame, well-formed or not) to the client; False if none."""
         writer = self._writer
-        if writer is None:
+        if not self.inject_now(data) or writer is None:
             return False
-        writer.write(data)
         with contextlib.suppress(ConnectionError):
             await writer.drain()
+        return True
+
+    def inject_now(self, data: bytes) -> bool:
+        """`inject` without waiting for the bytes to leave."""
+        if self._writer is None:
+            return False
+        self._writer.write(data)
         return True
 
     async def send_report(self, report: Sequence[TagReport]) -> bool:

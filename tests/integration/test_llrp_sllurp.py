@@ -227,7 +227,7 @@ async def test_sllurp_picks_a_power_index_past_a_zero_based_table() -> None:
 
 
 async def test_a_rospec_with_a_duration_reports_and_goes_inactive() -> None:
-    config = reader_config(duration=0.3, report_every_n_tags=None, report_timeout_ms=0)
+    config = reader_config(duration=1.0, report_every_n_tags=None, report_timeout_ms=0)
     async with running(LLRPReader()) as reader, sllurp(reader.port, config) as client:
         await until(lambda: reader.inventorying)
         assert reader.sight(crossing(3)) > 0

@@ -6,6 +6,7 @@ whose neighbour that door is (at `door_spacing_m` along the wall, behind `neighb
 
 import random
 from dataclasses import dataclass
+from itertools import starmap
 
 from simulators.portal.layout import PortalLayout
 from simulators.portal.motion import Path
@@ -54,7 +55,7 @@ class World:
     def sightings(self, portal_id: str) -> tuple[Sighting, ...]:
         reads = self._reads[portal_id]
         reads.sort(key=_time)
-        return tuple(Sighting(*r) for r in reads)
+        return tuple(starmap(Sighting, reads))
 
 
 def _time(read: Read) -> float:

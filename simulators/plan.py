@@ -44,7 +44,8 @@ class Plan:
         scans = max((s[-1].at_s for s in self.scans.values() if s), default=0.0)
         passes = max((p.leave_s for p in self.passes), default=0.0)
         others = max((d.leave_s for d in self.distractors), default=0.0)
-        return max(scans, passes, others)
+        faults = max((f.at_s + f.down_s for fs in self.faults.values() for f in fs), default=0.0)
+        return max(scans, passes, others, faults)
 
 
 @dataclass(slots=True)

@@ -71,11 +71,17 @@ def random_passes(
     neighbour: str = "DOCK-2",
     layout: PortalLayout = PortalLayout(),  # noqa: B008 (frozen)
     profile: str = DEFAULT_PROFILE,
+    radio: RadioModel | None = None,
     traffic: Traffic = Traffic(),
     neighbour_reader: bool = False,
 ) -> RandomRun:
-    """`count` true passes at `door` (ports per `layout`: 1,2 outside, 3,4 inside by default)."""
-    radio = PROFILES[profile]
+    """`count` true passes at `door` (ports per `layout`: 1,2 outside, 3,4 inside by default).
+
+    `radio` overrides the reader `profile` (e.g. `replace(PROFILES[p], tag_reads_per_s_max=40)`
+    for a busier reader). Sightings cost ~0.15 kB each (~500 per pass): for very long runs,
+    generate in chunks with different seeds.
+    """
+    radio = radio or PROFILES[profile]
     portals = [Portal("portal", door, layout, radio, noise, neighbour)]
     if neighbour_reader:
         portals.append(Portal("neighbour", neighbour, layout, radio, noise, door))
@@ -145,11 +151,10 @@ class _Generator:
             self._stage()
         start_s = self.cursor_s
         direction: Direction = rng.choice(("in", "out"))
-        leave_s = self._cross(direction, start_s)
-        if passes_left > 1 and rng.random() < n.close_pair_p:
-            leave_s = max(
-                leave_s, self._cross(direction, start_s + rng.uniform(*self.traffic.close_s))
-            )
+        speed = self._speed()
+        leave_s = self._cross(direction, start_s, speed)
+        if passes_left > 1 and rng.random() < n.close_pair_p:  # a convoy: same lane, same speed
+            leave_s = self._cross(direction, start_s + rng.uniform(*self.traffic.close_s), speed)
         self._neighbours(start_s, leave_s)
         self.cursor_s = leave_s + rng.uniform(*self.traffic.gap_s)
 
@@ -177,11 +182,11 @@ class _Generator:
     def _lane(self) -> float:
         return self.rng.uniform(-self.traffic.lane_m, self.traffic.lane_m)
 
-    def _cross(self, direction: Direction, at_s: float) -> float:
+    def _cross(self, direction: Direction, at_s: float, speed_m_per_s: float) -> float:
         load, items, pallet = self._load()
         side: Side = "outside" if direction == "in" else "inside"
         half = self.portals[0].layout.field_half_m
-        path = crossing(side, at_s, self._speed(), half, self._lane())
+        path = crossing(side, at_s, speed_m_per_s, half, self._lane())
         self._move(self.door, path, load, items, pallet)
         self.passes.append(
             TruePass(self.door, direction, load, _hex(items, pallet), path.enter_s, path.leave_s)

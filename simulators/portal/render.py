@@ -97,7 +97,8 @@ def render(tags: list[PlacedTag], path: Path, scene: Scene, rng: random.Random) 
                 pairs.append((tag, antenna, loss))
     r = scene.radio
     top = r.tag_reads_per_s_max / len(scene.antennas) * (1.0 - scene.noise.miss_read_p)
-    weights = [_weights(margins[a.port], loss, top, grid, r.softness_db) for _, a, loss in pairs]
+    dts = [g.t1_s - g.t0_s for g in grid]
+    weights = [_weights(margins[a.port], loss, top, dts, r.softness_db) for _, a, loss in pairs]
     if len(pairs) * top > r.reads_per_s_max:  # the reader may be saturated somewhere
         _cap(weights, grid, r.reads_per_s_max)
     reads: list[Read] = []
@@ -137,14 +138,13 @@ def _loss(tag: PlacedTag, a: Antenna, y_m: float, scene: Scene, rng: random.Rand
 
 
 def _weights(
-    margins: list[float], loss: float, top: float, grid: list[Cell], softness_db: float
+    margins: list[float], loss: float, top: float, dts: list[float], soft: float
 ) -> list[float]:
     """Expected reads per cell: top rate x read probability (logistic, inlined: hot) x time."""
-    k = -1.0 / softness_db
-    exp = math.exp
+    k, cut, exp = -1.0 / soft, loss + NEGLIGIBLE_MARGIN_DB - 5.0, math.exp
     return [
-        top * (g.t1_s - g.t0_s) / (1.0 + exp(k * (m - loss))) if m - loss > -60.0 else 0.0
-        for m, g in zip(margins, grid, strict=True)
+        top * dt / (1.0 + exp(k * (m - loss))) if m > cut else 0.0
+        for m, dt in zip(margins, dts, strict=True)
     ]
 
 

@@ -314,3 +314,18 @@ def test_two_portals_side_by_side_see_each_others_loads_weakly(tmp_path: Path) -
     other_db = [s.rssi_dbm for e in load.epcs for s in other[e]]
     assert len(other_db) < len(own_db) / 10
     assert max(other_db, default=-100.0) < max(own_db) - 15
+
+
+def test_the_portal_snippet_merges_into_small_site_without_changing_the_scanners(
+    tmp_path: Path,
+) -> None:
+    scenarios = resources.files("simulators") / "scenarios"
+    small = (scenarios / "small-site.toml").read_text()
+    alone = build(Path(str(scenarios / "small-site.toml")))
+    merged = plan_of(tmp_path, small + "\n" + (scenarios / "portal-snippet.toml").read_text())
+    assert merged.scans == alone.scans
+    added = Balance("MUG-WHITE", MUG, "DOCK-1", None, 6)
+    assert set(merged.truth) == {*alone.truth, added}
+    assert [(p.direction, len(p.epcs)) for p in merged.passes] == [("in", 11), ("out", 5)]
+    assert [d.kind for d in merged.distractors] == ["backout"]
+    assert merged.duration_s <= 25

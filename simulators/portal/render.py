@@ -24,7 +24,7 @@ from simulators.portal.radio import (
 )
 from simulators.portal.tags import PALLET_WIDTH_M, PlacedTag
 
-CELL_M = 0.4  # rates are evaluated every this much travel ...
+CELL_M = 0.5  # rates are evaluated every this much travel ...
 STAND_CELL_S = 1.0  # ... or this often while the load stands
 BLIND_LOSS_DB = 40.0
 SHADOW_DB_PER_M = 10.0  # goods between a tag and the pallet face an antenna looks at

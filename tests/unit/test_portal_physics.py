@@ -287,3 +287,11 @@ def test_noise_scaling() -> None:
     assert all(getattr(NoiseLevel.clean(), f.name) in (0.0, 1000.0) for f in fields(base))
     with pytest.raises(ValueError, match="miss_read_p"):
         NoiseLevel(miss_read_p=-0.1)
+
+
+@pytest.mark.parametrize("count", [1, 2, 7, 60])
+def test_exactly_count_passes_even_with_many_distractors(count: int) -> None:
+    run = random_passes(count, NoiseLevel().scaled(8.0), seed=count)
+    assert len(run.passes) == count
+    kinds = {d.kind for d in run.distractors}
+    assert count < 60 or kinds == {"staged", "backout", "reversal", "neighbour-traffic"}

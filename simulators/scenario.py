@@ -177,36 +177,39 @@ class _PortalEvent(_Event):
     by: Ident  # a portal
 
 
-class _Distractor(_PortalEvent):
-    """A load that moves in a portal's read field but does not cross: no stock moves.
+class _Load(_PortalEvent):
+    """A load that moves in a portal's read field without crossing its door: no stock moves.
     Its tags are fresh (never in stock)."""
 
-    side: Side = "outside"
     lines: tuple[Line, ...] = Field(min_length=1)
     speed_m_per_s: float | None = Field(default=None, gt=0, le=5)
 
 
-class Staged(_Distractor):
+class _Returning(_Load):
+    side: Side = "outside"  # where it comes from and goes back to
+
+
+class Staged(_Returning):
     """A pallet set down in the read field, left standing `for_s`, then taken back."""
 
     kind: Literal["staged"]
     for_s: float = Field(gt=0, le=3600)
 
 
-class Backout(_Distractor):
+class Backout(_Returning):
     """A forklift noses into the doorway and backs out."""
 
     kind: Literal["backout"]
 
 
-class Reversal(_Distractor):
+class Reversal(_Returning):
     """A load reaches the door plane (`depth_m` past it), reverses and leaves the way it came."""
 
     kind: Literal["reversal"]
     depth_m: float = Field(default=0.3, ge=0, le=1.5)
 
 
-class NeighbourTraffic(_Distractor):
+class NeighbourTraffic(_Load):
     """A load crossing the portal's neighbour door (no portal there), read weakly by this one."""
 
     kind: Literal["neighbour-traffic"]

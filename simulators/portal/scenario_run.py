@@ -216,14 +216,14 @@ class PortalPlanner:
         epcs = [e for line in event.lines for e in self._fresh(line, line.qty)]
         pallet = self._pallet(event.lines, portal)
         speed, half = self._speed(event, portal), portal.layout.field_half_m
-        door, side, direction = portal.door, event.side, None
+        door, direction = portal.door, None
         if isinstance(event, NeighbourTraffic):
             assert portal.neighbour is not None
             door, direction = portal.neighbour, event.direction
-            side = "outside" if event.direction == "in" else "inside"
+            side: Side = "outside" if event.direction == "in" else "inside"
             path = crossing(side, event.at, speed, half, rng.uniform(-LANE_M, LANE_M))
         else:
-            path = _returning_path(event, speed, half, rng)
+            side, path = event.side, _returning_path(event, speed, half, rng)
         self._move(door, path, epcs, pallet, rng)
         self.distractors.append(
             Distractor(

@@ -330,3 +330,23 @@ def test_the_portal_snippet_merges_into_small_site_without_changing_the_scanners
     assert [(p.direction, len(p.epcs)) for p in merged.passes] == [("in", 11), ("out", 5)]
     assert [d.kind for d in merged.distractors] == ["backout"]
     assert merged.duration_s <= 25
+
+
+def test_a_load_staged_before_crossing_is_one_long_pass(tmp_path: Path) -> None:
+    text = (HEAD + EVENTS).replace('to = "DOCK"\n', 'to = "DOCK"\nstand_s = 20\n', 1)
+    p = plan_of(tmp_path, text)
+    staged, quick = p.passes[0], plan_of(tmp_path, HEAD + EVENTS).passes[0]
+    assert staged.leave_s == pytest.approx(quick.leave_s + 20.0)
+    by = _by_epc(p.sightings["p1"])
+    standing = [s for e in staged.epcs for s in by[e] if 6.0 <= s.at_s <= 24.0]
+    assert len(standing) > 100
+    assert sum(s.antenna in (1, 2) for s in standing) > 0.9 * len(standing)
+
+
+def test_neighbour_traffic_has_a_direction_not_a_side(tmp_path: Path) -> None:
+    text = HEAD.replace('door = "DOCK"', 'door = "DOCK"\nneighbour = "DOCK-2"') + EVENTS.replace(
+        'kind = "staged"\nby = "p1"\nfor_s = 5',
+        'kind = "neighbour-traffic"\nby = "p1"\nside = "inside"',
+    )
+    with pytest.raises(ScenarioError, match=r"events\.1\.neighbour-traffic\.side: Extra inputs"):
+        plan_of(tmp_path, text)

@@ -53,9 +53,18 @@ class World:
             self._reads[portal_id] += render(tags, path, scene, rng)
 
     def sightings(self, portal_id: str) -> tuple[Sighting, ...]:
+        """Time-sorted; the reads are consumed chunk by chunk to keep the peak memory down."""
         reads = self._reads[portal_id]
-        reads.sort(key=_time)
-        return tuple(starmap(Sighting, reads))
+        reads.sort(key=_time, reverse=True)
+        out: list[Sighting] = []
+        while reads:
+            chunk = reads[-_CHUNK:]
+            del reads[-_CHUNK:]
+            out.extend(starmap(Sighting, reversed(chunk)))
+        return tuple(out)
+
+
+_CHUNK = 1 << 16
 
 
 def _time(read: Read) -> float:

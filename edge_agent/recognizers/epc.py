@@ -67,7 +67,9 @@ def check_epc_map(epc_map: Mapping[str, str]) -> None:
 class EpcDecoder:
     """Decode EPC hex strings with a bounded cache (cleared whole when it fills up)."""
 
-    def __init__(self, epc_map: Mapping[str, str], cache_entries_max: int = CACHE_ENTRIES_MAX):
+    def __init__(
+        self, epc_map: Mapping[str, str], cache_entries_max: int = CACHE_ENTRIES_MAX
+    ) -> None:
         check_epc_map(epc_map)
         # longest key first, so the most specific prefix wins
         ordered = sorted(epc_map.items(), key=lambda kv: (-len(kv[0]), kv[0]))

@@ -11,10 +11,11 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from epcpy import ConvertException, hex_to_tag_encodable
-from epcpy.epc_schemes import SGTIN, SSCC
 from epcpy.epc_schemes.base_scheme import TagEncodable
-from epcpy.utils.parsers import TAG_ENCODABLE_HEX_HEADERS
+from epcpy.epc_schemes.sgtin import SGTIN
+from epcpy.epc_schemes.sscc import SSCC
+from epcpy.utils.common import ConvertException
+from epcpy.utils.parsers import TAG_ENCODABLE_HEX_HEADERS, hex_to_tag_encodable
 
 EPC_HEX = re.compile(r"^[0-9A-F]{8,124}$")  # the wire contract's Epc, upper case
 URI_PREFIX = "urn:epc:id:"

@@ -2,9 +2,11 @@
 
 from device_profiles.errors import ProfileError
 from device_profiles.loader import known_profiles, load_profile
+from device_profiles.portal import PortalProfile
 from device_profiles.schema import Profile, ScannerProfile, SerialSettings
 
 __all__ = [
+    "PortalProfile",
     "Profile",
     "ProfileError",
     "ScannerProfile",

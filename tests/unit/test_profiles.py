@@ -38,7 +38,9 @@ def test_every_shipped_profile_loads(name: str) -> None:
 
 def test_serial_profiles_are_9600_8n1() -> None:
     for name in ("generic-serial-scanner", "generic-serial-scanner-aim"):
-        serial = load_profile(name).serial
+        profile = load_profile(name)
+        assert isinstance(profile, ScannerProfile)
+        serial = profile.serial
         assert (serial.baud, serial.bytesize, serial.parity, serial.stopbits) == (9600, 8, "N", 1)
 
 
@@ -58,6 +60,7 @@ def test_load_by_path_takes_the_name_from_the_file(tmp_path: Path, as_path: bool
     path = tmp_path / "dock-scanner.toml"
     path.write_text(MINIMAL + 'prefix = "@@"\n')
     profile = load_profile(path if as_path else str(path))
+    assert isinstance(profile, ScannerProfile)
     assert (profile.name, profile.prefix, profile.duplicate_window_ms) == (
         "dock-scanner",
         "@@",

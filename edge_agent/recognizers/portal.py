@@ -1,0 +1,242 @@
+"""The portal recognizer: an RFID dock-door portal's tag reads in, receipts and shipments out.
+
+Pure and clock-injected. Every decision is taken in event time (the reads' `at`): a pass ends
+`pass_close_s` after its tag's last read, a load when no tag still in the field could join it.
+Event time advances with the reads and, between them, with the injected clock's progress since
+the last read (`tick`), so a replay fed faster than real time after a restart takes the same
+decisions, and a reader whose clock is off does not matter.
+
+Stray reads: weaker than `rssi_min_dbm`, on a port of no zone, on one zone only (unless the tag
+travelled with a load), or stronger on the neighbour door's ports. A tag longer than
+`standing_s_max` in the field starts a fresh pass (a staged pallet produces nothing; when it is
+later moved through the door, that is a new pass). See portal_tags (direction) and portal_loads.
+"""
+
+import re
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+from device_profiles.portal import PortalProfile
+from edge_agent.readings import Reading, TagRead
+from edge_agent.recognizers.base import Clock, Output, Rejected, State, StateError
+from edge_agent.recognizers.epc import EpcDecoder
+from edge_agent.recognizers.portal_loads import Load, clusters, load_outputs, ready, travels_with
+from edge_agent.recognizers.portal_tags import IN, NEIGHBOUR, OUT, Finished, TagPass
+
+STATE_VERSION = 1
+SWEEP_S = 0.1  # event time between two looks for ended passes and complete loads
+BAD_EPCS_MAX = 1000
+_WIRE_EPC = re.compile(r"^[0-9A-F]{8,124}$")
+
+
+@dataclass(slots=True)
+class PortalCounters:
+    reads: int = 0  # tag reads fed
+    strays: int = 0  # reads ignored: too weak, a port of no zone, a bad EPC
+    passes: int = 0  # tag passes ended
+    crossings: int = 0  # passes that crossed the door
+    one_zone: int = 0  # passes seen by one zone only
+    joined: int = 0  # ... of these, tags that travelled with a load
+    neighbour: int = 0  # passes seen more strongly by the neighbour door's ports
+    reversals: int = 0  # passes that started and ended on one side with the other in between
+    unclear: int = 0  # passes with no clear direction
+    standing: int = 0  # passes longer than standing_s_max (restarted)
+    evicted: int = 0  # passes ended early: tags_tracked_max reached
+    loads: int = 0
+    drafts: int = 0
+    rejected: int = 0
+
+
+class PortalRecognizer:
+    """One portal (one reader at one dock door) into TxnDrafts; never raises on input."""
+
+    def __init__(
+        self,
+        device: str,
+        portal: PortalProfile,
+        location: str,
+        epc_map: Mapping[str, str],
+        clock: Clock,
+    ) -> None:
+        self.device = device
+        self.portal = portal
+        self.location = location
+        self.counters = PortalCounters()
+        self._clock = clock
+        self._decoder = EpcDecoder(epc_map)
+        self._zone = dict.fromkeys(portal.outside_ports, OUT)
+        self._zone.update(dict.fromkeys(portal.inside_ports, IN))
+        self._zone.update(dict.fromkeys(portal.neighbour_ports, NEIGHBOUR))
+        self._tags: dict[str, TagPass] = {}
+        self._crossings: list[Finished] = []
+        self._followers: list[Finished] = []
+        self._now_s: float | None = None  # event time: the latest read, or later (tick)
+        self._swept_s = float("-inf")
+        self._fed_clock_s = clock().timestamp()
+        self._bad_epcs: set[str] = set()
+
+    # -- Recognizer -------------------------------------------------------------------------
+
+    def feed(self, reading: Reading) -> list[Output]:
+        if not isinstance(reading, TagRead):
+            return [Rejected(self.device, repr(reading), "not an RFID tag read", reading.at)]
+        self.counters.reads += 1
+        self._fed_clock_s = self._clock().timestamp()
+        t = reading.at.timestamp()
+        out = self._advance(t) if self._now_s is None or t - self._swept_s >= SWEEP_S else []
+        if self._now_s is None or t > self._now_s:
+            self._now_s = t
+        zone = self._zone.get(reading.antenna)
+        if zone is None or reading.rssi_dbm < self.portal.rssi_min_dbm:
+            self.counters.strays += 1
+            return out
+        tag = self._tags.get(reading.epc)
+        if tag is None or t - tag.last_s >= self.portal.pass_close_s:
+            if tag is not None:
+                self._end(tag)
+            elif not _WIRE_EPC.fullmatch(reading.epc):
+                return out + self._bad_epc(reading)
+            tag = self._start(reading.epc, t)
+        elif t - tag.first_s > self.portal.standing_s_max:
+            self.counters.standing += 1
+            tag = self._tags[reading.epc] = TagPass(reading.epc, t)
+        tag.add(zone, reading.rssi_dbm, t, reading.seen_count, reading.antenna, self.portal)
+        if reading.phase_deg is not None:
+            tag.add_phase(zone, reading.antenna, reading.phase_deg, t)
+        return out
+
+    def tick(self) -> list[Output]:
+        if self._now_s is None:
+            return []
+        since = self._clock().timestamp() - self._fed_clock_s
+        return self._advance(self._now_s + max(0.0, since))
+
+    def snapshot(self) -> State:
+        """Open passes, ended passes not yet in a load, event time; bounded by tags_tracked_max."""
+        return {
+            "v": STATE_VERSION,
+            "now": self._now_s,
+            "swept": None if self._swept_s == float("-inf") else self._swept_s,
+            "tags": [tag.dump() for tag in self._tags.values()],
+            "crossings": [c.dump() for c in self._crossings],
+            "followers": [f.dump() for f in self._followers],
+            "counters": asdict(self.counters),
+        }
+
+    def restore(self, state: State) -> None:
+        try:
+            parsed = _parse_state(state)
+        except (KeyError, TypeError, ValueError, IndexError) as exc:
+            raise StateError(f"portal recognizer {self.device}: {exc!r}") from None
+        self._now_s, swept, self._tags, self._crossings, self._followers, counters = parsed
+        self._swept_s = float("-inf") if swept is None else swept
+        self.counters = counters
+        self._fed_clock_s = self._clock().timestamp()
+
+    # -- passes -----------------------------------------------------------------------------
+
+    def _start(self, epc: str, t: float) -> TagPass:
+        if len(self._tags) >= self.portal.tags_tracked_max:
+            oldest = min(self._tags.values(), key=lambda tag: (tag.last_s, tag.epc))
+            self.counters.evicted += 1
+            self._end(oldest)
+        tag = self._tags[epc] = TagPass(epc, t)
+        return tag
+
+    def _end(self, tag: TagPass) -> None:
+        del self._tags[tag.epc]
+        verdict, margin = tag.judge(self.portal)
+        c = self.counters
+        c.passes += 1
+        if verdict in ("in", "out"):
+            c.crossings += 1
+            self._crossings.append(Finished.of(tag, verdict, margin))
+        elif verdict in ("outside", "inside"):
+            c.one_zone += 1
+            self._followers.append(Finished.of(tag, verdict, 0.0))
+        elif verdict == "neighbour":
+            c.neighbour += 1
+        elif verdict == "reversal":
+            c.reversals += 1
+        else:
+            c.unclear += 1
+
+    def _bad_epc(self, reading: TagRead) -> list[Output]:
+        self.counters.strays += 1
+        if reading.epc in self._bad_epcs:
+            return []
+        if len(self._bad_epcs) >= BAD_EPCS_MAX:
+            self._bad_epcs.clear()
+        self._bad_epcs.add(reading.epc)
+        self.counters.rejected += 1
+        why = "EPC is not 8..124 upper-case hex digits; its reads are ignored"
+        return [Rejected(self.device, repr(reading), why, reading.at)]
+
+    # -- time -------------------------------------------------------------------------------
+
+    def _advance(self, now: float) -> list[Output]:
+        """End the passes silent for pass_close_s by `now`, and emit the loads complete by then."""
+        self._swept_s = now
+        close = self.portal.pass_close_s
+        for tag in [tag for tag in self._tags.values() if now - tag.last_s >= close]:
+            self._end(tag)
+        out: list[Output] = []
+        gap = self.portal.load_gap_s
+        bound = self.portal.tags_tracked_max
+        for group in clusters(self._crossings, gap):
+            if ready(group, self._tags.values(), now, gap) or len(self._crossings) > bound:
+                out.extend(self._emit(group))
+        keep = now - self.portal.standing_s_max
+        followers = [f for f in self._followers if f.last_s >= keep]
+        self.counters.strays += len(self._followers) - len(followers)
+        self._followers = followers[-bound:]
+        return out
+
+    def _emit(self, group: list[Finished]) -> list[Output]:
+        gap = self.portal.load_gap_s
+        joined = [f for f in self._followers if travels_with(f, group, gap)]
+        if joined:
+            taken = {id(f) for f in joined}
+            self._followers = [f for f in self._followers if id(f) not in taken]
+        members = {id(c) for c in group}
+        self._crossings = [c for c in self._crossings if id(c) not in members]
+        load = Load(group[0].verdict, tuple(group), tuple(joined))
+        out = load_outputs(
+            load, self.device, self.location, self._decoder, self.portal.confidence_full_db
+        )
+        c = self.counters
+        c.joined += len(joined)
+        c.loads += 1
+        rejected = sum(isinstance(o, Rejected) for o in out)
+        c.rejected += rejected
+        c.drafts += len(out) - rejected
+        return out
+
+
+def _parse_state(
+    state: State,
+) -> tuple[
+    float | None,
+    float | None,
+    dict[str, TagPass],
+    list[Finished],
+    list[Finished],
+    PortalCounters,
+]:
+    if state.get("v") != STATE_VERSION:
+        raise ValueError(f"state version {state.get('v')!r}, this is {STATE_VERSION}")
+    now, swept = _opt_float(state["now"]), _opt_float(state["swept"])
+    tags = {tag.epc: tag for tag in (TagPass.load(row) for row in state["tags"])}
+    crossings = [Finished.load(row) for row in state["crossings"]]
+    followers = [Finished.load(row) for row in state["followers"]]
+    saved: dict[str, Any] = state["counters"]
+    names = {f.name for f in fields(PortalCounters)}
+    if set(saved) != names:
+        raise ValueError(f"counters {sorted(saved)}")
+    counters = PortalCounters(**{k: int(v) for k, v in saved.items()})
+    return now, swept, tags, crossings, followers, counters
+
+
+def _opt_float(value: Any) -> float | None:
+    return None if value is None else float(value)

@@ -1,0 +1,202 @@
+"""Loads: tags that cross a portal together, and the receipts/shipments a load becomes.
+
+Crossings of one direction whose crossing times are within `load_gap_s` of each other form one
+load. Tags that one zone only saw (a metal case shading one side) join the load they travelled
+with: their reads overlap the load's crossing and they were seen on the side the load came from
+before it crossed, or on the side it went to after. A load becomes one TxnDraft per GTIN (or
+mapped SKU) with its EPCs, one draft of unknown EPCs at confidence 0 (the ledger holds those for
+review), and its SSCCs as containers in the evidence. A load of pallet tags only (no item read)
+becomes a Rejected output naming the SSCCs: nothing to post, but nobody loses it.
+"""
+
+import statistics
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from edge_agent.recognizers.base import Output, Rejected, TxnDraft
+from edge_agent.recognizers.epc import EpcDecoder, Mapped, Sgtin, Sscc
+from edge_agent.recognizers.portal_tags import IN, NEIGHBOUR, OUT, ZONE_NAMES, Finished, TagPass
+from edge_agent.recognizers.scan import wire_problem
+from stockwire.txn import Evidence, TxnKind
+
+LOAD_NAMESPACE = uuid.UUID("6f0c8e52-3c1e-5b8a-9d57-2f1b0c4e7a10")
+UNKNOWN_SKU = "UNKNOWN-EPC"
+CONTAINERS_MAX = 100  # the wire contract's bound on Evidence.containers
+
+
+@dataclass(frozen=True, slots=True)
+class Load:
+    direction: str  # "in" (receipt) or "out" (shipment)
+    crossings: tuple[Finished, ...]
+    followers: tuple[Finished, ...]
+
+    @property
+    def members(self) -> tuple[Finished, ...]:
+        return self.crossings + self.followers
+
+    @property
+    def first_s(self) -> float:
+        return min(m.first_s for m in self.members)
+
+    @property
+    def last_s(self) -> float:
+        return max(m.last_s for m in self.members)
+
+    def load_id(self, device: str) -> uuid.UUID:
+        first = _time(self.first_s).isoformat()
+        return uuid.uuid5(LOAD_NAMESPACE, f"{device}|{first}|{min(m.epc for m in self.members)}")
+
+
+def clusters(crossings: Iterable[Finished], gap_s: float) -> list[list[Finished]]:
+    """Crossings grouped per direction by crossing time, earliest group first."""
+    groups: list[list[Finished]] = []
+    for direction in ("in", "out"):
+        ordered = sorted((c for c in crossings if c.verdict == direction), key=_cross_key)
+        for c in ordered:
+            if (
+                groups
+                and groups[-1][0].verdict == direction
+                and c.at_s - groups[-1][-1].at_s <= gap_s
+            ):
+                groups[-1].append(c)
+            else:
+                groups.append([c])
+    groups.sort(key=lambda g: (g[0].at_s, g[0].epc))
+    return groups
+
+
+def ready(group: Sequence[Finished], active: Iterable[TagPass], now_s: float, gap_s: float) -> bool:
+    """No tag still in the field could still join this group (or travel with it)."""
+    start = min(c.first_s for c in group) - gap_s
+    end = group[-1].at_s + gap_s
+    if now_s < end:
+        return False
+    return not any(start <= tag.first_s <= end for tag in active)
+
+
+def travels_with(follower: Finished, group: Sequence[Finished], gap_s: float) -> bool:
+    """A one-zone tag seen where the load was: its side before the crossing, or after it."""
+    c0, c1 = group[0].at_s - gap_s, group[-1].at_s + gap_s
+    if follower.last_s < c0 or follower.first_s > c1:
+        return False
+    came_from = "outside" if group[0].verdict == "in" else "inside"
+    if follower.verdict == came_from:
+        return follower.at_s <= c1
+    return follower.at_s >= c0
+
+
+def load_outputs(
+    load: Load, device: str, location: str, decoder: EpcDecoder, confidence_full_db: float
+) -> list[Output]:
+    """The drafts of one load (one per GTIN or SKU, unknown EPCs last), or why there are none."""
+    load_id = load.load_id(device)
+    by_gtin: dict[str, list[tuple[Finished, str]]] = {}
+    by_sku: dict[str, list[Finished]] = {}
+    unknown: list[Finished] = []
+    containers: list[str] = []
+    for m in sorted(load.members, key=lambda m: m.epc):
+        decoded = decoder.decode(m.epc)
+        if isinstance(decoded, Sgtin):
+            by_gtin.setdefault(decoded.gtin14, []).append((m, decoded.serial))
+        elif isinstance(decoded, Sscc):
+            containers.append(decoded.sscc18)
+        elif isinstance(decoded, Mapped):
+            by_sku.setdefault(decoded.sku, []).append(m)
+        else:
+            unknown.append(m)
+    at = _time(load.last_s)
+    if not (by_gtin or by_sku or unknown):
+        kind = "receipt" if load.direction == "in" else "shipment"
+        raw = f"load {load_id}: SSCC {' '.join(containers)}"
+        why = f"{kind} of pallet tags only (no item tag read): nothing posted; count the pallet"
+        return [Rejected(device, raw, why, at)]
+    confidence = _confidence(load, confidence_full_db)
+    common = _Common(load, load_id, tuple(sorted(set(containers))), device, location, at)
+    out: list[TxnDraft] = []
+    for gtin, items in sorted(by_gtin.items()):
+        serials = tuple(s for _, s in items)
+        out.append(common.draft([m for m, _ in items], confidence, gtin=gtin, serials=serials))
+    for sku, tags in sorted(by_sku.items()):
+        out.append(common.draft(tags, confidence, sku=sku))
+    if unknown:
+        out.append(common.draft(unknown, 0.0, sku=UNKNOWN_SKU))
+    return [_checked(o) for o in out]
+
+
+@dataclass(frozen=True, slots=True)
+class _Common:
+    load: Load
+    load_id: uuid.UUID
+    containers: tuple[str, ...]
+    device: str
+    location: str
+    at: datetime
+
+    def draft(
+        self,
+        tags: Sequence[Finished],
+        confidence: float,
+        gtin: str | None = None,
+        sku: str | None = None,
+        serials: tuple[str, ...] = (),
+    ) -> TxnDraft:
+        inbound = self.load.direction == "in"
+        return TxnDraft(
+            device=self.device,
+            kind=TxnKind.RECEIPT if inbound else TxnKind.SHIPMENT,
+            qty=len(tags),
+            occurred_at=self.at,
+            sku=sku,
+            gtin=gtin,
+            serials=serials,
+            epcs=tuple(t.epc for t in tags),
+            from_location=None if inbound else self.location,
+            to_location=self.location if inbound else None,
+            confidence=confidence,
+            evidence=self._evidence(tags),
+            load_id=self.load_id,
+        )
+
+    def _evidence(self, tags: Sequence[Finished]) -> Evidence:
+        reads = [sum(t.reads[z] for t in tags) for z in (OUT, IN, NEIGHBOUR)]
+        one_zone = sum(t.verdict not in ("in", "out") for t in tags)
+        note = f"{len(self.load.members)} tags in the load"
+        if one_zone:
+            note += f"; {one_zone} of these seen by one zone only"
+        if len(self.containers) > CONTAINERS_MAX:
+            note += f"; {len(self.containers)} SSCCs, the first {CONTAINERS_MAX} listed"
+        return Evidence(
+            read_count=sum(reads),
+            rssi_dbm=max(t.peak_dbm for t in tags),
+            antennas=tuple(sorted({a for t in tags for a in t.antennas})),
+            reads_by_zone={ZONE_NAMES[z]: reads[z] for z in (OUT, IN, NEIGHBOUR) if reads[z]},
+            containers=self.containers[:CONTAINERS_MAX],
+            first_seen_at=_time(self.load.first_s),
+            last_seen_at=self.at,
+            note=note,
+        )
+
+
+def _confidence(load: Load, full_db: float) -> float:
+    """The load's median direction margin against the profile's full-confidence margin."""
+    return round(min(1.0, statistics.median(c.margin_db for c in load.crossings) / full_db), 3)
+
+
+def _checked(draft: TxnDraft) -> Output:
+    problem = wire_problem(draft)
+    if problem is None:
+        return draft
+    raw = f"load {draft.load_id}: {draft.gtin or draft.sku} x{draft.qty}"
+    return Rejected(
+        draft.device, raw, f"draft refused by the wire contract: {problem}", draft.occurred_at
+    )
+
+
+def _cross_key(c: Finished) -> tuple[float, str]:
+    return c.at_s, c.epc
+
+
+def _time(s: float) -> datetime:
+    return datetime.fromtimestamp(s, UTC)

@@ -1,0 +1,287 @@
+"""One tag's pass through a portal: per-zone smoothed RSSI and where the pass starts and ends.
+
+Zones are indexed OUT, IN, NEIGHBOUR. For each zone the pass keeps the read count, an EMA of the
+RSSI (smoothed against fast fading), the peak smoothed and raw RSSI, and two strength sums in
+linear power of the smoothed RSSI: `early`, with weights decaying from the pass's first read (who
+saw the tag first), and `late`, decaying towards the latest read (who sees it last). A crossing
+is a pass whose early leader and late leader are different zones, each by a margin in dB.
+
+RF phase (when reads carry it): phase = 4*pi*d/wavelength, so between two close reads of one
+antenna a falling phase means the tag is approaching that antenna. The antennas sit at the door
+looking away from it, so an inbound tag approaches the outside antennas and moves away from the
+inside ones; each phase step votes +1 (inbound) or -1 (outbound).
+"""
+
+import math
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from device_profiles.portal import PortalProfile
+
+OUT, IN, NEIGHBOUR = 0, 1, 2
+ZONE_NAMES = ("outside", "inside", "neighbour")
+NO_RSSI = -999.0
+MARGIN_DB_MAX = 60.0
+PHASE_STEP_S_MAX = 0.05  # a longer step may hide whole phase turns at forklift speed
+PHASE_STEP_DEG_MIN = 3.0  # smaller steps are phase noise
+PHASE_VOTE_MIN = 0.5  # |mean vote| phase needs to decide a direction
+
+Verdict = Literal["in", "out", "outside", "inside", "neighbour", "reversal", "unclear"]
+
+
+class TagPass:
+    """Accumulates one tag's reads until the pass ends (silence, standing, eviction)."""
+
+    __slots__ = (
+        "antennas",
+        "early",
+        "ema",
+        "epc",
+        "first_s",
+        "last_s",
+        "late",
+        "late_s",
+        "n",
+        "peak",
+        "peak_ema",
+        "phase_last",
+        "phase_n",
+        "phase_sum",
+        "tw",
+        "w",
+    )
+
+    def __init__(self, epc: str, first_s: float) -> None:
+        self.epc = epc
+        self.first_s = first_s
+        self.last_s = first_s
+        self.n = [0, 0, 0]
+        self.ema = [NO_RSSI, NO_RSSI, NO_RSSI]
+        self.peak_ema = [NO_RSSI, NO_RSSI, NO_RSSI]
+        self.peak = [NO_RSSI, NO_RSSI, NO_RSSI]
+        self.early = [0.0, 0.0, 0.0]
+        self.late = [0.0, 0.0, 0.0]
+        self.late_s = first_s
+        self.tw = [0.0, 0.0, 0.0]  # sum of weight * (t - first_s), for the zone's mean time
+        self.w = [0.0, 0.0, 0.0]
+        self.antennas: list[int] = []
+        self.phase_last: dict[int, tuple[float, float]] = {}  # antenna -> (phase_deg, t_s)
+        self.phase_sum = 0
+        self.phase_n = 0
+
+    def add(
+        self,
+        zone: int,
+        rssi: float,
+        t: float,
+        count: int,
+        antenna: int,
+        profile: PortalProfile,
+    ) -> None:
+        n = self.n
+        if n[zone] == 0:
+            smoothed = rssi
+        else:
+            a = profile.rssi_smoothing_alpha
+            smoothed = a * rssi + (1.0 - a) * self.ema[zone]
+        self.ema[zone] = smoothed
+        n[zone] += count
+        if smoothed > self.peak_ema[zone]:
+            self.peak_ema[zone] = smoothed
+        if rssi > self.peak[zone]:
+            self.peak[zone] = rssi
+        if t > self.last_s:
+            self.last_s = t
+        if antenna not in self.antennas:
+            self.antennas.append(antenna)
+        if zone == NEIGHBOUR:
+            return
+        weight = count * 10.0 ** ((smoothed - profile.rssi_min_dbm) / 10.0)
+        tau = profile.zone_window_s
+        since = t - self.first_s
+        self.early[zone] += weight * math.exp(-max(0.0, since) / tau)
+        step = t - self.late_s
+        if step > 0.0:
+            decay = math.exp(-step / tau)
+            late = self.late
+            late[OUT] *= decay
+            late[IN] *= decay
+            self.late_s = t
+        self.late[zone] += weight
+        self.tw[zone] += weight * since
+        self.w[zone] += weight
+
+    def add_phase(self, zone: int, antenna: int, phase_deg: float, t: float) -> None:
+        last = self.phase_last.get(antenna)
+        self.phase_last[antenna] = (phase_deg, t)
+        if last is None or zone == NEIGHBOUR or not 0.0 < t - last[1] <= PHASE_STEP_S_MAX:
+            return
+        step = (phase_deg - last[0] + 180.0) % 360.0 - 180.0
+        if abs(step) < PHASE_STEP_DEG_MIN:
+            return
+        approaching = step < 0.0
+        self.phase_sum += 1 if approaching == (zone == OUT) else -1
+        self.phase_n += 1
+
+    def mean_time(self, zone: int) -> float:
+        """Power-weighted mean time of the zone's reads (seconds since the epoch)."""
+        w = self.w[zone]
+        return self.first_s + (self.tw[zone] / w if w > 0.0 else 0.0)
+
+    def judge(self, profile: PortalProfile) -> tuple[Verdict, float]:
+        """What this pass was, and the direction margin in dB (crossings only)."""
+        n, rmin = self.n, profile.reads_min_per_zone
+        ours = max(self.peak_ema[OUT], self.peak_ema[IN])
+        if n[NEIGHBOUR] and self.peak_ema[NEIGHBOUR] >= ours + profile.neighbour_margin_db:
+            return "neighbour", 0.0
+        if n[OUT] < rmin or n[IN] < rmin:
+            if n[IN] >= rmin or (n[IN] and not n[OUT]):
+                return "inside", 0.0
+            return "outside", 0.0
+        early_db = _db(self.early[OUT], self.early[IN])  # > 0: the outside saw it first
+        late_db = _db(self.late[IN], self.late[OUT])  # as of the last read; > 0: inside last
+        margin = profile.zone_margin_db
+        if early_db >= margin and late_db >= margin:
+            return "in", min(early_db, late_db)
+        if early_db <= -margin and late_db <= -margin:
+            return "out", min(-early_db, -late_db)
+        phase = self._phase_verdict(profile)
+        if phase is not None:
+            return phase
+        if early_db * late_db < 0.0:
+            return "reversal", 0.0
+        return "unclear", 0.0
+
+    def _phase_verdict(self, profile: PortalProfile) -> tuple[Verdict, float] | None:
+        if not profile.use_phase or self.phase_n < profile.phase_reads_min:
+            return None
+        vote = self.phase_sum / self.phase_n
+        if abs(vote) < PHASE_VOTE_MIN:
+            return None
+        margin = abs(vote) * profile.confidence_full_db  # a unanimous vote is confidence 1
+        return ("in" if vote > 0 else "out"), margin
+
+    def dump(self) -> list[Any]:
+        phases = [[a, p, t] for a, (p, t) in sorted(self.phase_last.items())]
+        return [
+            self.epc,
+            self.first_s,
+            self.last_s,
+            self.n,
+            self.ema,
+            self.peak_ema,
+            self.peak,
+            self.early,
+            self.late,
+            self.late_s,
+            self.tw,
+            self.w,
+            self.antennas,
+            phases,
+            self.phase_sum,
+            self.phase_n,
+        ]
+
+    @classmethod
+    def load(cls, row: list[Any]) -> "TagPass":
+        """The inverse of dump; raises ValueError/TypeError/IndexError on a damaged row."""
+        (epc, first_s, last_s, n, ema, peak_ema, peak, early, late, late_s, tw, w) = row[:12]
+        antennas, phases, phase_sum, phase_n = row[12:16]
+        if len(row) != 16 or not isinstance(epc, str):
+            raise ValueError(f"tag state of {len(row)} fields")
+        tag = cls(epc, float(first_s))
+        tag.last_s, tag.late_s = float(last_s), float(late_s)
+        tag.n = _ints(n)
+        tag.ema, tag.peak_ema, tag.peak = _floats(ema), _floats(peak_ema), _floats(peak)
+        tag.early, tag.late, tag.tw, tag.w = _floats(early), _floats(late), _floats(tw), _floats(w)
+        tag.antennas = [int(a) for a in antennas]
+        tag.phase_last = {int(a): (float(p), float(t)) for a, p, t in phases}
+        tag.phase_sum, tag.phase_n = int(phase_sum), int(phase_n)
+        return tag
+
+
+@dataclass(frozen=True, slots=True)
+class Finished:
+    """A pass that ended as a crossing ("in"/"out") or as one zone only ("outside"/"inside")."""
+
+    epc: str
+    verdict: Verdict
+    at_s: float  # crossings: between the zones' mean times; one zone: that zone's mean time
+    first_s: float
+    last_s: float
+    reads: tuple[int, int, int]
+    peak_dbm: float
+    antennas: tuple[int, ...]
+    margin_db: float
+
+    @classmethod
+    def of(cls, tag: TagPass, verdict: Verdict, margin_db: float) -> "Finished":
+        if verdict in ("in", "out"):
+            at_s = (tag.mean_time(OUT) + tag.mean_time(IN)) / 2.0
+        else:
+            at_s = tag.mean_time(IN if verdict == "inside" else OUT)
+        return cls(
+            epc=tag.epc,
+            verdict=verdict,
+            at_s=at_s,
+            first_s=tag.first_s,
+            last_s=tag.last_s,
+            reads=(tag.n[OUT], tag.n[IN], tag.n[NEIGHBOUR]),
+            peak_dbm=max(tag.peak),
+            antennas=tuple(sorted(tag.antennas)),
+            margin_db=min(margin_db, MARGIN_DB_MAX),
+        )
+
+    def dump(self) -> list[Any]:
+        return [
+            self.epc,
+            self.verdict,
+            self.at_s,
+            self.first_s,
+            self.last_s,
+            list(self.reads),
+            self.peak_dbm,
+            list(self.antennas),
+            self.margin_db,
+        ]
+
+    @classmethod
+    def load(cls, row: list[Any]) -> "Finished":
+        epc, verdict, at_s, first_s, last_s, reads, peak, antennas, margin = row
+        if verdict not in ("in", "out", "outside", "inside") or not isinstance(epc, str):
+            raise ValueError(f"finished pass {epc!r}: verdict {verdict!r}")
+        out, in_, nb = _ints(reads)
+        return cls(
+            epc,
+            verdict,
+            float(at_s),
+            float(first_s),
+            float(last_s),
+            (out, in_, nb),
+            float(peak),
+            tuple(int(a) for a in antennas),
+            float(margin),
+        )
+
+
+def _db(a: float, b: float) -> float:
+    """10*log10(a/b), bounded (a zone that never saw the tag is MARGIN_DB_MAX behind)."""
+    if a <= 0.0 and b <= 0.0:
+        return 0.0
+    if b <= 0.0:
+        return MARGIN_DB_MAX
+    if a <= 0.0:
+        return -MARGIN_DB_MAX
+    return max(-MARGIN_DB_MAX, min(MARGIN_DB_MAX, 10.0 * math.log10(a / b)))
+
+
+def _floats(values: list[Any]) -> list[float]:
+    if len(values) != 3:
+        raise ValueError(f"{len(values)} zone values, not 3")
+    return [float(v) for v in values]
+
+
+def _ints(values: list[Any]) -> list[int]:
+    if len(values) != 3:
+        raise ValueError(f"{len(values)} zone values, not 3")
+    return [int(v) for v in values]

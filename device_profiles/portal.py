@@ -26,25 +26,34 @@ class PortalProfile(BaseModel):
     neighbour_ports: tuple[int, ...] = Field(default=(), max_length=PORTS_MAX)
 
     rssi_min_dbm: float = Field(
-        default=-75.0, ge=-120.0, le=0.0, description="weaker reads are ignored (counted as strays)"
+        default=-90.0, ge=-120.0, le=0.0, description="weaker reads are ignored (counted as strays)"
     )
     rssi_smoothing_alpha: float = Field(
         default=0.5, gt=0.0, le=1.0, description="EMA weight of a new read in a zone's RSSI"
     )
-    zone_window_s: float = Field(
+    direction_score_min: float = Field(
         default=0.5,
         gt=0.0,
-        le=10.0,
-        description="time constant of the early/late zone strength (where a pass starts and ends)",
+        le=1.0,
+        description="a tag crosses when its zone-order score (-1 out .. +1 in) is this far from 0",
     )
-    zone_margin_db: float = Field(
-        default=3.0,
-        ge=0.0,
-        le=40.0,
-        description="the start zone and the end zone must each lead the other zone by this much",
+    load_score_min: float = Field(
+        default=0.3,
+        gt=0.0,
+        le=1.0,
+        description="the mean score over all tags moving together that makes the load a crossing",
     )
-    confidence_full_db: float = Field(
-        default=12.0, gt=0.0, le=60.0, description="a direction margin of this much is confidence 1"
+    load_peak_rssi_min_dbm: float = Field(
+        default=-62.0,
+        ge=-120.0,
+        le=0.0,
+        description="a load whose strongest tag is weaker crossed another door",
+    )
+    load_rssi_spread_db: float = Field(
+        default=15.0,
+        gt=0.0,
+        le=60.0,
+        description="a tag this much weaker than its load's median peak is not on the load",
     )
     reads_min_per_zone: int = Field(
         default=2, ge=1, le=1000, description="reads each zone needs for a crossing"
@@ -62,7 +71,7 @@ class PortalProfile(BaseModel):
         default=4, ge=2, le=1000, description="phase steps a pass needs before phase decides"
     )
     pass_close_s: float = Field(
-        default=1.0, gt=0.0, le=60.0, description="a tag's pass ends after this much silence"
+        default=2.0, gt=0.0, le=60.0, description="a tag's pass ends after this much silence"
     )
     load_gap_s: float = Field(
         default=1.0,

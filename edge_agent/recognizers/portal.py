@@ -21,7 +21,13 @@ from device_profiles.portal import PortalProfile
 from edge_agent.readings import Reading, TagRead
 from edge_agent.recognizers.base import Clock, Output, Rejected, State, StateError
 from edge_agent.recognizers.epc import EpcDecoder
-from edge_agent.recognizers.portal_loads import Load, clusters, load_outputs, ready, travels_with
+from edge_agent.recognizers.portal_loads import (
+    clusters,
+    companions,
+    decide,
+    load_outputs,
+    ready,
+)
 from edge_agent.recognizers.portal_tags import IN, NEIGHBOUR, OUT, Finished, TagPass
 
 STATE_VERSION = 1
@@ -37,13 +43,13 @@ class PortalCounters:
     passes: int = 0  # tag passes ended
     crossings: int = 0  # passes that crossed the door
     one_zone: int = 0  # passes seen by one zone only
-    joined: int = 0  # ... of these, tags that travelled with a load
+    unclear: int = 0  # passes seen by both zones in no clear order (standing, reversing)
+    joined: int = 0  # ... of these two, tags that travelled with a load
     neighbour: int = 0  # passes seen more strongly by the neighbour door's ports
-    reversals: int = 0  # passes that started and ended on one side with the other in between
-    unclear: int = 0  # passes with no clear direction
     standing: int = 0  # passes longer than standing_s_max (restarted)
     evicted: int = 0  # passes ended early: tags_tracked_max reached
     loads: int = 0
+    no_crossing: int = 0  # groups of crossing tags whose load as a whole went nowhere
     drafts: int = 0
     rejected: int = 0
 
@@ -70,7 +76,7 @@ class PortalRecognizer:
         self._zone.update(dict.fromkeys(portal.neighbour_ports, NEIGHBOUR))
         self._tags: dict[str, TagPass] = {}
         self._crossings: list[Finished] = []
-        self._followers: list[Finished] = []
+        self._ended: list[Finished] = []
         self._now_s: float | None = None  # event time: the latest read, or later (tick)
         self._swept_s = float("-inf")
         self._fed_clock_s = clock().timestamp()
@@ -120,7 +126,7 @@ class PortalRecognizer:
             "swept": None if self._swept_s == float("-inf") else self._swept_s,
             "tags": [tag.dump() for tag in self._tags.values()],
             "crossings": [c.dump() for c in self._crossings],
-            "followers": [f.dump() for f in self._followers],
+            "followers": [f.dump() for f in self._ended],
             "counters": asdict(self.counters),
         }
 
@@ -129,7 +135,7 @@ class PortalRecognizer:
             parsed = _parse_state(state)
         except (KeyError, TypeError, ValueError, IndexError) as exc:
             raise StateError(f"portal recognizer {self.device}: {exc!r}") from None
-        self._now_s, swept, self._tags, self._crossings, self._followers, counters = parsed
+        self._now_s, swept, self._tags, self._crossings, self._ended, counters = parsed
         self._swept_s = float("-inf") if swept is None else swept
         self.counters = counters
         self._fed_clock_s = self._clock().timestamp()
@@ -146,21 +152,20 @@ class PortalRecognizer:
 
     def _end(self, tag: TagPass) -> None:
         del self._tags[tag.epc]
-        verdict, margin = tag.judge(self.portal)
+        verdict, score = tag.judge(self.portal)
         c = self.counters
         c.passes += 1
         if verdict in ("in", "out"):
             c.crossings += 1
-            self._crossings.append(Finished.of(tag, verdict, margin))
-        elif verdict in ("outside", "inside"):
-            c.one_zone += 1
-            self._followers.append(Finished.of(tag, verdict, 0.0))
+            self._crossings.append(Finished.of(tag, verdict, score))
         elif verdict == "neighbour":
             c.neighbour += 1
-        elif verdict == "reversal":
-            c.reversals += 1
         else:
-            c.unclear += 1
+            if verdict == "unclear":
+                c.unclear += 1
+            else:
+                c.one_zone += 1
+            self._ended.append(Finished.of(tag, verdict, score))
 
     def _bad_epc(self, reading: TagRead) -> list[Output]:
         self.counters.strays += 1
@@ -188,25 +193,24 @@ class PortalRecognizer:
             if ready(group, self._tags.values(), now, gap) or len(self._crossings) > bound:
                 out.extend(self._emit(group))
         keep = now - self.portal.standing_s_max
-        followers = [f for f in self._followers if f.last_s >= keep]
-        self.counters.strays += len(self._followers) - len(followers)
-        self._followers = followers[-bound:]
+        followers = [f for f in self._ended if f.last_s >= keep]
+        self.counters.strays += len(self._ended) - len(followers)
+        self._ended = followers[-bound:]
         return out
 
     def _emit(self, group: list[Finished]) -> list[Output]:
-        gap = self.portal.load_gap_s
-        joined = [f for f in self._followers if travels_with(f, group, gap)]
-        if joined:
-            taken = {id(f) for f in joined}
-            self._followers = [f for f in self._followers if id(f) not in taken]
         members = {id(c) for c in group}
         self._crossings = [c for c in self._crossings if id(c) not in members]
-        load = Load(group[0].verdict, tuple(group), tuple(joined))
-        out = load_outputs(
-            load, self.device, self.location, self._decoder, self.portal.confidence_full_db
-        )
+        others = companions(group, self._ended, self.portal.load_gap_s)
+        load = decide(group, others, self.portal)
         c = self.counters
-        c.joined += len(joined)
+        if load is None:  # its companions stay: they may vote against a neighbouring group too
+            c.no_crossing += 1
+            return []
+        used = {id(f) for f in others}
+        self._ended = [f for f in self._ended if id(f) not in used]
+        out = load_outputs(load, self.device, self.location, self._decoder)
+        c.joined += sum(m.verdict not in ("in", "out") for m in load.members)
         c.loads += 1
         rejected = sum(isinstance(o, Rejected) for o in out)
         c.rejected += rejected

@@ -1,20 +1,22 @@
 """Loads: tags that cross a portal together, and the receipts/shipments a load becomes.
 
-Crossings of one direction whose crossing times are within `load_gap_s` of each other form one
-load. Tags that one zone only saw (a metal case shading one side) join the load they travelled
-with: their reads overlap the load's crossing and they were seen on the side the load came from
-before it crossed, or on the side it went to after. A load becomes one TxnDraft per GTIN (or
+Crossings whose crossing times are within `load_gap_s` of each other form one load. Tags that
+moved with them but have no clear direction of their own join it: read by one zone only (a metal
+case shading one side) on the side the load came from before it crossed or on the side it went
+to after, or read by both zones in no clear order. The load's direction is the mean direction
+score over its tags, so a load that reversed in the doorway is no crossing even if a few of its
+tags looked like one. A load becomes one TxnDraft per GTIN (or
 mapped SKU) with its EPCs, one draft of unknown EPCs at confidence 0 (the ledger holds those for
 review), and its SSCCs as containers in the evidence. A load of pallet tags only (no item read)
 becomes a Rejected output naming the SSCCs: nothing to post, but nobody loses it.
 """
 
-import statistics
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from device_profiles.portal import PortalProfile
 from edge_agent.recognizers.base import Output, Rejected, TxnDraft
 from edge_agent.recognizers.epc import EpcDecoder, Mapped, Sgtin, Sscc
 from edge_agent.recognizers.portal_tags import IN, NEIGHBOUR, OUT, ZONE_NAMES, Finished, TagPass
@@ -29,12 +31,8 @@ CONTAINERS_MAX = 100  # the wire contract's bound on Evidence.containers
 @dataclass(frozen=True, slots=True)
 class Load:
     direction: str  # "in" (receipt) or "out" (shipment)
-    crossings: tuple[Finished, ...]
-    followers: tuple[Finished, ...]
-
-    @property
-    def members(self) -> tuple[Finished, ...]:
-        return self.crossings + self.followers
+    members: tuple[Finished, ...]  # crossings, then the tags that travelled with them
+    confidence: float
 
     @property
     def first_s(self) -> float:
@@ -50,46 +48,82 @@ class Load:
 
 
 def clusters(crossings: Iterable[Finished], gap_s: float) -> list[list[Finished]]:
-    """Crossings grouped per direction by crossing time, earliest group first."""
+    """Crossings grouped by crossing time (either direction: one door, one forklift at a time)."""
     groups: list[list[Finished]] = []
-    for direction in ("in", "out"):
-        ordered = sorted((c for c in crossings if c.verdict == direction), key=_cross_key)
-        for c in ordered:
-            if (
-                groups
-                and groups[-1][0].verdict == direction
-                and c.at_s - groups[-1][-1].at_s <= gap_s
-            ):
-                groups[-1].append(c)
-            else:
-                groups.append([c])
-    groups.sort(key=lambda g: (g[0].at_s, g[0].epc))
+    for c in sorted(crossings, key=_cross_key):
+        if groups and c.at_s - groups[-1][-1].at_s <= gap_s:
+            groups[-1].append(c)
+        else:
+            groups.append([c])
     return groups
 
 
 def ready(group: Sequence[Finished], active: Iterable[TagPass], now_s: float, gap_s: float) -> bool:
-    """No tag still in the field could still join this group (or travel with it)."""
-    start = min(c.first_s for c in group) - gap_s
+    """No tag still in the field could still join this group (or travel with it): one seen by
+    both zones whose crossing time so far is within the group's reach, or one seen by one zone
+    that started with the group and has not been read since the group crossed."""
     end = group[-1].at_s + gap_s
     if now_s < end:
         return False
-    return not any(start <= tag.first_s <= end for tag in active)
+    start = min(c.first_s for c in group) - gap_s
+    for tag in active:
+        if tag.first_s > end:
+            continue
+        if tag.w[OUT] > 0.0 and tag.w[IN] > 0.0:
+            if (tag.mean_time(OUT) + tag.mean_time(IN)) / 2.0 <= end:
+                return False
+        elif tag.first_s >= start and tag.last_s <= end:
+            return False
+    return True
 
 
-def travels_with(follower: Finished, group: Sequence[Finished], gap_s: float) -> bool:
-    """A one-zone tag seen where the load was: its side before the crossing, or after it."""
+def companions(
+    group: Sequence[Finished], ended: Iterable[Finished], gap_s: float
+) -> list[Finished]:
+    """Passes without a direction of their own that moved with the group's crossings."""
+    return [f for f in ended if _travels_with(f, group, gap_s)]
+
+
+def decide(
+    group: Sequence[Finished], others: Sequence[Finished], profile: PortalProfile
+) -> Load | None:
+    """The group's load: direction by the mean score over every tag that moved with it (a tag
+    that went nowhere counts 0, so a load that mostly reversed is no crossing); tags much weaker
+    than the load's median peak (another door's traffic) are left out, and so is a load whose
+    strongest tag is weaker than load_peak_rssi_min_dbm (it crossed the neighbour door)."""
+    if max(c.peak_dbm for c in group) < profile.load_peak_rssi_min_dbm:
+        return None
+    voters = [*group, *others]
+    mean = sum(v.score for v in voters) / len(voters)
+    if abs(mean) < profile.load_score_min:
+        return None
+    direction = "in" if mean > 0 else "out"
+    came_from = "outside" if direction == "in" else "inside"
+    peaks = sorted(c.peak_dbm for c in group)
+    floor = peaks[len(peaks) // 2] - profile.load_rssi_spread_db
+    members = [
+        m
+        for m in (*group, *others)
+        if m.peak_dbm >= floor
+        and (m.verdict not in ("outside", "inside") or _one_side_fits(m, group, came_from))
+    ]
+    return Load(direction, tuple(members), round(min(1.0, abs(mean)), 3))
+
+
+def _travels_with(f: Finished, group: Sequence[Finished], gap_s: float) -> bool:
     c0, c1 = group[0].at_s - gap_s, group[-1].at_s + gap_s
-    if follower.last_s < c0 or follower.first_s > c1:
-        return False
-    came_from = "outside" if group[0].verdict == "in" else "inside"
-    if follower.verdict == came_from:
-        return follower.at_s <= c1
-    return follower.at_s >= c0
+    return not (f.last_s < c0 or f.first_s > c1)
 
 
-def load_outputs(
-    load: Load, device: str, location: str, decoder: EpcDecoder, confidence_full_db: float
-) -> list[Output]:
+def _one_side_fits(f: Finished, group: Sequence[Finished], came_from: str) -> bool:
+    """A tag one zone saw: on the side the load came from before it crossed, or after it on the
+    side it went to."""
+    if f.verdict == came_from:
+        return f.at_s <= group[-1].at_s
+    return f.at_s >= group[0].at_s
+
+
+def load_outputs(load: Load, device: str, location: str, decoder: EpcDecoder) -> list[Output]:
     """The drafts of one load (one per GTIN or SKU, unknown EPCs last), or why there are none."""
     load_id = load.load_id(device)
     by_gtin: dict[str, list[tuple[Finished, str]]] = {}
@@ -112,7 +146,7 @@ def load_outputs(
         raw = f"load {load_id}: SSCC {' '.join(containers)}"
         why = f"{kind} of pallet tags only (no item tag read): nothing posted; count the pallet"
         return [Rejected(device, raw, why, at)]
-    confidence = _confidence(load, confidence_full_db)
+    confidence = load.confidence
     common = _Common(load, load_id, tuple(sorted(set(containers))), device, location, at)
     out: list[TxnDraft] = []
     for gtin, items in sorted(by_gtin.items()):
@@ -161,10 +195,10 @@ class _Common:
 
     def _evidence(self, tags: Sequence[Finished]) -> Evidence:
         reads = [sum(t.reads[z] for t in tags) for z in (OUT, IN, NEIGHBOUR)]
-        one_zone = sum(t.verdict not in ("in", "out") for t in tags)
+        odd = sum(t.verdict != self.load.direction for t in tags)
         note = f"{len(self.load.members)} tags in the load"
-        if one_zone:
-            note += f"; {one_zone} of these seen by one zone only"
+        if odd:
+            note += f"; {odd} of these without their own clear direction"
         if len(self.containers) > CONTAINERS_MAX:
             note += f"; {len(self.containers)} SSCCs, the first {CONTAINERS_MAX} listed"
         return Evidence(
@@ -177,11 +211,6 @@ class _Common:
             last_seen_at=self.at,
             note=note,
         )
-
-
-def _confidence(load: Load, full_db: float) -> float:
-    """The load's median direction margin against the profile's full-confidence margin."""
-    return round(min(1.0, statistics.median(c.margin_db for c in load.crossings) / full_db), 3)
 
 
 def _checked(draft: TxnDraft) -> Output:

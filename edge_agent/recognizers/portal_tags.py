@@ -1,10 +1,13 @@
-"""One tag's pass through a portal: per-zone smoothed RSSI and where the pass starts and ends.
+"""One tag's pass through a portal: per-zone smoothed RSSI, and which zone saw it first.
 
 Zones are indexed OUT, IN, NEIGHBOUR. For each zone the pass keeps the read count, an EMA of the
-RSSI (smoothed against fast fading), the peak smoothed and raw RSSI, and two strength sums in
-linear power of the smoothed RSSI: `early`, with weights decaying from the pass's first read (who
-saw the tag first), and `late`, decaying towards the latest read (who sees it last). A crossing
-is a pass whose early leader and late leader are different zones, each by a margin in dB.
+RSSI (smoothed against fast fading) and the peak smoothed and raw RSSI. Each read weighs its
+smoothed RSSI as an amplitude. The direction score is a weighted Mann-Whitney statistic: of all
+(outside read, inside read) pairs, by weight, the share where the outside read came first, minus
+the share where it came last. A crossing scores near +1 (in) or -1 (out); a tag standing between
+the zones, or one that entered the doorway and went back, scores near 0 (its reads on the side it
+came from are both before and after those on the other side). Order, not absolute strength,
+decides, so a tag that is weak (orientation, shadowing) on every antenna is judged as well.
 
 RF phase (when reads carry it): phase = 4*pi*d/wavelength, so between two close reads of one
 antenna a falling phase means the tag is approaching that antenna. The antennas sit at the door
@@ -12,7 +15,6 @@ looking away from it, so an inbound tag approaches the outside antennas and move
 inside ones; each phase step votes +1 (inbound) or -1 (outbound).
 """
 
-import math
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -21,12 +23,11 @@ from device_profiles.portal import PortalProfile
 OUT, IN, NEIGHBOUR = 0, 1, 2
 ZONE_NAMES = ("outside", "inside", "neighbour")
 NO_RSSI = -999.0
-MARGIN_DB_MAX = 60.0
 PHASE_STEP_S_MAX = 0.05  # a longer step may hide whole phase turns at forklift speed
 PHASE_STEP_DEG_MIN = 3.0  # smaller steps are phase noise
-PHASE_VOTE_MIN = 0.5  # |mean vote| phase needs to decide a direction
+WEIGHT_DB = 20.0  # a read weighs 10 ** ((smoothed RSSI - rssi_min_dbm) / WEIGHT_DB)
 
-Verdict = Literal["in", "out", "outside", "inside", "neighbour", "reversal", "unclear"]
+Verdict = Literal["in", "out", "outside", "inside", "neighbour", "unclear"]
 
 
 class TagPass:
@@ -34,13 +35,10 @@ class TagPass:
 
     __slots__ = (
         "antennas",
-        "early",
         "ema",
         "epc",
         "first_s",
         "last_s",
-        "late",
-        "late_s",
         "n",
         "peak",
         "peak_ema",
@@ -48,6 +46,7 @@ class TagPass:
         "phase_n",
         "phase_sum",
         "tw",
+        "u",
         "w",
     )
 
@@ -59,11 +58,9 @@ class TagPass:
         self.ema = [NO_RSSI, NO_RSSI, NO_RSSI]
         self.peak_ema = [NO_RSSI, NO_RSSI, NO_RSSI]
         self.peak = [NO_RSSI, NO_RSSI, NO_RSSI]
-        self.early = [0.0, 0.0, 0.0]
-        self.late = [0.0, 0.0, 0.0]
-        self.late_s = first_s
         self.tw = [0.0, 0.0, 0.0]  # sum of weight * (t - first_s), for the zone's mean time
         self.w = [0.0, 0.0, 0.0]
+        self.u = [0.0, 0.0]  # weight of (outside before inside) pairs, (inside before outside)
         self.antennas: list[int] = []
         self.phase_last: dict[int, tuple[float, float]] = {}  # antenna -> (phase_deg, t_s)
         self.phase_sum = 0
@@ -96,19 +93,12 @@ class TagPass:
             self.antennas.append(antenna)
         if zone == NEIGHBOUR:
             return
-        weight = count * 10.0 ** ((smoothed - profile.rssi_min_dbm) / 10.0)
-        tau = profile.zone_window_s
-        since = t - self.first_s
-        self.early[zone] += weight * math.exp(-max(0.0, since) / tau)
-        step = t - self.late_s
-        if step > 0.0:
-            decay = math.exp(-step / tau)
-            late = self.late
-            late[OUT] *= decay
-            late[IN] *= decay
-            self.late_s = t
-        self.late[zone] += weight
-        self.tw[zone] += weight * since
+        weight = count * 10.0 ** ((smoothed - profile.rssi_min_dbm) / WEIGHT_DB)
+        if zone == IN:
+            self.u[0] += weight * self.w[OUT]
+        else:
+            self.u[1] += weight * self.w[IN]
+        self.tw[zone] += weight * (t - self.first_s)
         self.w[zone] += weight
 
     def add_phase(self, zone: int, antenna: int, phase_deg: float, t: float) -> None:
@@ -129,7 +119,7 @@ class TagPass:
         return self.first_s + (self.tw[zone] / w if w > 0.0 else 0.0)
 
     def judge(self, profile: PortalProfile) -> tuple[Verdict, float]:
-        """What this pass was, and the direction margin in dB (crossings only)."""
+        """What this pass was, and its direction score (+1 surely in .. -1 surely out)."""
         n, rmin = self.n, profile.reads_min_per_zone
         ours = max(self.peak_ema[OUT], self.peak_ema[IN])
         if n[NEIGHBOUR] and self.peak_ema[NEIGHBOUR] >= ours + profile.neighbour_margin_db:
@@ -138,28 +128,15 @@ class TagPass:
             if n[IN] >= rmin or (n[IN] and not n[OUT]):
                 return "inside", 0.0
             return "outside", 0.0
-        early_db = _db(self.early[OUT], self.early[IN])  # > 0: the outside saw it first
-        late_db = _db(self.late[IN], self.late[OUT])  # as of the last read; > 0: inside last
-        margin = profile.zone_margin_db
-        if early_db >= margin and late_db >= margin:
-            return "in", min(early_db, late_db)
-        if early_db <= -margin and late_db <= -margin:
-            return "out", min(-early_db, -late_db)
-        phase = self._phase_verdict(profile)
-        if phase is not None:
-            return phase
-        if early_db * late_db < 0.0:
-            return "reversal", 0.0
-        return "unclear", 0.0
-
-    def _phase_verdict(self, profile: PortalProfile) -> tuple[Verdict, float] | None:
-        if not profile.use_phase or self.phase_n < profile.phase_reads_min:
-            return None
-        vote = self.phase_sum / self.phase_n
-        if abs(vote) < PHASE_VOTE_MIN:
-            return None
-        margin = abs(vote) * profile.confidence_full_db  # a unanimous vote is confidence 1
-        return ("in" if vote > 0 else "out"), margin
+        u = self.u
+        score = (u[0] - u[1]) / (u[0] + u[1]) if u[0] + u[1] > 0.0 else 0.0
+        if profile.use_phase and self.phase_n >= profile.phase_reads_min:
+            score = (score + self.phase_sum / self.phase_n) / 2.0
+        if score >= profile.direction_score_min:
+            return "in", score
+        if score <= -profile.direction_score_min:
+            return "out", score
+        return "unclear", score
 
     def dump(self) -> list[Any]:
         phases = [[a, p, t] for a, (p, t) in sorted(self.phase_last.items())]
@@ -171,9 +148,7 @@ class TagPass:
             self.ema,
             self.peak_ema,
             self.peak,
-            self.early,
-            self.late,
-            self.late_s,
+            self.u,
             self.tw,
             self.w,
             self.antennas,
@@ -185,15 +160,16 @@ class TagPass:
     @classmethod
     def load(cls, row: list[Any]) -> "TagPass":
         """The inverse of dump; raises ValueError/TypeError/IndexError on a damaged row."""
-        (epc, first_s, last_s, n, ema, peak_ema, peak, early, late, late_s, tw, w) = row[:12]
-        antennas, phases, phase_sum, phase_n = row[12:16]
-        if len(row) != 16 or not isinstance(epc, str):
+        (epc, first_s, last_s, n, ema, peak_ema, peak, u, tw, w) = row[:10]
+        antennas, phases, phase_sum, phase_n = row[10:14]
+        if len(row) != 14 or not isinstance(epc, str) or len(u) != 2:
             raise ValueError(f"tag state of {len(row)} fields")
         tag = cls(epc, float(first_s))
-        tag.last_s, tag.late_s = float(last_s), float(late_s)
+        tag.last_s = float(last_s)
+        tag.u = [float(u[0]), float(u[1])]
         tag.n = _ints(n)
         tag.ema, tag.peak_ema, tag.peak = _floats(ema), _floats(peak_ema), _floats(peak)
-        tag.early, tag.late, tag.tw, tag.w = _floats(early), _floats(late), _floats(tw), _floats(w)
+        tag.tw, tag.w = _floats(tw), _floats(w)
         tag.antennas = [int(a) for a in antennas]
         tag.phase_last = {int(a): (float(p), float(t)) for a, p, t in phases}
         tag.phase_sum, tag.phase_n = int(phase_sum), int(phase_n)
@@ -212,10 +188,10 @@ class Finished:
     reads: tuple[int, int, int]
     peak_dbm: float
     antennas: tuple[int, ...]
-    margin_db: float
+    score: float
 
     @classmethod
-    def of(cls, tag: TagPass, verdict: Verdict, margin_db: float) -> "Finished":
+    def of(cls, tag: TagPass, verdict: Verdict, score: float) -> "Finished":
         if verdict in ("in", "out"):
             at_s = (tag.mean_time(OUT) + tag.mean_time(IN)) / 2.0
         else:
@@ -229,7 +205,7 @@ class Finished:
             reads=(tag.n[OUT], tag.n[IN], tag.n[NEIGHBOUR]),
             peak_dbm=max(tag.peak),
             antennas=tuple(sorted(tag.antennas)),
-            margin_db=min(margin_db, MARGIN_DB_MAX),
+            score=score,
         )
 
     def dump(self) -> list[Any]:
@@ -242,13 +218,13 @@ class Finished:
             list(self.reads),
             self.peak_dbm,
             list(self.antennas),
-            self.margin_db,
+            self.score,
         ]
 
     @classmethod
     def load(cls, row: list[Any]) -> "Finished":
         epc, verdict, at_s, first_s, last_s, reads, peak, antennas, margin = row
-        if verdict not in ("in", "out", "outside", "inside") or not isinstance(epc, str):
+        if verdict not in ("in", "out", "outside", "inside", "unclear") or not isinstance(epc, str):
             raise ValueError(f"finished pass {epc!r}: verdict {verdict!r}")
         out, in_, nb = _ints(reads)
         return cls(
@@ -262,17 +238,6 @@ class Finished:
             tuple(int(a) for a in antennas),
             float(margin),
         )
-
-
-def _db(a: float, b: float) -> float:
-    """10*log10(a/b), bounded (a zone that never saw the tag is MARGIN_DB_MAX behind)."""
-    if a <= 0.0 and b <= 0.0:
-        return 0.0
-    if b <= 0.0:
-        return MARGIN_DB_MAX
-    if a <= 0.0:
-        return -MARGIN_DB_MAX
-    return max(-MARGIN_DB_MAX, min(MARGIN_DB_MAX, 10.0 * math.log10(a / b)))
 
 
 def _floats(values: list[Any]) -> list[float]:

@@ -50,7 +50,7 @@ class PortalProfile(BaseModel):
         description="a load whose strongest tag is weaker crossed another door",
     )
     load_rssi_spread_db: float = Field(
-        default=15.0,
+        default=12.0,
         gt=0.0,
         le=60.0,
         description="a tag this much weaker than its load's median peak is not on the load",
@@ -74,7 +74,7 @@ class PortalProfile(BaseModel):
         default=2.0, gt=0.0, le=60.0, description="a tag's pass ends after this much silence"
     )
     load_gap_s: float = Field(
-        default=1.0,
+        default=0.7,
         gt=0.0,
         le=60.0,
         description="tags crossing within this of each other are one load",

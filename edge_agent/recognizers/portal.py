@@ -14,7 +14,7 @@ later moved through the door, that is a new pass). See portal_tags (direction) a
 
 import re
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
 from device_profiles.portal import PortalProfile
@@ -22,6 +22,7 @@ from edge_agent.readings import Reading, TagRead
 from edge_agent.recognizers.base import Clock, Output, Rejected, State, StateError
 from edge_agent.recognizers.epc import EpcDecoder
 from edge_agent.recognizers.portal_loads import (
+    Emitted,
     clusters,
     companions,
     decide,
@@ -33,6 +34,7 @@ from edge_agent.recognizers.portal_tags import IN, NEIGHBOUR, OUT, Finished, Tag
 STATE_VERSION = 1
 SWEEP_S = 0.1  # event time between two looks for ended passes and complete loads
 BAD_EPCS_MAX = 1000
+RECENT_LOADS_MAX = 4  # emitted loads that tags read late may still join
 _WIRE_EPC = re.compile(r"^[0-9A-F]{8,124}$")
 
 
@@ -50,6 +52,7 @@ class PortalCounters:
     evicted: int = 0  # passes ended early: tags_tracked_max reached
     loads: int = 0
     no_crossing: int = 0  # groups of crossing tags whose load as a whole went nowhere
+    late: int = 0  # tags that joined a load after its transactions were emitted
     drafts: int = 0
     rejected: int = 0
 
@@ -77,6 +80,7 @@ class PortalRecognizer:
         self._tags: dict[str, TagPass] = {}
         self._crossings: list[Finished] = []
         self._ended: list[Finished] = []
+        self._recent: list[Emitted] = []
         self._now_s: float | None = None  # event time: the latest read, or later (tick)
         self._swept_s = float("-inf")
         self._fed_clock_s = clock().timestamp()
@@ -127,6 +131,7 @@ class PortalRecognizer:
             "tags": [tag.dump() for tag in self._tags.values()],
             "crossings": [c.dump() for c in self._crossings],
             "followers": [f.dump() for f in self._ended],
+            "recent": [e.dump() for e in self._recent],
             "counters": asdict(self.counters),
         }
 
@@ -135,7 +140,8 @@ class PortalRecognizer:
             parsed = _parse_state(state)
         except (KeyError, TypeError, ValueError, IndexError) as exc:
             raise StateError(f"portal recognizer {self.device}: {exc!r}") from None
-        self._now_s, swept, self._tags, self._crossings, self._ended, counters = parsed
+        self._now_s, swept, self._tags, self._crossings, self._ended, recent, counters = parsed
+        self._recent = recent
         self._swept_s = float("-inf") if swept is None else swept
         self.counters = counters
         self._fed_clock_s = self._clock().timestamp()
@@ -186,17 +192,57 @@ class PortalRecognizer:
         close = self.portal.pass_close_s
         for tag in [tag for tag in self._tags.values() if now - tag.last_s >= close]:
             self._end(tag)
-        out: list[Output] = []
         gap = self.portal.load_gap_s
+        groups = clusters(self._crossings, gap)
+        out = self._late(groups)
         bound = self.portal.tags_tracked_max
-        for group in clusters(self._crossings, gap):
+        for group in groups:
             if ready(group, self._tags.values(), now, gap) or len(self._crossings) > bound:
                 out.extend(self._emit(group))
         keep = now - self.portal.standing_s_max
         followers = [f for f in self._ended if f.last_s >= keep]
         self.counters.strays += len(self._ended) - len(followers)
         self._ended = followers[-bound:]
+        self._recent = [e for e in self._recent if e.cross_s[1] >= keep][-RECENT_LOADS_MAX:]
         return out
+
+    def _late(self, groups: list[list[Finished]]) -> list[Output]:
+        """Tags that belong to a load already emitted: crossings whose time falls in its
+        crossing window, and tags without a direction of their own that moved with it (unless
+        a group still pending may take them). `groups` loses the groups taken."""
+        if not self._recent:
+            return []
+        gap = self.portal.load_gap_s
+        late: dict[int, list[Finished]] = {}
+        for group in list(groups):
+            i = self._taker(group[0], gap)
+            if i is not None and all(self._recent[i].takes(c, gap) for c in group):
+                late.setdefault(i, []).extend(group)
+                groups.remove(group)
+        for f in self._ended:
+            i = self._taker(f, gap)
+            if i is not None and not any(companions(g, (f,), gap) for g in groups):
+                late.setdefault(i, []).append(f)
+        taken = {id(f) for members in late.values() for f in members}
+        self._crossings = [c for c in self._crossings if id(c) not in taken]
+        self._ended = [f for f in self._ended if id(f) not in taken]
+        out: list[Output] = []
+        for i, members in sorted(late.items()):
+            e = self._recent[i]
+            load = e.late(members)
+            self._recent[i] = replace(e, epcs=e.epcs | {m.epc for m in members})
+            out.extend(
+                load_outputs(load, self.device, self.location, self._decoder, e.load_id, e.epcs)
+            )
+            self.counters.late += len(members)
+        self._count(out)
+        return out
+
+    def _taker(self, f: Finished, gap: float) -> int | None:
+        for i in range(len(self._recent) - 1, -1, -1):
+            if self._recent[i].takes(f, gap):
+                return i
+        return None
 
     def _emit(self, group: list[Finished]) -> list[Output]:
         members = {id(c) for c in group}
@@ -210,12 +256,16 @@ class PortalRecognizer:
         used = {id(f) for f in others}
         self._ended = [f for f in self._ended if id(f) not in used]
         out = load_outputs(load, self.device, self.location, self._decoder)
+        self._recent.append(Emitted.of(load, self.device))
         c.joined += sum(m.verdict not in ("in", "out") for m in load.members)
         c.loads += 1
-        rejected = sum(isinstance(o, Rejected) for o in out)
-        c.rejected += rejected
-        c.drafts += len(out) - rejected
+        self._count(out)
         return out
+
+    def _count(self, out: list[Output]) -> None:
+        rejected = sum(isinstance(o, Rejected) for o in out)
+        self.counters.rejected += rejected
+        self.counters.drafts += len(out) - rejected
 
 
 def _parse_state(
@@ -226,6 +276,7 @@ def _parse_state(
     dict[str, TagPass],
     list[Finished],
     list[Finished],
+    list[Emitted],
     PortalCounters,
 ]:
     if state.get("v") != STATE_VERSION:
@@ -234,12 +285,13 @@ def _parse_state(
     tags = {tag.epc: tag for tag in (TagPass.load(row) for row in state["tags"])}
     crossings = [Finished.load(row) for row in state["crossings"]]
     followers = [Finished.load(row) for row in state["followers"]]
+    recent = [Emitted.load(row) for row in state["recent"]]
     saved: dict[str, Any] = state["counters"]
     names = {f.name for f in fields(PortalCounters)}
     if set(saved) != names:
         raise ValueError(f"counters {sorted(saved)}")
     counters = PortalCounters(**{k: int(v) for k, v in saved.items()})
-    return now, swept, tags, crossings, followers, counters
+    return now, swept, tags, crossings, followers, recent, counters
 
 
 def _opt_float(value: Any) -> float | None:

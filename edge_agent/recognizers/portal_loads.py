@@ -15,6 +15,7 @@ import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from device_profiles.portal import PortalProfile
 from edge_agent.recognizers.base import Output, Rejected, TxnDraft
@@ -25,7 +26,8 @@ from stockwire.txn import Evidence, TxnKind
 
 LOAD_NAMESPACE = uuid.UUID("6f0c8e52-3c1e-5b8a-9d57-2f1b0c4e7a10")
 UNKNOWN_SKU = "UNKNOWN-EPC"
-CONTAINERS_MAX = 100  # the wire contract's bound on Evidence.containers
+CONTAINERS_MAX = 100  # the wire contract bound on Evidence.containers
+WEAK_READS_MIN = 3  # reads a tag weaker than its load floor needs to be on it
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +35,8 @@ class Load:
     direction: str  # "in" (receipt) or "out" (shipment)
     members: tuple[Finished, ...]  # crossings, then the tags that travelled with them
     confidence: float
+    cross_s: tuple[float, float] = (0.0, 0.0)  # first and last crossing time of its tags
+    floor_dbm: float = 0.0  # weaker tags need WEAK_READS_MIN reads to be on it
 
     @property
     def first_s(self) -> float:
@@ -59,9 +63,10 @@ def clusters(crossings: Iterable[Finished], gap_s: float) -> list[list[Finished]
 
 
 def ready(group: Sequence[Finished], active: Iterable[TagPass], now_s: float, gap_s: float) -> bool:
-    """No tag still in the field could still join this group (or travel with it): one seen by
-    both zones whose crossing time so far is within the group's reach, or one seen by one zone
-    that started with the group and has not been read since the group crossed."""
+    """No tag still in the field could still join this group: one seen by both zones whose
+    crossing time so far is within the group's reach, or one seen by one zone that started with
+    the group and has not been read since the group crossed. (A tag still read after that, on
+    the side the load went to, joins the load late: see Emitted.)"""
     end = group[-1].at_s + gap_s
     if now_s < end:
         return False
@@ -104,10 +109,11 @@ def decide(
     members = [
         m
         for m in (*group, *others)
-        if m.peak_dbm >= floor
+        if (m.peak_dbm >= floor or sum(m.reads) >= WEAK_READS_MIN)
         and (m.verdict not in ("outside", "inside") or _one_side_fits(m, group, came_from))
     ]
-    return Load(direction, tuple(members), round(min(1.0, abs(mean)), 3))
+    window = (group[0].at_s, group[-1].at_s)
+    return Load(direction, tuple(members), round(min(1.0, abs(mean)), 3), window, floor)
 
 
 def _travels_with(f: Finished, group: Sequence[Finished], gap_s: float) -> bool:
@@ -123,14 +129,27 @@ def _one_side_fits(f: Finished, group: Sequence[Finished], came_from: str) -> bo
     return f.at_s >= group[0].at_s
 
 
-def load_outputs(load: Load, device: str, location: str, decoder: EpcDecoder) -> list[Output]:
-    """The drafts of one load (one per GTIN or SKU, unknown EPCs last), or why there are none."""
-    load_id = load.load_id(device)
+def load_outputs(
+    load: Load,
+    device: str,
+    location: str,
+    decoder: EpcDecoder,
+    late_of: uuid.UUID | None = None,
+    already: Iterable[str] = (),
+) -> list[Output]:
+    """The drafts of one load (one per GTIN or SKU, unknown EPCs last), or why there are none;
+    `late_of`: these are tags that joined the emitted load with that id late (`already` are
+    the EPCs it has: a tag whose pass was cut in two is counted once)."""
+    load_id = late_of or load.load_id(device)
     by_gtin: dict[str, list[tuple[Finished, str]]] = {}
     by_sku: dict[str, list[Finished]] = {}
     unknown: list[Finished] = []
     containers: list[str] = []
+    seen: set[str] = set(already)
     for m in sorted(load.members, key=lambda m: m.epc):
+        if m.epc in seen:  # one tag, its pass cut in two by a silence
+            continue
+        seen.add(m.epc)
         decoded = decoder.decode(m.epc)
         if isinstance(decoded, Sgtin):
             by_gtin.setdefault(decoded.gtin14, []).append((m, decoded.serial))
@@ -142,12 +161,14 @@ def load_outputs(load: Load, device: str, location: str, decoder: EpcDecoder) ->
             unknown.append(m)
     at = _time(load.last_s)
     if not (by_gtin or by_sku or unknown):
+        if late_of is not None:
+            return []  # a pallet tag read late: its load's transactions are out already
         kind = "receipt" if load.direction == "in" else "shipment"
         raw = f"load {load_id}: SSCC {' '.join(containers)}"
         why = f"{kind} of pallet tags only (no item tag read): nothing posted; count the pallet"
         return [Rejected(device, raw, why, at)]
     confidence = load.confidence
-    common = _Common(load, load_id, tuple(sorted(set(containers))), device, location, at)
+    common = _Common(load, load_id, tuple(sorted(set(containers))), device, location, at, late_of)
     out: list[TxnDraft] = []
     for gtin, items in sorted(by_gtin.items()):
         serials = tuple(s for _, s in items)
@@ -167,6 +188,7 @@ class _Common:
     device: str
     location: str
     at: datetime
+    late_of: uuid.UUID | None
 
     def draft(
         self,
@@ -197,6 +219,8 @@ class _Common:
         reads = [sum(t.reads[z] for t in tags) for z in (OUT, IN, NEIGHBOUR)]
         odd = sum(t.verdict != self.load.direction for t in tags)
         note = f"{len(self.load.members)} tags in the load"
+        if self.late_of is not None:
+            note = f"{len(self.load.members)} tags that joined load {self.late_of} late"
         if odd:
             note += f"; {odd} of these without their own clear direction"
         if len(self.containers) > CONTAINERS_MAX:
@@ -229,3 +253,51 @@ def _cross_key(c: Finished) -> tuple[float, str]:
 
 def _time(s: float) -> datetime:
     return datetime.fromtimestamp(s, UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class Emitted:
+    """A load whose transactions are out; tags found later to belong to it join it late."""
+
+    load_id: uuid.UUID
+    direction: str
+    cross_s: tuple[float, float]
+    floor_dbm: float
+    confidence: float
+    epcs: frozenset[str]
+
+    @classmethod
+    def of(cls, load: Load, device: str) -> "Emitted":
+        epcs = frozenset(m.epc for m in load.members)
+        window, floor = load.cross_s, load.floor_dbm
+        return cls(load.load_id(device), load.direction, window, floor, load.confidence, epcs)
+
+    def takes(self, f: Finished, gap_s: float) -> bool:
+        c0, c1 = self.cross_s[0] - gap_s, self.cross_s[1] + gap_s
+        if f.peak_dbm < self.floor_dbm and sum(f.reads) < WEAK_READS_MIN:
+            return False
+        if f.verdict in ("in", "out"):
+            return f.verdict == self.direction and c0 <= f.at_s <= c1
+        if f.last_s < c0 or f.first_s > c1:
+            return False
+        if f.verdict == "unclear":
+            return (f.score > 0.0) == (self.direction == "in")
+        came_from = "outside" if self.direction == "in" else "inside"
+        return f.at_s <= c1 if f.verdict == came_from else f.at_s >= c0
+
+    def late(self, members: Sequence[Finished]) -> Load:
+        return Load(self.direction, tuple(members), self.confidence, self.cross_s, self.floor_dbm)
+
+    def dump(self) -> list[Any]:
+        window, epcs = list(self.cross_s), sorted(self.epcs)
+        return [str(self.load_id), self.direction, window, self.floor_dbm, self.confidence, epcs]
+
+    @classmethod
+    def load(cls, row: list[Any]) -> "Emitted":
+        load_id, direction, (c0, c1), floor, confidence, epcs = row
+        if direction not in ("in", "out") or not all(isinstance(e, str) for e in epcs):
+            raise ValueError(f"emitted load {load_id!r}: direction {direction!r} or its EPCs")
+        window = (float(c0), float(c1))
+        return cls(
+            uuid.UUID(load_id), direction, window, float(floor), float(confidence), frozenset(epcs)
+        )

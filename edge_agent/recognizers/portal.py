@@ -33,7 +33,7 @@ from edge_agent.recognizers.portal_tags import IN, NEIGHBOUR, OUT, Finished, Tag
 
 STATE_VERSION = 1
 SWEEP_S = 0.1  # event time between two looks for ended passes and complete loads
-BAD_EPCS_MAX = 1000
+BAD_EPCS_MAX = 64  # broken EPCs remembered (rejected once each), in the snapshot
 RECENT_LOADS_MAX = 4  # emitted loads that tags read late may still join
 _WIRE_EPC = re.compile(r"^[0-9A-F]{8,124}$")
 
@@ -133,6 +133,7 @@ class PortalRecognizer:
             "followers": [f.dump() for f in self._ended],
             "recent": [e.dump() for e in self._recent],
             "counters": asdict(self.counters),
+            "bad_epcs": sorted(self._bad_epcs),
         }
 
     def restore(self, state: State) -> None:
@@ -140,7 +141,8 @@ class PortalRecognizer:
             parsed = _parse_state(state)
         except (KeyError, TypeError, ValueError, IndexError) as exc:
             raise StateError(f"portal recognizer {self.device}: {exc!r}") from None
-        self._now_s, swept, self._tags, self._crossings, self._ended, recent, counters = parsed
+        self._now_s, swept, self._tags, self._crossings, self._ended, recent, counters = parsed[:7]
+        self._bad_epcs = parsed[7]
         self._recent = recent
         self._swept_s = float("-inf") if swept is None else swept
         self.counters = counters
@@ -278,6 +280,7 @@ def _parse_state(
     list[Finished],
     list[Emitted],
     PortalCounters,
+    set[str],
 ]:
     if state.get("v") != STATE_VERSION:
         raise ValueError(f"state version {state.get('v')!r}, this is {STATE_VERSION}")
@@ -286,12 +289,15 @@ def _parse_state(
     crossings = [Finished.load(row) for row in state["crossings"]]
     followers = [Finished.load(row) for row in state["followers"]]
     recent = [Emitted.load(row) for row in state["recent"]]
+    bad_epcs = set(state["bad_epcs"])
+    if not all(isinstance(e, str) for e in bad_epcs):
+        raise ValueError("bad_epcs")
     saved: dict[str, Any] = state["counters"]
     names = {f.name for f in fields(PortalCounters)}
     if set(saved) != names:
         raise ValueError(f"counters {sorted(saved)}")
     counters = PortalCounters(**{k: int(v) for k, v in saved.items()})
-    return now, swept, tags, crossings, followers, recent, counters
+    return now, swept, tags, crossings, followers, recent, counters, bad_epcs
 
 
 def _opt_float(value: Any) -> float | None:

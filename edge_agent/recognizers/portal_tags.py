@@ -12,7 +12,9 @@ decides, so a tag that is weak (orientation, shadowing) on every antenna is judg
 RF phase (when reads carry it): phase = 4*pi*d/wavelength, so between two close reads of one
 antenna a falling phase means the tag is approaching that antenna. The antennas sit at the door
 looking away from it, so an inbound tag approaches the outside antennas and moves away from the
-inside ones; each phase step votes +1 (inbound) or -1 (outbound).
+inside ones; each phase step votes +1 (inbound) or -1 (outbound). A pass with phase_reads_min
+steps is judged by the mean vote instead of the read order (phase-based methods beat RSS-only
+ones). Steps longer than PHASE_STEP_S_MAX are not used: whole turns may hide in them.
 """
 
 from dataclasses import dataclass
@@ -131,7 +133,7 @@ class TagPass:
         u = self.u
         score = (u[0] - u[1]) / (u[0] + u[1]) if u[0] + u[1] > 0.0 else 0.0
         if profile.use_phase and self.phase_n >= profile.phase_reads_min:
-            score = (score + self.phase_sum / self.phase_n) / 2.0
+            score = self.phase_sum / self.phase_n  # phase, where there is enough, is the surer
         if score >= profile.direction_score_min:
             return "in", score
         if score <= -profile.direction_score_min:

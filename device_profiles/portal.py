@@ -79,6 +79,12 @@ class PortalProfile(BaseModel):
         le=60.0,
         description="tags crossing within this of each other are one load",
     )
+    load_span_s_max: float = Field(
+        default=1.5,
+        gt=0.0,
+        le=60.0,
+        description="a load's tags cross within this; a longer group is two loads close together",
+    )
     standing_s_max: float = Field(
         default=20.0,
         gt=0.0,

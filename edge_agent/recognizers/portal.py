@@ -195,7 +195,7 @@ class PortalRecognizer:
         for tag in [tag for tag in self._tags.values() if now - tag.last_s >= close]:
             self._end(tag)
         gap = self.portal.load_gap_s
-        groups = clusters(self._crossings, gap)
+        groups = clusters(self._crossings, gap, self.portal.load_span_s_max)
         out = self._late(groups)
         bound = self.portal.tags_tracked_max
         for group in groups:
@@ -205,7 +205,7 @@ class PortalRecognizer:
         followers = [f for f in self._ended if f.last_s >= keep]
         self.counters.strays += len(self._ended) - len(followers)
         self._ended = followers[-bound:]
-        self._recent = [e for e in self._recent if e.cross_s[1] >= keep][-RECENT_LOADS_MAX:]
+        self._recent = [e for e in self._recent if e.window.last_s >= keep][-RECENT_LOADS_MAX:]
         return out
 
     def _late(self, groups: list[list[Finished]]) -> list[Output]:
@@ -214,11 +214,11 @@ class PortalRecognizer:
         a group still pending may take them). `groups` loses the groups taken."""
         if not self._recent:
             return []
-        gap = self.portal.load_gap_s
+        gap, span = self.portal.load_gap_s, self.portal.load_span_s_max
         late: dict[int, list[Finished]] = {}
         for group in list(groups):
             i = self._taker(group[0], gap)
-            if i is not None and all(self._recent[i].takes(c, gap) for c in group):
+            if i is not None and all(self._recent[i].takes(c, gap, span) for c in group):
                 late.setdefault(i, []).extend(group)
                 groups.remove(group)
         for f in self._ended:
@@ -241,8 +241,9 @@ class PortalRecognizer:
         return out
 
     def _taker(self, f: Finished, gap: float) -> int | None:
+        span = self.portal.load_span_s_max
         for i in range(len(self._recent) - 1, -1, -1):
-            if self._recent[i].takes(f, gap):
+            if self._recent[i].takes(f, gap, span):
                 return i
         return None
 

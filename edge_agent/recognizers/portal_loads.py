@@ -15,6 +15,7 @@ import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from itertools import pairwise
 from typing import Any
 
 from device_profiles.portal import PortalProfile
@@ -27,7 +28,28 @@ from stockwire.txn import Evidence, TxnKind
 LOAD_NAMESPACE = uuid.UUID("6f0c8e52-3c1e-5b8a-9d57-2f1b0c4e7a10")
 UNKNOWN_SKU = "UNKNOWN-EPC"
 CONTAINERS_MAX = 100  # the wire contract bound on Evidence.containers
+CUT_GAP_S_MIN = 0.25  # a load too long in time is cut at a gap at least this wide
 WEAK_READS_MIN = 3  # reads a tag weaker than its load floor needs to be on it
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    """When a load was at the door: its crossings' first read, crossing times and last read."""
+
+    first_s: float
+    c0: float
+    c1: float
+    last_s: float
+
+    @classmethod
+    def of(cls, group: Sequence[Finished]) -> "Window":
+        first = min(c.first_s for c in group)
+        return cls(first, group[0].at_s, group[-1].at_s, max(c.last_s for c in group))
+
+    def holds(self, f: Finished, gap_s: float) -> bool:
+        """`f` was in the field only while the load was (give or take two gaps)."""
+        slack = 2.0 * gap_s
+        return f.first_s >= self.first_s - slack and f.last_s <= self.last_s + slack
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,8 +57,8 @@ class Load:
     direction: str  # "in" (receipt) or "out" (shipment)
     members: tuple[Finished, ...]  # crossings, then the tags that travelled with them
     confidence: float
-    cross_s: tuple[float, float] = (0.0, 0.0)  # first and last crossing time of its tags
-    floor_dbm: float = 0.0  # weaker tags need WEAK_READS_MIN reads to be on it
+    window: Window
+    floor_dbm: float  # weaker tags need WEAK_READS_MIN reads (and good timing) to be on it
 
     @property
     def first_s(self) -> float:
@@ -51,15 +73,28 @@ class Load:
         return uuid.uuid5(LOAD_NAMESPACE, f"{device}|{first}|{min(m.epc for m in self.members)}")
 
 
-def clusters(crossings: Iterable[Finished], gap_s: float) -> list[list[Finished]]:
-    """Crossings grouped by crossing time (either direction: one door, one forklift at a time)."""
+def clusters(
+    crossings: Iterable[Finished], gap_s: float, span_s_max: float
+) -> list[list[Finished]]:
+    """Crossings grouped by crossing time (either direction: one door, one forklift at a time);
+    a group longer than `span_s_max` is two loads close together, cut at its widest gap."""
     groups: list[list[Finished]] = []
     for c in sorted(crossings, key=_cross_key):
         if groups and c.at_s - groups[-1][-1].at_s <= gap_s:
             groups[-1].append(c)
         else:
             groups.append([c])
-    return groups
+    return [part for group in groups for part in _cut(group, span_s_max)]
+
+
+def _cut(group: list[Finished], span_s_max: float) -> list[list[Finished]]:
+    if group[-1].at_s - group[0].at_s <= span_s_max:
+        return [group]
+    gaps = [(b.at_s - a.at_s, i) for i, (a, b) in enumerate(pairwise(group))]
+    widest, i = max(gaps)
+    if widest < CUT_GAP_S_MIN:
+        return [group]
+    return _cut(group[: i + 1], span_s_max) + _cut(group[i + 1 :], span_s_max)
 
 
 def ready(group: Sequence[Finished], active: Iterable[TagPass], now_s: float, gap_s: float) -> bool:
@@ -85,8 +120,10 @@ def ready(group: Sequence[Finished], active: Iterable[TagPass], now_s: float, ga
 def companions(
     group: Sequence[Finished], ended: Iterable[Finished], gap_s: float
 ) -> list[Finished]:
-    """Passes without a direction of their own that moved with the group's crossings."""
-    return [f for f in ended if _travels_with(f, group, gap_s)]
+    """Passes without a direction of their own that were in the field with the group only
+    (a pallet standing there all along is not one of them)."""
+    window = Window.of(group)
+    return [f for f in ended if window.holds(f, gap_s)]
 
 
 def decide(
@@ -94,8 +131,8 @@ def decide(
 ) -> Load | None:
     """The group's load: direction by the mean score over every tag that moved with it (a tag
     that went nowhere counts 0, so a load that mostly reversed is no crossing); tags much weaker
-    than the load's median peak (another door's traffic) are left out, and so is a load whose
-    strongest tag is weaker than load_peak_rssi_min_dbm (it crossed the neighbour door)."""
+    than the load's median peak (another door's traffic) need more reads and good timing, and a
+    load whose strongest tag is weaker than load_peak_rssi_min_dbm crossed the neighbour door."""
     if max(c.peak_dbm for c in group) < profile.load_peak_rssi_min_dbm:
         return None
     voters = [*group, *others]
@@ -103,30 +140,34 @@ def decide(
     if abs(mean) < profile.load_score_min:
         return None
     direction = "in" if mean > 0 else "out"
-    came_from = "outside" if direction == "in" else "inside"
     peaks = sorted(c.peak_dbm for c in group)
     floor = peaks[len(peaks) // 2] - profile.load_rssi_spread_db
+    window, gap = Window.of(group), profile.load_gap_s
     members = [
         m
         for m in (*group, *others)
-        if (m.peak_dbm >= floor or sum(m.reads) >= WEAK_READS_MIN)
-        and (m.verdict not in ("outside", "inside") or _one_side_fits(m, group, came_from))
+        if m.verdict in ("in", "out") or fits(m, window, direction, floor, gap)
     ]
-    window = (group[0].at_s, group[-1].at_s)
-    return Load(direction, tuple(members), round(min(1.0, abs(mean)), 3), window, floor)
+    confidence = round(min(1.0, abs(mean)), 3)
+    if not members:
+        return None
+    return Load(direction, tuple(members), confidence, window, floor)
 
 
-def _travels_with(f: Finished, group: Sequence[Finished], gap_s: float) -> bool:
-    c0, c1 = group[0].at_s - gap_s, group[-1].at_s + gap_s
-    return not (f.last_s < c0 or f.first_s > c1)
-
-
-def _one_side_fits(f: Finished, group: Sequence[Finished], came_from: str) -> bool:
-    """A tag one zone saw: on the side the load came from before it crossed, or after it on the
-    side it went to."""
+def fits(f: Finished, w: Window, direction: str, floor_dbm: float, gap_s: float) -> bool:
+    """A tag without a direction of its own on a load: in the field only while the load was;
+    seen by one zone on the side the load came from before it crossed, or on the side it went
+    to after; a weak tag also needs reads, and reads that end (or start) at the crossing."""
+    weak = f.peak_dbm < floor_dbm
+    if (weak and sum(f.reads) < WEAK_READS_MIN) or not w.holds(f, gap_s):
+        return False
+    if f.verdict == "unclear":
+        return True
+    slack = 2.0 * gap_s
+    came_from = "outside" if direction == "in" else "inside"
     if f.verdict == came_from:
-        return f.at_s <= group[-1].at_s
-    return f.at_s >= group[0].at_s
+        return f.at_s <= w.c1 and (not weak or f.last_s >= w.c0 - slack)
+    return f.at_s >= w.c0 and (not weak or f.first_s <= w.c1 + slack)
 
 
 def load_outputs(
@@ -261,7 +302,7 @@ class Emitted:
 
     load_id: uuid.UUID
     direction: str
-    cross_s: tuple[float, float]
+    window: Window
     floor_dbm: float
     confidence: float
     epcs: frozenset[str]
@@ -269,35 +310,33 @@ class Emitted:
     @classmethod
     def of(cls, load: Load, device: str) -> "Emitted":
         epcs = frozenset(m.epc for m in load.members)
-        window, floor = load.cross_s, load.floor_dbm
+        window, floor = load.window, load.floor_dbm
         return cls(load.load_id(device), load.direction, window, floor, load.confidence, epcs)
 
-    def takes(self, f: Finished, gap_s: float) -> bool:
-        c0, c1 = self.cross_s[0] - gap_s, self.cross_s[1] + gap_s
-        if f.peak_dbm < self.floor_dbm and sum(f.reads) < WEAK_READS_MIN:
-            return False
+    def takes(self, f: Finished, gap_s: float, span_s_max: float) -> bool:
+        w = self.window
         if f.verdict in ("in", "out"):
-            return f.verdict == self.direction and c0 <= f.at_s <= c1
-        if f.last_s < c0 or f.first_s > c1:
+            if f.verdict != self.direction or not w.c0 - gap_s <= f.at_s <= w.c1 + gap_s:
+                return False
+            return max(w.c1, f.at_s) - min(w.c0, f.at_s) <= span_s_max
+        if f.verdict == "unclear" and (f.score > 0.0) != (self.direction == "in"):
             return False
-        if f.verdict == "unclear":
-            return (f.score > 0.0) == (self.direction == "in")
-        came_from = "outside" if self.direction == "in" else "inside"
-        return f.at_s <= c1 if f.verdict == came_from else f.at_s >= c0
+        return fits(f, w, self.direction, self.floor_dbm, gap_s)
 
     def late(self, members: Sequence[Finished]) -> Load:
-        return Load(self.direction, tuple(members), self.confidence, self.cross_s, self.floor_dbm)
+        return Load(self.direction, tuple(members), self.confidence, self.window, self.floor_dbm)
 
     def dump(self) -> list[Any]:
-        window, epcs = list(self.cross_s), sorted(self.epcs)
+        w = self.window
+        window, epcs = [w.first_s, w.c0, w.c1, w.last_s], sorted(self.epcs)
         return [str(self.load_id), self.direction, window, self.floor_dbm, self.confidence, epcs]
 
     @classmethod
     def load(cls, row: list[Any]) -> "Emitted":
-        load_id, direction, (c0, c1), floor, confidence, epcs = row
+        load_id, direction, (first, c0, c1, last), floor, confidence, epcs = row
         if direction not in ("in", "out") or not all(isinstance(e, str) for e in epcs):
             raise ValueError(f"emitted load {load_id!r}: direction {direction!r} or its EPCs")
-        window = (float(c0), float(c1))
+        window = Window(float(first), float(c0), float(c1), float(last))
         return cls(
             uuid.UUID(load_id), direction, window, float(floor), float(confidence), frozenset(epcs)
         )

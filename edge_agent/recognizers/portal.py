@@ -217,8 +217,10 @@ class PortalRecognizer:
         gap, span = self.portal.load_gap_s, self.portal.load_span_s_max
         late: dict[int, list[Finished]] = {}
         for group in list(groups):
-            i = self._taker(group[0], gap)
-            if i is not None and all(self._recent[i].takes(c, gap, span) for c in group):
+            i = next(
+                (i for i, e in enumerate(self._recent) if e.takes_group(group, gap, span)), None
+            )
+            if i is not None:
                 late.setdefault(i, []).extend(group)
                 groups.remove(group)
         for f in self._ended:

@@ -130,18 +130,19 @@ def decide(
     group: Sequence[Finished], others: Sequence[Finished], profile: PortalProfile
 ) -> Load | None:
     """The group's load: direction by the mean score over every tag that moved with it (a tag
-    that went nowhere counts 0, so a load that mostly reversed is no crossing); tags much weaker
+    that went nowhere counts 0, so a load that mostly reversed is no crossing; a tag below the
+    load's floor, likely another door's, has no vote); tags much weaker
     than the load's median peak (another door's traffic) need more reads and good timing, and a
     load whose strongest tag is weaker than load_peak_rssi_min_dbm crossed the neighbour door."""
     if max(c.peak_dbm for c in group) < profile.load_peak_rssi_min_dbm:
         return None
-    voters = [*group, *others]
+    peaks = sorted(c.peak_dbm for c in group)
+    floor = peaks[len(peaks) // 2] - profile.load_rssi_spread_db
+    voters = [*group, *(o for o in others if o.peak_dbm >= floor)]
     mean = sum(v.score for v in voters) / len(voters)
     if abs(mean) < profile.load_score_min:
         return None
     direction = "in" if mean > 0 else "out"
-    peaks = sorted(c.peak_dbm for c in group)
-    floor = peaks[len(peaks) // 2] - profile.load_rssi_spread_db
     window, gap = Window.of(group), profile.load_gap_s
     members = [
         m
@@ -313,12 +314,21 @@ class Emitted:
         window, floor = load.window, load.floor_dbm
         return cls(load.load_id(device), load.direction, window, floor, load.confidence, epcs)
 
-    def takes(self, f: Finished, gap_s: float, span_s_max: float) -> bool:
+    def takes_group(self, group: Sequence[Finished], gap_s: float, span_s_max: float) -> bool:
+        """Crossings that continue this load: the same direction, within a gap of its
+        crossings, and the two together no longer than a load."""
         w = self.window
+        if any(c.verdict != self.direction for c in group):
+            return False
+        first, last = group[0].at_s, group[-1].at_s
+        if first > w.c1 + gap_s or last < w.c0 - gap_s:
+            return False
+        return max(w.c1, last) - min(w.c0, first) <= span_s_max
+
+    def takes(self, f: Finished, gap_s: float, span_s_max: float) -> bool:
         if f.verdict in ("in", "out"):
-            if f.verdict != self.direction or not w.c0 - gap_s <= f.at_s <= w.c1 + gap_s:
-                return False
-            return max(w.c1, f.at_s) - min(w.c0, f.at_s) <= span_s_max
+            return self.takes_group((f,), gap_s, span_s_max)
+        w = self.window
         if f.verdict == "unclear" and (f.score > 0.0) != (self.direction == "in"):
             return False
         return fits(f, w, self.direction, self.floor_dbm, gap_s)

@@ -1,7 +1,8 @@
 """The stock that is physically at the site, replayed from a scenario's events.
 
-This knows nothing about scanners: it is what a perfect auditor would count. The demo compares
-the ledger's balances at physical locations with `Stock.balances()` after a run.
+This knows nothing about scanners or portals: it is what a perfect auditor would count (a
+delivery through a portal arrives at the portal's door, a shipment leaves from it). The demo
+compares the ledger's balances at physical locations with `Stock.balances()` after a run.
 """
 
 from dataclasses import dataclass
@@ -14,6 +15,7 @@ from simulators.scenario import (
     Event,
     Line,
     Pick,
+    PortalOnly,
     Putaway,
     Return,
     Scenario,
@@ -54,7 +56,7 @@ class Stock:
 
     def apply(self, index: int, event: Event) -> None:
         """Move the stock an event moves; `index` is the event's place in the file, for errors."""
-        take, put = _ends(event)
+        take, put = ends(event)
         for m, line in enumerate(getattr(event, "lines", ())):
             if line.expiry is not None:
                 self._expiry[(line.sku, line.lot)] = line.expiry
@@ -100,7 +102,7 @@ def _sort_key(key: Key) -> tuple[str, str, str]:
     return key[0], key[1], key[2] or ""
 
 
-def _ends(event: Event) -> tuple[str | None, str | None]:
+def ends(event: Event) -> tuple[str | None, str | None]:
     """(location stock leaves, location stock arrives at); None = outside the site or no move."""
     match event:
         case Delivery() | Return():
@@ -115,6 +117,8 @@ def _ends(event: Event) -> tuple[str | None, str | None]:
             return (None, event.location) if event.direction == "in" else (event.location, None)
         case Count():
             return None, None
+        case _ if isinstance(event, PortalOnly):
+            return None, None  # loads that do not cross, reader faults: no stock moves
     raise AssertionError(event)
 
 
@@ -122,4 +126,4 @@ def touched(event: Event) -> set[str]:
     """The locations an event touches."""
     if isinstance(event, Count):
         return {event.location}
-    return {loc for loc in _ends(event) if loc is not None}
+    return {loc for loc in ends(event) if loc is not None}

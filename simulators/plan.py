@@ -1,4 +1,5 @@
-"""A scenario turned into a run: each scanner's timed reads, and the ground truth at the end.
+"""A scenario turned into a run: each scanner's timed reads, each RFID portal's tag sightings
+(simulators.portal) and true passes, and the ground truth at the end.
 
 Events are replayed in time order. Each scanner actor is one person: their reads for an event
 start at the event's time or when they finish the previous one, one `scan_interval_s` apart.
@@ -11,8 +12,11 @@ from pathlib import Path
 
 from simulators.barcodes import Barcode
 from simulators.ground_truth import Balance, Stock, touched
+from simulators.portal.scenario_run import PortalFault, PortalPlanner
+from simulators.portal.truth import Distractor, TruePass
 from simulators.scan_script import Step, steps_for
-from simulators.scenario import Count, Scenario, ScenarioError, Shrink, load
+from simulators.scenario import Count, Scanned, Scenario, ScenarioError, Shrink, load
+from simulators.sightings import Sighting
 
 REPEAT_GAP_MIN_S = 1.5
 
@@ -29,10 +33,19 @@ class Plan:
     scenario: Scenario
     scans: dict[str, tuple[TimedScan, ...]]
     truth: tuple[Balance, ...]
+    # Per portal id: the tags its reader sees (time-sorted) and its reader's faults.
+    sightings: dict[str, tuple[Sighting, ...]] = field(default_factory=dict)
+    faults: dict[str, tuple[PortalFault, ...]] = field(default_factory=dict)
+    passes: tuple[TruePass, ...] = ()  # loads that really crossed a portal's door
+    distractors: tuple[Distractor, ...] = ()  # loads that moved in a read field, no crossing
 
     @property
     def duration_s(self) -> float:
-        return max((s[-1].at_s for s in self.scans.values() if s), default=0.0)
+        scans = max((s[-1].at_s for s in self.scans.values() if s), default=0.0)
+        passes = max((p.leave_s for p in self.passes), default=0.0)
+        others = max((d.leave_s for d in self.distractors), default=0.0)
+        faults = max((f.at_s + f.down_s for fs in self.faults.values() for f in fs), default=0.0)
+        return max(scans, passes, others, faults)
 
 
 @dataclass(slots=True)
@@ -65,8 +78,10 @@ def plan(scenario: Scenario) -> Plan:
     items = {i.sku: i for i in scenario.items}
     people = {a.id: _Person() for a in scenario.scanners}
     spans: list[_Span] = []
+    portals = PortalPlanner(scenario)
     for index, event in scenario.timeline():
-        if not isinstance(event, Shrink):
+        portals.witness(index, event)
+        if isinstance(event, Scanned) and not portals.is_portal(event):
             steps = steps_for(event, items, stock, scenario.double_scan_gap_s)
             span = _schedule(scenario, people[event.by], event.at, steps)
             spans.append(_Span(index, event.by, event.at, span, touched(event)))
@@ -74,7 +89,10 @@ def plan(scenario: Scenario) -> Plan:
     _check_counts(scenario, spans)
     _check_shrinks_counted(scenario)
     scans = {actor: tuple(p.scans) for actor, p in people.items()}
-    return Plan(scenario, scans, stock.balances())
+    run = portals.result()
+    return Plan(
+        scenario, scans, stock.balances(), run.sightings, run.faults, run.passes, run.distractors
+    )
 
 
 def _schedule(scenario: Scenario, person: _Person, at_s: float, steps: list[Step]) -> float:

@@ -23,8 +23,10 @@ class TagMaker:
         self._next_serial[gtin14] = serial + 1
         return sgtin96(gtin14, serial, company_prefix_digits, FILTER_POS_ITEM)
 
-    def pallet(self) -> bytes:
+    def pallet(self, company_prefix: str | None = None) -> bytes:
+        """A new SSCC-96 (serial references count up across every company prefix)."""
         self._next_sscc += 1
-        digits = 17 - len(self._company_prefix)
+        prefix = company_prefix or self._company_prefix
+        digits = 17 - len(prefix)
         serial_ref = str(self._next_sscc % 10**digits).zfill(digits)
-        return sscc96(self._company_prefix, serial_ref, FILTER_SSCC_FULL_CASE)
+        return sscc96(prefix, serial_ref, FILTER_SSCC_FULL_CASE)

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from simulators.portal.truth import ReturningKind, Side
 
 STAGE_X_M = 2.0  # where a staged pallet is set down, off the wall on its side
-DOORWAY_X_M = 0.6  # a back-out stops its forks this far short of the door plane
+DOORWAY_X_M = 0.6  # a back-out stops the load's centre this far short of the door plane
 REVERSE_SPEED_FACTOR = 0.7  # reversing forklifts are slower
 
 
@@ -98,7 +98,7 @@ def returning(
 ) -> Path:
     """Into the field from `side`, hold at the turning point, back out the way it came.
 
-    staged: set down at STAGE_X_M and left for `hold_s`; backout: forks stop DOORWAY_X_M short
+    staged: set down at STAGE_X_M and left for `hold_s`; backout: stops DOORWAY_X_M short
     of the door plane; reversal: reaches the door plane (`depth_m` past it) and reverses.
     """
     s = _sign(side)

@@ -10,8 +10,11 @@ rates. Neighbour traffic overlaps the passes in time (it is at another door); a 
 stands beside the lane while later passes go by, then leaves the way it came or crosses.
 """
 
+import gc
 import math
 import random
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from simulators.barcodes import check_digit
@@ -71,26 +74,52 @@ def random_passes(
     neighbour: str = "DOCK-2",
     layout: PortalLayout = PortalLayout(),  # noqa: B008 (frozen)
     profile: str = DEFAULT_PROFILE,
+    radio: RadioModel | None = None,
     traffic: Traffic = Traffic(),
     neighbour_reader: bool = False,
 ) -> RandomRun:
-    """`count` true passes at `door` (ports per `layout`: 1,2 outside, 3,4 inside by default)."""
-    radio = PROFILES[profile]
+    """`count` true passes at `door` (ports per `layout`: 1,2 outside, 3,4 inside by default).
+
+    `radio` overrides the reader `profile` (e.g. `replace(PROFILES[p], tag_reads_per_s_max=40)`
+    for a busier reader). Sightings cost ~0.15 kB each (~500 per pass): for very long runs,
+    generate in chunks with different seeds.
+    """
+    radio = radio or PROFILES[profile]
     portals = [Portal("portal", door, layout, radio, noise, neighbour)]
     if neighbour_reader:
         portals.append(Portal("neighbour", neighbour, layout, radio, noise, door))
     gen = _Generator(seed, portals, traffic)
-    while len(gen.passes) < count:
-        gen.episode(count - len(gen.passes))
-    gen.finish()
+    with _gc_paused():
+        while len(gen.passes) < count:
+            gen.episode(count)
+        gen.finish()
+        return _result(gen, neighbour_reader)
+
+
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Millions of small acyclic objects: the cyclic GC would only rescan them (~30 % of the
+    time). Paused for this call only, and restored as it was."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _result(gen: "_Generator", neighbour_reader: bool) -> RandomRun:
+    p = gen.portals[0]
+    assert p.neighbour is not None
     return RandomRun(
-        door,
-        neighbour,
-        layout,
-        radio,
-        noise,
+        p.door,
+        p.neighbour,
+        p.layout,
+        p.radio,
+        p.noise,
         gen.world.sightings("portal"),
-        tuple(sorted(gen.passes, key=lambda p: p.enter_s)),
+        tuple(sorted(gen.passes, key=lambda x: x.enter_s)),
         tuple(gen.distractors),
         gen.world.sightings("neighbour") if neighbour_reader else (),
     )
@@ -133,10 +162,12 @@ class _Generator:
     def noise(self) -> NoiseLevel:
         return self.portals[0].noise
 
-    def episode(self, passes_left: int) -> None:
+    def episode(self, count: int) -> None:
         """One true pass (or two close ones), with the distractors drawn for it."""
         n, rng = self.noise, self.rng
-        self._leave_staged()
+        self._leave_staged(cross_ok=len(self.passes) < count - 1)
+        if len(self.passes) >= count:
+            return
         if rng.random() < n.backout_per_pass:
             self._returning("backout")
         if rng.random() < n.reversal_per_pass:
@@ -145,11 +176,12 @@ class _Generator:
             self._stage()
         start_s = self.cursor_s
         direction: Direction = rng.choice(("in", "out"))
-        leave_s = self._cross(direction, start_s)
-        if passes_left > 1 and rng.random() < n.close_pair_p:
-            leave_s = max(
-                leave_s, self._cross(direction, start_s + rng.uniform(*self.traffic.close_s))
-            )
+        speed = self._speed()
+        leave_s = self._cross(direction, start_s, speed)
+        if (
+            len(self.passes) < count and rng.random() < n.close_pair_p
+        ):  # a convoy: same lane, same speed
+            leave_s = self._cross(direction, start_s + rng.uniform(*self.traffic.close_s), speed)
         self._neighbours(start_s, leave_s)
         self.cursor_s = leave_s + rng.uniform(*self.traffic.gap_s)
 
@@ -177,11 +209,11 @@ class _Generator:
     def _lane(self) -> float:
         return self.rng.uniform(-self.traffic.lane_m, self.traffic.lane_m)
 
-    def _cross(self, direction: Direction, at_s: float) -> float:
+    def _cross(self, direction: Direction, at_s: float, speed_m_per_s: float) -> float:
         load, items, pallet = self._load()
         side: Side = "outside" if direction == "in" else "inside"
         half = self.portals[0].layout.field_half_m
-        path = crossing(side, at_s, self._speed(), half, self._lane())
+        path = crossing(side, at_s, speed_m_per_s, half, self._lane())
         self._move(self.door, path, load, items, pallet)
         self.passes.append(
             TruePass(self.door, direction, load, _hex(items, pallet), path.enter_s, path.leave_s)
@@ -210,10 +242,12 @@ class _Generator:
         self.staged.append(_Staged(load, items, pallet, side, self.cursor_s, ready_s))
         self.cursor_s += 2 * self.traffic.gap_s[1]  # set down, forklift gone
 
-    def _leave_staged(self) -> None:
+    def _leave_staged(self, cross_ok: bool) -> None:
         for staged in [s for s in self.staged if s.ready_s <= self.cursor_s]:
             self.staged.remove(staged)
-            self._unstage(staged, cross=self.rng.random() < 0.5, at_s=self.cursor_s)
+            cross = self.rng.random() < 0.5 and cross_ok
+            self._unstage(staged, cross=cross, at_s=self.cursor_s)
+            cross_ok = False
 
     def _unstage(self, s: _Staged, cross: bool, at_s: float) -> None:
         """The staged pallet's whole path: in, standing until `at_s`, then out or across."""

@@ -11,19 +11,31 @@ import random
 from bisect import bisect_right
 from dataclasses import dataclass
 from itertools import accumulate
+from statistics import NormalDist
 
 from simulators.portal.layout import Antenna
 from simulators.portal.motion import Path
 from simulators.portal.noise import NoiseLevel
-from simulators.portal.radio import RadioModel, pattern_db, read_p
+from simulators.portal.radio import (
+    BACK_LOBE_DB,
+    PATTERN_EXPONENT,
+    RadioModel,
+    pattern_db,
+)
 from simulators.portal.tags import PALLET_WIDTH_M, PlacedTag
 
-CELL_M = 0.4  # rates are evaluated every this much travel ...
+CELL_M = 0.5  # rates are evaluated every this much travel ...
 STAND_CELL_S = 1.0  # ... or this often while the load stands
 BLIND_LOSS_DB = 40.0
 SHADOW_DB_PER_M = 10.0  # goods between a tag and the pallet face an antenna looks at
 NEGLIGIBLE_MARGIN_DB = -15.0  # a tag this far below threshold everywhere is not computed
 NEAR_M = 0.5  # closer than this the far-field model no longer holds; clamp
+
+PATTERN_DB_PER_DECADE = 10.0 * PATTERN_EXPONENT
+_BACK_COS = 10.0 ** (BACK_LOBE_DB / PATTERN_DB_PER_DECADE)  # below it the back lobe floor holds
+# Standard normal quantiles at the midpoints of _NORMAL_N equal-probability bins.
+_NORMAL_N = 4096
+_NORMAL = [NormalDist().inv_cdf((i + 0.5) / _NORMAL_N) for i in range(_NORMAL_N)]
 
 # (at_s, epc, antenna port, rssi_dbm, phase_deg)
 Read = tuple[float, bytes, int, float, float | None]
@@ -74,21 +86,24 @@ def render(tags: list[PlacedTag], path: Path, scene: Scene, rng: random.Random) 
     grid = cells(path)
     y_m = scene.door_y_m + path.y_m
     margins = {a.port: _margins(a, grid, y_m, path.z_m, scene) for a in scene.antennas}
-    rates: list[tuple[PlacedTag, Antenna, float, list[float]]] = []
+    peaks = {port: max(m) for port, m in margins.items()}
+    pairs: list[tuple[PlacedTag, Antenna, float]] = []
     for tag in tags:
         if tag.dead:
             continue
         for antenna in scene.antennas:
             loss = _loss(tag, antenna, y_m, scene, rng)
-            m = margins[antenna.port]
-            if max(m) - loss < NEGLIGIBLE_MARGIN_DB:
-                continue
-            rates.append((tag, antenna, loss, _rates(m, loss, scene)))
-    caps = _caps(rates, len(grid), scene.radio.reads_per_s_max)
+            if peaks[antenna.port] - loss >= NEGLIGIBLE_MARGIN_DB:
+                pairs.append((tag, antenna, loss))
+    r = scene.radio
+    top = r.tag_reads_per_s_max / len(scene.antennas) * (1.0 - scene.noise.miss_read_p)
+    dts = [g.t1_s - g.t0_s for g in grid]
+    weights = [_weights(margins[a.port], loss, top, dts, r.softness_db) for _, a, loss in pairs]
+    if len(pairs) * top > r.reads_per_s_max:  # the reader may be saturated somewhere
+        _cap(weights, grid, r.reads_per_s_max)
     reads: list[Read] = []
-    for tag, antenna, loss, lam in rates:
-        weights = [r * c * (g.t1_s - g.t0_s) for r, c, g in zip(lam, caps, grid, strict=True)]
-        reads += _sample(tag, antenna, loss, grid, weights, y_m, path.z_m, scene, rng)
+    for (tag, antenna, loss), w in zip(pairs, weights, strict=True):
+        reads += _sample(tag, antenna, loss, grid, w, y_m, path.z_m, scene, rng)
     return reads
 
 
@@ -122,20 +137,28 @@ def _loss(tag: PlacedTag, a: Antenna, y_m: float, scene: Scene, rng: random.Rand
     return loss + (BLIND_LOSS_DB if tag.blind_zone == a.zone else 0.0)
 
 
-def _rates(margins: list[float], loss: float, scene: Scene) -> list[float]:
-    r = scene.radio
-    top = r.tag_reads_per_s_max / len(scene.antennas) * (1.0 - scene.noise.miss_read_p)
-    return [top * read_p(m - loss, r.softness_db) for m in margins]
-
-
-def _caps(
-    rates: list[tuple[PlacedTag, Antenna, float, list[float]]], n: int, reads_per_s_max: float
+def _weights(
+    margins: list[float], loss: float, top: float, dts: list[float], soft: float
 ) -> list[float]:
-    """Per cell, the factor that keeps the reader within its total read rate."""
-    totals = [0.0] * n
-    for *_, lam in rates:
-        totals = [t + x for t, x in zip(totals, lam, strict=True)]
-    return [1.0 if t <= reads_per_s_max else reads_per_s_max / t for t in totals]
+    """Expected reads per cell: top rate x read probability (logistic, inlined: hot) x time."""
+    k, cut, exp = -1.0 / soft, loss + NEGLIGIBLE_MARGIN_DB - 5.0, math.exp
+    return [
+        top * dt / (1.0 + exp(k * (m - loss))) if m > cut else 0.0
+        for m, dt in zip(margins, dts, strict=True)
+    ]
+
+
+def _cap(weights: list[list[float]], grid: list[Cell], reads_per_s_max: float) -> None:
+    """Scale every cell down to what the reader can read in it, in place."""
+    totals = [0.0] * len(grid)
+    for w in weights:
+        totals = [t + x for t, x in zip(totals, w, strict=True)]
+    caps = [
+        min(1.0, reads_per_s_max * (g.t1_s - g.t0_s) / t) if t > 0 else 1.0
+        for t, g in zip(totals, grid, strict=True)
+    ]
+    for w in weights:
+        w[:] = [x * c for x, c in zip(w, caps, strict=True)]
 
 
 def _sample(
@@ -149,27 +172,43 @@ def _sample(
     scene: Scene,
     rng: random.Random,
 ) -> list[Read]:
+    """Poisson reads on the cells' weights; RSSI and phase from the tag's exact position.
+
+    The hot loop of the physics: geometry inlined, normal noise from a quantile table.
+    """
     cumulative = list(accumulate(weights))
-    count = poisson(rng, cumulative[-1])
+    total = cumulative[-1]
+    count = poisson(rng, total)
+    if count == 0:
+        return []
     r, noise = scene.radio, scene.noise
     offset_deg = rng.uniform(0.0, 360.0)
+    phase_per_m = 720.0 / r.wavelength_m if r.reports_phase else 0.0
+    base = r.rssi_1m_dbm - loss
+    per_decade = 20.0 * r.path_loss_exponent
+    floor_db = -noise.multipath_loss_db
+    fading, phase_noise = noise.fading_db, noise.phase_noise_deg
+    ay, az = y_m + tag.oy_m - a.y_m, z_m + tag.oz_m - a.z_m
+    ux, uy, uz = a.aim
+    side2, lateral = ay * ay + az * az, ay * uy + az * uz
+    random_, last, log10, normal = rng.random, len(grid) - 1, math.log10, _NORMAL
     out: list[Read] = []
     for _ in range(count):
-        k = min(bisect_right(cumulative, rng.random() * cumulative[-1]), len(grid) - 1)
-        g = grid[k]
-        f = rng.random()
-        t = g.t0_s + f * (g.t1_s - g.t0_s)
-        x = g.x0_m + f * (g.x1_m - g.x0_m) + tag.ox_m
-        mean, d = _rssi(a, x, y_m + tag.oy_m, z_m + tag.oz_m, r, noise.multipath_loss_db)
-        rssi = mean - loss + rng.gauss(0.0, noise.fading_db)
+        g = grid[min(bisect_right(cumulative, random_() * total), last)]
+        f = random_()
+        dx = g.x0_m + f * (g.x1_m - g.x0_m) + tag.ox_m - a.x_m
+        d = max(math.sqrt(dx * dx + side2), NEAR_M)
+        cos = (dx * ux + lateral) / d
+        gain = 2.0 * (PATTERN_DB_PER_DECADE * log10(cos) if cos > _BACK_COS else BACK_LOBE_DB)
+        rssi = base - per_decade * log10(d) + max(gain, floor_db)
+        rssi += fading * normal[int(random_() * _NORMAL_N)]
         if rssi < r.sensitivity_dbm:
             continue
         phase = None
-        if r.reports_phase:
-            phase = (
-                720.0 * d / r.wavelength_m + offset_deg + rng.gauss(0.0, noise.phase_noise_deg)
-            ) % 360.0
-        out.append((t, tag.epc, a.port, rssi, phase))
+        if phase_per_m:
+            noise_deg = phase_noise * normal[int(random_() * _NORMAL_N)]
+            phase = (phase_per_m * d + offset_deg + noise_deg) % 360.0
+        out.append((g.t0_s + f * (g.t1_s - g.t0_s), tag.epc, a.port, rssi, phase))
     return out
 
 

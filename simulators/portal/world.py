@@ -6,6 +6,7 @@ whose neighbour that door is (at `door_spacing_m` along the wall, behind `neighb
 
 import random
 from dataclasses import dataclass
+from itertools import starmap
 
 from simulators.portal.layout import PortalLayout
 from simulators.portal.motion import Path
@@ -52,9 +53,18 @@ class World:
             self._reads[portal_id] += render(tags, path, scene, rng)
 
     def sightings(self, portal_id: str) -> tuple[Sighting, ...]:
+        """Time-sorted; the reads are consumed chunk by chunk to keep the peak memory down."""
         reads = self._reads[portal_id]
-        reads.sort(key=_time)
-        return tuple(Sighting(*r) for r in reads)
+        reads.sort(key=_time, reverse=True)
+        out: list[Sighting] = []
+        while reads:
+            chunk = reads[-_CHUNK:]
+            del reads[-_CHUNK:]
+            out.extend(starmap(Sighting, reversed(chunk)))
+        return tuple(out)
+
+
+_CHUNK = 1 << 16
 
 
 def _time(read: Read) -> float:

@@ -15,7 +15,6 @@ import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from itertools import pairwise
 from typing import Any
 
 from device_profiles.portal import PortalProfile
@@ -28,7 +27,7 @@ from stockwire.txn import Evidence, TxnKind
 LOAD_NAMESPACE = uuid.UUID("6f0c8e52-3c1e-5b8a-9d57-2f1b0c4e7a10")
 UNKNOWN_SKU = "UNKNOWN-EPC"
 CONTAINERS_MAX = 100  # the wire contract bound on Evidence.containers
-CUT_GAP_S_MIN = 0.25  # a load too long in time is cut at a gap at least this wide
+CUT_GAP_S_MIN = 0.6  # a gap this wide between crossings cuts a load in two whatever its span
 WEAK_READS_MIN = 3  # reads a tag weaker than its load floor needs to be on it
 
 
@@ -88,13 +87,21 @@ def clusters(
 
 
 def _cut(group: list[Finished], span_s_max: float) -> list[list[Finished]]:
-    if group[-1].at_s - group[0].at_s <= span_s_max:
+    """Cut where the two parts' crossing times are farthest apart for their sizes (Otsu), when
+    the group is longer than a load or the gap there is wider than within a load."""
+    if len(group) < 2:
         return [group]
-    gaps = [(b.at_s - a.at_s, i) for i, (a, b) in enumerate(pairwise(group))]
-    widest, i = max(gaps)
-    if widest < CUT_GAP_S_MIN:
+    times = [c.at_s for c in group]
+    total, n = sum(times), len(times)
+    best, cut, left = -1.0, 1, 0.0
+    for i in range(1, n):
+        left += times[i - 1]
+        between = i * (n - i) * (left / i - (total - left) / (n - i)) ** 2
+        if between > best:
+            best, cut = between, i
+    if times[-1] - times[0] <= span_s_max and times[cut] - times[cut - 1] < CUT_GAP_S_MIN:
         return [group]
-    return _cut(group[: i + 1], span_s_max) + _cut(group[i + 1 :], span_s_max)
+    return _cut(group[:cut], span_s_max) + _cut(group[cut:], span_s_max)
 
 
 def ready(group: Sequence[Finished], active: Iterable[TagPass], now_s: float, gap_s: float) -> bool:

@@ -53,6 +53,7 @@ class PortalCounters:
     loads: int = 0
     no_crossing: int = 0  # groups of crossing tags whose load as a whole went nowhere
     late: int = 0  # tags that joined a load after its transactions were emitted
+    rejoined: int = 0  # crossings seen as two one-zone passes cut by a silence in the doorway
     drafts: int = 0
     rejected: int = 0
 
@@ -168,12 +169,27 @@ class PortalRecognizer:
             self._crossings.append(Finished.of(tag, verdict, score))
         elif verdict == "neighbour":
             c.neighbour += 1
-        else:
-            if verdict == "unclear":
-                c.unclear += 1
-            else:
-                c.one_zone += 1
+        elif verdict == "unclear":
+            c.unclear += 1
             self._ended.append(Finished.of(tag, verdict, score))
+        else:
+            c.one_zone += 1
+            self._one_zone(Finished.of(tag, verdict, score))
+
+    def _one_zone(self, piece: Finished) -> None:
+        """A pass one zone saw; if the other zone saw the same tag's previous pass just before,
+        the two are one crossing cut by a silence in the doorway."""
+        rejoin = self.portal.pass_close_s + self.portal.load_gap_s
+        for i in range(len(self._ended) - 1, -1, -1):
+            earlier = self._ended[i]
+            if earlier.epc != piece.epc or piece.first_s - earlier.last_s > rejoin:
+                continue
+            crossing = earlier.joined(piece)
+            if crossing is not None:  # it joins a load, but starts none: its timing is vague
+                self._ended[i] = crossing
+                self.counters.rejoined += 1
+                return
+        self._ended.append(piece)
 
     def _bad_epc(self, reading: TagRead) -> list[Output]:
         self.counters.strays += 1

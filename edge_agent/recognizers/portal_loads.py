@@ -151,11 +151,7 @@ def decide(
         return None
     direction = "in" if mean > 0 else "out"
     window, gap = Window.of(group), profile.load_gap_s
-    members = [
-        m
-        for m in (*group, *others)
-        if m.verdict in ("in", "out") or fits(m, window, direction, floor, gap)
-    ]
+    members = [*group, *(o for o in others if fits(o, window, direction, floor, gap))]
     confidence = round(min(1.0, abs(mean)), 3)
     if not members:
         return None
@@ -169,8 +165,10 @@ def fits(f: Finished, w: Window, direction: str, floor_dbm: float, gap_s: float)
     weak = f.peak_dbm < floor_dbm
     if (weak and sum(f.reads) < WEAK_READS_MIN) or not w.holds(f, gap_s):
         return False
-    if f.verdict == "unclear":
+    if f.verdict in ("unclear", direction):
         return True
+    if f.verdict in ("in", "out"):
+        return False
     slack = 2.0 * gap_s
     came_from = "outside" if direction == "in" else "inside"
     if f.verdict == came_from:

@@ -27,6 +27,7 @@ ZONE_NAMES = ("outside", "inside", "neighbour")
 NO_RSSI = -999.0
 PHASE_STEP_S_MAX = 0.05  # a longer step may hide whole phase turns at forklift speed
 PHASE_STEP_DEG_MIN = 3.0  # smaller steps are phase noise
+JOINED_SCORE = 0.8  # direction score of a pass seen by one zone, then after a silence the other
 WEIGHT_DB = 20.0  # a read weighs 10 ** ((smoothed RSSI - rssi_min_dbm) / WEIGHT_DB)
 
 Verdict = Literal["in", "out", "outside", "inside", "neighbour", "unclear"]
@@ -208,6 +209,29 @@ class Finished:
             peak_dbm=max(tag.peak),
             antennas=tuple(sorted(tag.antennas)),
             score=score,
+        )
+
+    def joined(self, later: "Finished") -> "Finished | None":
+        """One pass cut in two by a silence in the doorway (the antennas look away from the
+        door): seen by one zone, then by the other. None if these are not two such pieces."""
+        sides = (self.verdict, later.verdict)
+        if sides not in (("outside", "inside"), ("inside", "outside")):
+            return None
+        inbound = sides[0] == "outside"
+        return Finished(
+            epc=self.epc,
+            verdict="in" if inbound else "out",
+            at_s=(self.last_s + later.first_s) / 2.0,
+            first_s=self.first_s,
+            last_s=later.last_s,
+            reads=(
+                self.reads[0] + later.reads[0],
+                self.reads[1] + later.reads[1],
+                self.reads[2] + later.reads[2],
+            ),
+            peak_dbm=max(self.peak_dbm, later.peak_dbm),
+            antennas=tuple(sorted(set(self.antennas) | set(later.antennas))),
+            score=JOINED_SCORE if inbound else -JOINED_SCORE,
         )
 
     def dump(self) -> list[Any]:

@@ -38,7 +38,7 @@ class PortalProfile(BaseModel):
         description="a tag crosses when its zone-order score (-1 out .. +1 in) is this far from 0",
     )
     load_score_min: float = Field(
-        default=0.3,
+        default=0.45,
         gt=0.0,
         le=1.0,
         description="the mean score over all tags moving together that makes the load a crossing",

@@ -34,6 +34,7 @@ from edge_agent.recognizers.portal_tags import IN, NEIGHBOUR, OUT, Finished, Tag
 STATE_VERSION = 1
 SWEEP_S = 0.1  # event time between two looks for ended passes and complete loads
 BAD_EPCS_MAX = 64  # broken EPCs remembered (rejected once each), in the snapshot
+VOTE_SLACK_S = 6.0  # tags this much longer in the field than a group still vote on it
 RECENT_LOADS_MAX = 4  # emitted loads that tags read late may still join
 _WIRE_EPC = re.compile(r"^[0-9A-F]{8,124}$")
 
@@ -241,7 +242,7 @@ class PortalRecognizer:
                 groups.remove(group)
         for f in self._ended:
             i = self._taker(f, gap)
-            if i is not None and not any(companions(g, (f,), gap) for g in groups):
+            if i is not None and not any(companions(g, (f,), 2.0 * gap) for g in groups):
                 late.setdefault(i, []).append(f)
         taken = {id(f) for members in late.values() for f in members}
         self._crossings = [c for c in self._crossings if id(c) not in taken]
@@ -268,7 +269,7 @@ class PortalRecognizer:
     def _emit(self, group: list[Finished]) -> list[Output]:
         members = {id(c) for c in group}
         self._crossings = [c for c in self._crossings if id(c) not in members]
-        others = companions(group, self._ended, self.portal.load_gap_s)
+        others = companions(group, self._ended, VOTE_SLACK_S)
         load = decide(group, others, self.portal)
         c = self.counters
         if load is None:  # its companions stay: they may vote against a neighbouring group too

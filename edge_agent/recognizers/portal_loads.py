@@ -45,10 +45,9 @@ class Window:
         first = min(c.first_s for c in group)
         return cls(first, group[0].at_s, group[-1].at_s, max(c.last_s for c in group))
 
-    def holds(self, f: Finished, gap_s: float) -> bool:
-        """`f` was in the field only while the load was (give or take two gaps)."""
-        slack = 2.0 * gap_s
-        return f.first_s >= self.first_s - slack and f.last_s <= self.last_s + slack
+    def holds(self, f: Finished, slack_s: float) -> bool:
+        """`f` was in the field only while the load was (give or take `slack_s`)."""
+        return f.first_s >= self.first_s - slack_s and f.last_s <= self.last_s + slack_s
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,12 +124,12 @@ def ready(group: Sequence[Finished], active: Iterable[TagPass], now_s: float, ga
 
 
 def companions(
-    group: Sequence[Finished], ended: Iterable[Finished], gap_s: float
+    group: Sequence[Finished], ended: Iterable[Finished], slack_s: float
 ) -> list[Finished]:
-    """Passes without a direction of their own that were in the field with the group only
-    (a pallet standing there all along is not one of them)."""
+    """Passes without a direction of their own that were in the field with the group only,
+    give or take `slack_s` (a pallet standing there all along is not one of them)."""
     window = Window.of(group)
-    return [f for f in ended if window.holds(f, gap_s)]
+    return [f for f in ended if window.holds(f, slack_s)]
 
 
 def decide(
@@ -152,7 +151,9 @@ def decide(
     direction = "in" if mean > 0 else "out"
     window, gap = Window.of(group), profile.load_gap_s
     members = [*group, *(o for o in others if fits(o, window, direction, floor, gap))]
-    confidence = round(min(1.0, abs(mean)), 3)
+    # a load that passes load_score_min is at least 0.5 (it posts), a unanimous one 1.0
+    least = profile.load_score_min
+    confidence = round(min(1.0, 0.5 + 0.5 * (abs(mean) - least) / (1.0 - least)), 3)
     if not members:
         return None
     return Load(direction, tuple(members), confidence, window, floor)
@@ -163,7 +164,7 @@ def fits(f: Finished, w: Window, direction: str, floor_dbm: float, gap_s: float)
     seen by one zone on the side the load came from before it crossed, or on the side it went
     to after; a weak tag also needs reads, and reads that end (or start) at the crossing."""
     weak = f.peak_dbm < floor_dbm
-    if (weak and sum(f.reads) < WEAK_READS_MIN) or not w.holds(f, gap_s):
+    if (weak and sum(f.reads) < WEAK_READS_MIN) or not w.holds(f, 2.0 * gap_s):
         return False
     if f.verdict in ("unclear", direction):
         return True

@@ -40,7 +40,7 @@ class PortalProfile(BaseModel):
     load_score_min: float = Field(
         default=0.45,
         gt=0.0,
-        le=1.0,
+        lt=1.0,
         description="the mean score over all tags moving together that makes the load a crossing",
     )
     load_peak_rssi_min_dbm: float = Field(

@@ -162,9 +162,12 @@ def decide(
 def fits(f: Finished, w: Window, direction: str, floor_dbm: float, gap_s: float) -> bool:
     """A tag without a direction of its own on a load: in the field only while the load was;
     seen by one zone on the side the load came from before it crossed, or on the side it went
-    to after; a weak tag also needs reads, and reads that end (or start) at the crossing."""
+    to after; a weak tag also needs reads, on two antennas at least, that end (or start) at
+    the crossing."""
     weak = f.peak_dbm < floor_dbm
-    if (weak and sum(f.reads) < WEAK_READS_MIN) or not w.holds(f, 2.0 * gap_s):
+    if weak and (sum(f.reads) < WEAK_READS_MIN or len(f.antennas) < 2):
+        return False  # as likely the next door's as ours
+    if not w.holds(f, 2.0 * gap_s):
         return False
     if f.verdict in ("unclear", direction):
         return True

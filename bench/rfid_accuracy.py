@@ -199,7 +199,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--passes", type=int, default=10_000)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--noise-scale", type=float, default=1.0)
-    parser.add_argument("--sweep", default="0.5,1,1.25,1.5,2,3", help="noise scales; empty for none")
+    parser.add_argument("--sweep", default="0.5,1,1.25,1.5,2,3", help="noise scales, or empty")
     parser.add_argument("--sweep-passes", type=int, default=2000)
     parser.add_argument("--profile", default="dock-door-portal")
     args = parser.parse_args(argv)

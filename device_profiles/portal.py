@@ -71,7 +71,7 @@ class PortalProfile(BaseModel):
         default=4, ge=2, le=1000, description="phase steps a pass needs before phase decides"
     )
     pass_close_s: float = Field(
-        default=2.0, gt=0.0, le=60.0, description="a tag's pass ends after this much silence"
+        default=2.5, gt=0.0, le=60.0, description="a tag's pass ends after this much silence"
     )
     load_gap_s: float = Field(
         default=0.7,

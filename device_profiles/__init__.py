@@ -1,14 +1,17 @@
 """Validated TOML profiles of real devices and the pydantic schema that loads them."""
 
 from device_profiles.errors import ProfileError
-from device_profiles.loader import known_profiles, load_profile
+from device_profiles.loader import known_profiles, load_profile, load_profile_of
+from device_profiles.portal import PortalProfile
 from device_profiles.schema import Profile, ScannerProfile, SerialSettings
 
 __all__ = [
+    "PortalProfile",
     "Profile",
     "ProfileError",
     "ScannerProfile",
     "SerialSettings",
     "known_profiles",
     "load_profile",
+    "load_profile_of",
 ]

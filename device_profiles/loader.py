@@ -3,12 +3,13 @@
 import tomllib
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import TypeAdapter, ValidationError
 
 from device_profiles.errors import ProfileError
-from device_profiles.schema import Profile
+from device_profiles.portal import PortalProfile
+from device_profiles.schema import Profile, ScannerProfile
 
 
 def known_profiles() -> list[str]:
@@ -29,6 +30,18 @@ def load_profile(name_or_path: str | Path) -> Profile:
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ProfileError(path, "(toml)", str(exc)) from None
     return _validate(path, data)
+
+
+P = TypeVar("P", ScannerProfile, PortalProfile)
+
+
+def load_profile_of(name_or_path: str | Path, kind: type[P]) -> P:
+    """`load_profile`, for a caller that needs one kind of profile (a ProfileError if not)."""
+    profile = load_profile(name_or_path)
+    if not isinstance(profile, kind):
+        where = _locate(name_or_path)
+        raise ProfileError(where, "kind", f"{profile.kind!r}, but a {kind.__name__} is needed")
+    return profile
 
 
 def _locate(name_or_path: str | Path) -> Path:

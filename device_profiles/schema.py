@@ -9,6 +9,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from device_profiles.portal import PortalProfile
+
 DEFAULT_SKU_PATTERN = r"^[A-Za-z][A-Za-z0-9._-]{1,63}$"
 BAUD_RATES = (1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200)
 
@@ -80,5 +82,5 @@ class ScannerProfile(_ProfileModel):
         return pattern
 
 
-# One member today; rfid and shelf profiles join this union.
-Profile = Annotated[ScannerProfile, Field(discriminator="kind")]
+# Shelf and reader profiles join this union.
+Profile = Annotated[ScannerProfile | PortalProfile, Field(discriminator="kind")]

@@ -2,7 +2,13 @@ from pathlib import Path
 
 import pytest
 
-from device_profiles import ProfileError, ScannerProfile, known_profiles, load_profile
+from device_profiles import (
+    PortalProfile,
+    ProfileError,
+    ScannerProfile,
+    known_profiles,
+    load_profile,
+)
 from device_profiles.schema import DEFAULT_SKU_PATTERN
 from stockwire.errors import ConfigError
 
@@ -13,10 +19,12 @@ SHIPPED = {
     "generic-serial-scanner-aim": ("serial", True, "\r"),
 }
 MINIMAL = 'kind = "scanner"\ntransport = "tcp"\n'
+PORTALS = ("dock-door-portal",)
+PORTAL = 'kind = "rfid-portal"\n'
 
 
 def test_known_profiles_are_the_shipped_ones() -> None:
-    assert known_profiles() == sorted(SHIPPED)
+    assert set(SHIPPED) | set(PORTALS) <= set(known_profiles())
 
 
 @pytest.mark.parametrize("name", sorted(SHIPPED))
@@ -30,12 +38,16 @@ def test_every_shipped_profile_loads(name: str) -> None:
 
 def test_serial_profiles_are_9600_8n1() -> None:
     for name in ("generic-serial-scanner", "generic-serial-scanner-aim"):
-        serial = load_profile(name).serial
+        profile = load_profile(name)
+        assert isinstance(profile, ScannerProfile)
+        serial = profile.serial
         assert (serial.baud, serial.bytesize, serial.parity, serial.stopbits) == (9600, 8, "N", 1)
 
 
 def test_unknown_name_lists_the_known_ones() -> None:
-    with pytest.raises(ProfileError, match="no profile 'nope'; known: generic-serial-scanner, "):
+    with pytest.raises(
+        ProfileError, match="no profile 'nope'; known: dock-door-portal, generic-serial-scanner, "
+    ):
         load_profile("nope")
 
 
@@ -48,6 +60,7 @@ def test_load_by_path_takes_the_name_from_the_file(tmp_path: Path, as_path: bool
     path = tmp_path / "dock-scanner.toml"
     path.write_text(MINIMAL + 'prefix = "@@"\n')
     profile = load_profile(path if as_path else str(path))
+    assert isinstance(profile, ScannerProfile)
     assert (profile.name, profile.prefix, profile.duplicate_window_ms) == (
         "dock-scanner",
         "@@",
@@ -71,6 +84,20 @@ BAD = [
     ("transport", 'kind = "scanner"\ntransport = "usb"\n', "transport", "'tcp' or"),
     ("name", MINIMAL + 'name = "other"\n', "name", "'other' differs from the file name"),
     ("toml", MINIMAL + "prefix = \n", "(toml)", "Invalid value"),
+    ("portal-both-zones", PORTAL + "inside_ports = [2, 3]\n", "inside_ports", "port 2 is also in"),
+    (
+        "portal-neighbour-is-ours",
+        PORTAL + "neighbour_ports = [4]\n",
+        "neighbour_ports",
+        "port 4 is also in inside_ports",
+    ),
+    ("portal-twice", PORTAL + "outside_ports = [1, 1]\n", "outside_ports", "listed twice"),
+    ("portal-port-0", PORTAL + "outside_ports = [0]\n", "outside_ports", "not 1..65535"),
+    ("portal-no-inside", PORTAL + "inside_ports = []\n", "inside_ports", "at least 1"),
+    ("portal-alpha", PORTAL + "rssi_smoothing_alpha = 0\n", "rssi_smoothing_alpha", "greater"),
+    ("portal-close", PORTAL + "pass_close_s = 30\nstanding_s_max = 10\n", "(root)", "pass_close_s"),
+    ("portal-extra", PORTAL + "pass_close_ms = 900\n", "pass_close_ms", "Extra inputs"),
+    ("portal-phase", PORTAL + 'use_phase = "maybe"\n', "use_phase", "valid boolean"),
 ]
 
 
@@ -91,3 +118,29 @@ def test_bad_profile_names_file_field_and_reason(
 def test_unreadable_profile_names_the_file(tmp_path: Path) -> None:
     with pytest.raises(ProfileError, match=r"missing\.toml: \(file\): cannot read"):
         load_profile(tmp_path / "missing.toml")
+
+
+def test_the_dock_door_portal_ships_with_the_defaults() -> None:
+    profile = load_profile("dock-door-portal")
+    assert isinstance(profile, PortalProfile)
+    defaults = PortalProfile(kind="rfid-portal", name="dock-door-portal")
+    assert profile.model_dump(exclude={"description"}) == defaults.model_dump(
+        exclude={"description"}
+    )
+    assert (profile.outside_ports, profile.inside_ports, profile.neighbour_ports) == (
+        (1, 2),
+        (3, 4),
+        (),
+    )
+
+
+def test_every_portal_parameter_has_a_default_and_a_unit_or_is_a_count(tmp_path: Path) -> None:
+    path = tmp_path / "door-7.toml"
+    path.write_text(PORTAL + "neighbour_ports = [5, 6]\n")
+    profile = load_profile(path)
+    assert isinstance(profile, PortalProfile)
+    assert profile.neighbour_ports == (5, 6)
+    units = ("_dbm", "_db", "_s", "_s_max", "_alpha", "_min", "_max", "_per_zone", "_ports")
+    layout = {"kind", "name", "description", "use_phase"}
+    for name in set(PortalProfile.model_fields) - layout:
+        assert name.endswith(units), name

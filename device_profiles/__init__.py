@@ -2,11 +2,13 @@
 
 from device_profiles.errors import ProfileError
 from device_profiles.loader import known_profiles, load_profile
+from device_profiles.rfid import RfidReaderProfile
 from device_profiles.schema import Profile, ScannerProfile, SerialSettings
 
 __all__ = [
     "Profile",
     "ProfileError",
+    "RfidReaderProfile",
     "ScannerProfile",
     "SerialSettings",
     "known_profiles",

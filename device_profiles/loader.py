@@ -3,9 +3,9 @@
 import tomllib
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar, overload
 
-from pydantic import TypeAdapter, ValidationError
+from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from device_profiles.errors import ProfileError
 from device_profiles.schema import Profile
@@ -19,8 +19,18 @@ def known_profiles() -> list[str]:
     )
 
 
-def load_profile(name_or_path: str | Path) -> Profile:
-    """A shipped profile by name (file stem), or any profile file by path."""
+P = TypeVar("P", bound=BaseModel)
+
+
+@overload
+def load_profile(name_or_path: str | Path) -> Profile: ...
+@overload
+def load_profile(name_or_path: str | Path, expected: type[P]) -> P: ...
+
+
+def load_profile(name_or_path: str | Path, expected: type[BaseModel] | None = None) -> BaseModel:
+    """A shipped profile by name (file stem), or any profile file by path; with `expected`,
+    a profile of another kind is a ProfileError."""
     path = _locate(name_or_path)
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
@@ -28,7 +38,10 @@ def load_profile(name_or_path: str | Path) -> Profile:
         raise ProfileError(path, "(file)", f"cannot read: {exc.strerror or exc}") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ProfileError(path, "(toml)", str(exc)) from None
-    return _validate(path, data)
+    profile = _validate(path, data)
+    if expected is not None and not isinstance(profile, expected):
+        raise ProfileError(path, "kind", f"{profile.kind!r} is not a {expected.__name__}")
+    return profile
 
 
 def _locate(name_or_path: str | Path) -> Path:

@@ -15,8 +15,11 @@ SHIPPED = {
 MINIMAL = 'kind = "scanner"\ntransport = "tcp"\n'
 
 
+RFID_SHIPPED = ("impinj-r700", "impinj-speedway-r420", "zebra-fx9600")
+
+
 def test_known_profiles_are_the_shipped_ones() -> None:
-    assert known_profiles() == sorted(SHIPPED)
+    assert known_profiles() == sorted((*SHIPPED, *RFID_SHIPPED))
 
 
 @pytest.mark.parametrize("name", sorted(SHIPPED))
@@ -30,7 +33,7 @@ def test_every_shipped_profile_loads(name: str) -> None:
 
 def test_serial_profiles_are_9600_8n1() -> None:
     for name in ("generic-serial-scanner", "generic-serial-scanner-aim"):
-        serial = load_profile(name).serial
+        serial = load_profile(name, ScannerProfile).serial
         assert (serial.baud, serial.bytesize, serial.parity, serial.stopbits) == (9600, 8, "N", 1)
 
 
@@ -47,7 +50,7 @@ def test_a_profile_error_is_a_config_error() -> None:
 def test_load_by_path_takes_the_name_from_the_file(tmp_path: Path, as_path: bool) -> None:
     path = tmp_path / "dock-scanner.toml"
     path.write_text(MINIMAL + 'prefix = "@@"\n')
-    profile = load_profile(path if as_path else str(path))
+    profile = load_profile(path if as_path else str(path), ScannerProfile)
     assert (profile.name, profile.prefix, profile.duplicate_window_ms) == (
         "dock-scanner",
         "@@",

@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from device_profiles import load_profile
+from device_profiles import ScannerProfile, load_profile
 from edge_agent.readings import Scan
 from edge_agent.recognizers.base import Output, Recognizer, Rejected, StateError, TxnDraft
 from edge_agent.recognizers.scan import ScanRecognizer, wire_problem
@@ -80,9 +80,9 @@ def build(case: Path) -> ScanRecognizer:
     if (case / "case.toml").exists():
         settings = tomllib.loads((case / "case.toml").read_text(encoding="utf-8"))
     if (case / "profile.toml").exists():
-        profile = load_profile(case / "profile.toml")
+        profile = load_profile(case / "profile.toml", ScannerProfile)
     else:
-        profile = load_profile(settings.get("profile", "generic-tcp-scanner"))
+        profile = load_profile(settings.get("profile", "generic-tcp-scanner"), ScannerProfile)
     clock = lambda: T0  # noqa: E731 - the recognizer must not need the clock to move
     return ScanRecognizer(DEVICE, profile, clock, settings.get("default_location"))
 
@@ -130,7 +130,9 @@ def test_restored_snapshot_continues_like_an_uncut_run(case: Path) -> None:
     ],
 )
 def test_a_state_that_does_not_fit_is_refused_and_changes_nothing(state: dict[str, Any]) -> None:
-    recognizer = ScanRecognizer(DEVICE, load_profile("generic-tcp-scanner"), lambda: T0)
+    recognizer = ScanRecognizer(
+        DEVICE, load_profile("generic-tcp-scanner", ScannerProfile), lambda: T0
+    )
     recognizer.feed(Scan(DEVICE, "SW:MODE:RECEIVE", T0))
     recognizer.feed(Scan(DEVICE, "SW:LOC:DOCK-1", T0))
     before = recognizer.snapshot()
@@ -157,7 +159,9 @@ COMMANDS += ["SW:END", "SW:QTY:3", "SW:LOT:L1", "SW:CANCEL", "WIDGET-1", "400638
 def test_random_input_never_raises(profile_name: str) -> None:
     """Seeded random scans mixed with real commands: every scan yields drafts or rejections."""
     rng = random.Random(20260101)
-    recognizer: Recognizer = ScanRecognizer(DEVICE, load_profile(profile_name), lambda: T0)
+    recognizer: Recognizer = ScanRecognizer(
+        DEVICE, load_profile(profile_name, ScannerProfile), lambda: T0
+    )
     outputs: list[Output] = []
     for i in range(3000):
         if i % 5 == 0:

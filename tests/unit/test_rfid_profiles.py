@@ -7,9 +7,6 @@ import pytest
 
 from device_profiles import ProfileError, RfidReaderProfile, ScannerProfile, load_profile
 
-TESTDATA = Path(__file__).resolve().parents[3] / "shared" / "testdata" / "llrp"
-READER_CONFIGS = TESTDATA / "edgex-reader-configs"
-
 MINIMAL = """kind = "rfid-reader"
 vendor = "impinj"
 model = "Speedway R420"
@@ -52,9 +49,12 @@ def test_shipped_reader_profiles_load(
     ("name", "capture"),
     [("impinj-speedway-r420", "SpeedwayR-12-34-FF.json"), ("zebra-fx9600", "fx96004a4a4a.json")],
 )
-def test_profiles_match_the_captured_reader_capabilities(name: str, capture: str) -> None:
+def test_profiles_match_the_captured_reader_capabilities(
+    testdata: Path, name: str, capture: str
+) -> None:
     profile = load_profile(name, RfidReaderProfile)
-    caps = json.loads((READER_CONFIGS / capture).read_text())["ReaderCapabilities"]
+    configs = testdata / "llrp" / "edgex-reader-configs"
+    caps = json.loads((configs / capture).read_text())["ReaderCapabilities"]
     assert caps["GeneralDeviceCapabilities"]["MaxSupportedAntennas"] == profile.antenna_ports
     band = caps["RegulatoryCapabilities"]["UHFBandCapabilities"]
     levels = sorted(e["TransmitPowerValue"] / 100 for e in band["TransmitPowerLevels"])

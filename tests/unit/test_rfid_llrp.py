@@ -178,7 +178,7 @@ class Fed:
         return thread
 
     async def reports(self, count: int) -> list[list[TagRead]]:
-        got = []
+        got: list[list[TagRead]] = []
         async with asyncio.timeout(30):
             while len(got) < count:
                 event = await self.bridge.events.get()

@@ -38,6 +38,7 @@ def _parser() -> argparse.ArgumentParser:
     where.add_argument("--tcp", metavar="HOST:PORT", help="listen here; the edge connects")
     where.add_argument("--pty", type=Path, metavar="PATH", help="write to this tty (socat pair)")
     scanner.add_argument("--speed", type=float, default=1.0, help="time factor (10 = 10x faster)")
+    _llrp_parser(sim_sub.add_parser("llrp", help="an LLRP RFID reader fed with tag sightings"))
 
     _broker_parser(sub.add_parser("broker", help="Mosquitto config, ACL and password file"))
     _keys_parser(sub)
@@ -45,6 +46,55 @@ def _parser() -> argparse.ArgumentParser:
     schema = sub.add_parser("schema", help="write JSON Schema + AsyncAPI for the wire contract")
     schema.add_argument("--out", type=Path, default=None, help="directory (default: in package)")
     return p
+
+
+def _llrp_parser(llrp: argparse.ArgumentParser) -> None:
+    llrp.add_argument("--host", default="127.0.0.1", help="listen address")
+    llrp.add_argument("--port", type=int, default=5084, help="TCP port (0 = any free port)")
+    llrp.add_argument("--model", default="impinj-r420", choices=["impinj-r420", "zebra-fx9600"])
+    llrp.add_argument("--speed", type=float, default=1.0, help="time factor (10 = 10x faster)")
+    llrp.add_argument("--duration", type=float, default=None, help="stop after S seconds")
+    what = llrp.add_mutually_exclusive_group(required=True)
+    what.add_argument("--scenario", type=Path, help="scenario TOML with the portal (--portal)")
+    what.add_argument(
+        "--sightings-demo", type=int, metavar="LOADS", help="built-in loads crossing the door"
+    )
+    llrp.add_argument("--portal", help="the portal id in the scenario")
+    llrp.add_argument(
+        "--hold-until-inventory",
+        action="store_true",
+        help="start the sightings' clock when a client first inventories (default: at once)",
+    )
+    llrp.add_argument("--absent", type=float, default=0.0, metavar="S", help="listen after S s")
+    llrp.add_argument(
+        "--fault",
+        action="append",
+        default=[],
+        metavar="reboot|hang@AT_S:DOWN_S|drop@AT_S",
+        help="a fault at a time of the sightings' timeline (repeatable)",
+    )
+
+
+def _sim_llrp(args: argparse.Namespace) -> int:
+    from simulators.llrp import run
+
+    if args.scenario is not None:
+        if not args.portal:
+            raise ConfigError("--scenario needs --portal")
+        sightings = run.scenario_sightings(args.scenario, args.portal)
+    else:
+        sightings = run.demo_sightings(args.sightings_demo)
+    options = run.Options(
+        args.host,
+        args.port,
+        args.model,
+        args.speed,
+        args.duration,
+        args.hold_until_inventory,
+        args.absent,
+        tuple(run.parse_fault(f) for f in args.fault),
+    )
+    return asyncio.run(run.run(options, sightings))
 
 
 def _broker_parser(broker: argparse.ArgumentParser) -> None:
@@ -131,6 +181,8 @@ def _run(args: argparse.Namespace) -> int:
         from aggregator.key_admin import run as run_keys
 
         return run_keys(args)
+    if args.command == "sim" and args.device == "llrp":
+        return _sim_llrp(args)
     if args.command == "sim":
         from simulators.scanner import run as run_scanner
 

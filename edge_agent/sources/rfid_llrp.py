@@ -27,6 +27,7 @@ What we do instead of sllurp (all through its public classes, subclassed; sllurp
 
 import asyncio
 import logging
+import socket
 import struct
 import threading
 import time
@@ -362,6 +363,17 @@ class _ReaderClient(LLRPReaderClient):  # type: ignore[misc]
 
     def _inventorying(self, _client: Any, _state: int) -> None:
         self._hooks.bridge.post(_Inventorying(self.llrp.tx_power_chosen))
+
+    def _connect_socket(self) -> bool:
+        # sllurp's own leaves the socket of a refused connect unclosed (a ResourceWarning
+        # per retry); create_connection closes it.
+        if self._socket:
+            raise ReaderConfigurationError("Already connected")
+        sock = socket.create_connection((self._host, self._port), timeout=self._socktimeout)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self._socket = sock
+        return True
 
     def main_loop(self) -> None:
         try:

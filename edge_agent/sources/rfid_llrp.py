@@ -337,6 +337,8 @@ class _Hooks:
 class _ReaderClient(LLRPReaderClient):  # type: ignore[misc]
     """sllurp's reader client with our framing (see the module docstring)."""
 
+    _socket: socket.socket | None
+
     def __init__(
         self,
         host: str,

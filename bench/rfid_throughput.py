@@ -40,6 +40,7 @@ DEVICE = "bench-portal"
 READS_PER_S_TARGET = 50_000
 READ_BYTES = 4096  # what sllurp's main loop asks its socket for
 T0_US = 1_790_000_000_000_000
+EPC_PREFIX = bytes.fromhex("3034257bf7194e40")  # SGTIN-96 header, filter, partition, company
 
 
 def encoded_reports(reports: int, tags_per_report: int) -> list[bytes]:

@@ -462,6 +462,7 @@ class RfidLlrpSource:
         self._backoff = backoff or Backoff(0.2, 10.0)
         self._state = DeviceState.UNKNOWN
         self._problem: str | None = None
+        self.tx_power: tuple[int, float] | None = None  # (table index, dBm) the reader runs at
 
     @property
     def endpoint(self) -> str:
@@ -479,6 +480,8 @@ class RfidLlrpSource:
             f"keepalive_timeouts={c.keepalive_timeouts} setup_timeouts={c.setup_timeouts} "
             f"handoff_waits={c.handoff_waits}"
         )
+        if self.tx_power is not None:
+            detail = f"{detail} tx_power={self.tx_power[1]}dBm(index {self.tx_power[0]})"
         if self._problem is not None:
             detail = f"{detail}; {self._problem}"
         return DeviceStatus(kind=self.kind, state=self._state, detail=detail[:DETAIL_CHARS_MAX])
@@ -556,6 +559,7 @@ class RfidLlrpSource:
         self.counters.connects += 1
         self._backoff.reset()
         self._state, self._problem = DeviceState.UP, None
+        self.tx_power = tx_power
         power = "" if tx_power is None else f" at {tx_power[1]} dBm (index {tx_power[0]})"
         log.info("rfid %s: inventorying on %s%s", self.device, self.endpoint, power)
 

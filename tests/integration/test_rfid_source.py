@@ -153,6 +153,19 @@ async def test_a_zebra_reader_with_its_zero_based_power_table() -> None:
             await until(lambda: len(got.epcs()) == 20, why="20 tags")
     assert all(read.phase_deg is None for read in got.reads)
     assert source.counters.protocol_errors == 0
+    assert source.tx_power == (173, 27.3)  # index 0 = 10.0 dBm, 0.1 dB steps
+    assert "tx_power=27.3dBm(index 173)" in (source.status().detail or "")
+
+
+async def test_a_mode_the_reader_does_not_have_is_a_clear_reason_and_retried() -> None:
+    reader_profile = profile(modes={1000: "AutoSet Dense Reader", 7: "no such mode"}, mode_id=7)
+    async with reader_on(LLRPReader("impinj-r420")) as reader:
+        source = source_for(reader.port, reader_profile)
+        async with collecting(source):
+            await until(lambda: source.counters.failures >= 2, why="refused configurations")
+            assert source.status().state == "down"
+            assert "Invalid mode_identifier" in (source.status().detail or "")
+    assert source.counters.connects == 0
 
 
 async def test_a_reader_absent_at_start_is_connected_when_it_comes() -> None:

@@ -18,8 +18,8 @@ What we do instead of sllurp (all through its public classes, subclassed; sllurp
 - reconnect: sllurp's own waits a fixed 60 s; it is off, and each connection is a new client
   after our jittered backoff, which re-runs sllurp's setup (capabilities, config, ROSpec);
 - keepalive: the reader is asked for a KEEPALIVE every `keepalive_s`; no byte from the reader
-  for `keepalive_missed_max` intervals (not counting time the hand-off held the thread) tears
-  the connection down;
+  for `keepalive_missed_max` intervals (not counting time sllurp's thread spent decoding or
+  waiting in the hand-off: then it is not reading) tears the connection down;
 - transmit power: mapped from dBm to the reader's power-table index ourselves (sllurp's
   closest-match search assumes a 1-based table and picks a non-existent index on a 0-based
   one, and its index 0 means "maximum").
@@ -233,7 +233,9 @@ class _Bridge:
         self.events: asyncio.Queue[_Event] = asyncio.Queue()
         self.closing = threading.Event()
         self.heard_at_s = time.monotonic()
-        self.waiting = False  # sllurp's thread waits in the hand-off (not reading its socket)
+        # sllurp's thread is handling what it read (decoding, or waiting in the hand-off): it
+        # is not reading its socket, so silence is not the reader's
+        self.busy = False
         self.config_error: str | None = None
         self._slots = threading.BoundedSemaphore(reports_queued_max)
 
@@ -251,14 +253,9 @@ class _Bridge:
         """Block until the edge has room for one more report (or the connection closes)."""
         if not self._slots.acquire(blocking=False):
             on_wait()
-            self.waiting = True
-            try:
-                while not self._slots.acquire(timeout=HANDOFF_POLL_S):
-                    if self.closing.is_set():
-                        return
-            finally:
-                self.waiting = False
-                self.heard_at_s = time.monotonic()
+            while not self._slots.acquire(timeout=HANDOFF_POLL_S):
+                if self.closing.is_set():
+                    return
         self.post(_Report(reads))
 
     # called in the loop
@@ -267,7 +264,7 @@ class _Bridge:
         self._slots.release()
 
     def silent_s(self) -> float:
-        return 0.0 if self.waiting else time.monotonic() - self.heard_at_s
+        return 0.0 if self.busy else time.monotonic() - self.heard_at_s
 
 
 @dataclass(frozen=True, slots=True)
@@ -387,7 +384,15 @@ class _ReaderClient(LLRPReaderClient):  # type: ignore[misc]
             self._hooks.bridge.post(_Ended())
 
     def raw_data_received(self, data: bytes) -> None:
-        self._hooks.bridge.heard()
+        bridge = self._hooks.bridge
+        bridge.busy = True
+        try:
+            self._receive(data)
+        finally:
+            bridge.busy = False
+            bridge.heard()
+
+    def _receive(self, data: bytes) -> None:
         self._buffer += data
         start = 0
         while len(self._buffer) - start >= _HEADER.size:

@@ -288,7 +288,13 @@ async def test_a_full_journal_holds_the_reader_back_and_loses_nothing() -> None:
             await until(lambda: source.counters.handoff_waits >= 1, why="hand-off waits")
             held = len(got.batches)
             assert held <= 2  # the one being journaled (+ at most one that took the slot)
+            keepalives = reader.stats.keepalives_sent
+            await until(
+                lambda: reader.stats.keepalives_sent >= keepalives + 5,
+                why="held for longer than the keepalive timeout",
+            )
             got.go.set()
             await until(lambda: len(got.epcs()) == 100, why="all 100 after the journal caught up")
-    assert source.counters.keepalive_timeouts == 0
+    assert source.counters.keepalive_timeouts == 0  # a held-back reader is not a dead one
+    assert source.counters.connects == 1
     assert reader.stats.reports_dropped == 0

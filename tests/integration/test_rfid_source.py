@@ -7,6 +7,7 @@ are bounded polls (`until`); no sleep is an assertion.
 import asyncio
 import contextlib
 import struct
+import threading
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -95,6 +96,11 @@ async def collecting(source: RfidLlrpSource) -> AsyncIterator[Collected]:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
+        await until(lambda: not sllurp_threads(), why="sllurp's reader thread ends with the source")
+
+
+def sllurp_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name.startswith("sllurp-reader")]
 
 
 @asynccontextmanager

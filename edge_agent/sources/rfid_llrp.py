@@ -5,10 +5,10 @@ reads its socket in its own thread and calls us back there; we convert each repo
 in that thread and hand it to the event loop with call_soon_threadsafe.
 
 The hand-off is bounded: at most `reports_queued_max` reports are decoded and not yet accepted
-(journaled) by the edge. When the edge is behind, sllurp's thread blocks in the hand-off, stops
-reading its socket, and TCP pushes back on the reader (which buffers reports itself). Nothing
-is dropped and memory stays within `reports_queued_max` decoded reports plus one frame of at
-most `frame_bytes_max` bytes being received.
+(journaled) by the edge. When the edge is behind, sllurp's thread blocks in the hand-off with
+the next report, stops reading its socket, and TCP pushes back on the reader (which buffers
+reports itself). Nothing is dropped and memory stays within `reports_queued_max` + 1 decoded
+reports plus one frame of at most `frame_bytes_max` bytes being received.
 
 What we do instead of sllurp (all through its public classes, subclassed; sllurp is unchanged):
 - framing: sllurp re-joins a partial frame with `bytes +=` per 4 KiB read (quadratic for a
@@ -61,7 +61,9 @@ SETUP_TIMEOUT_S = 10.0  # connected -> inventorying (capabilities, config, ROSpe
 HANDOFF_POLL_S = 0.2  # a blocked hand-off looks this often whether the connection is closing
 DETAIL_CHARS_MAX = 500
 UNKNOWN_RSSI_DBM = -128.0  # the floor of LLRP's PeakRSSI; used when a report has none
-PHASE_STEPS = 4096  # ImpinjRFPhaseAngle: 0..4095 for 0..360 degrees
+PHASE_STEPS = 4096
+LOG_FIRST = 10  # a flood of bad frames: log the first ones, then one in LOG_EVERY
+LOG_EVERY = 1000  # ImpinjRFPhaseAngle: 0..4095 for 0..360 degrees
 
 _HEADER = struct.Struct("!HII")  # version+type, length (header included), message id
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -316,6 +318,8 @@ class _Hooks:
 
     def decode_error(self, frame: bytes, exc: BaseException) -> None:
         self.source.counters.decode_errors += 1
+        if not _worth_logging(self.source.counters.decode_errors):
+            return
         kind, _, _ = _HEADER.unpack_from(frame)
         log.warning(
             "rfid %s: skipped an LLRP frame sllurp cannot decode (type %d, %d bytes): %s: %s",
@@ -328,7 +332,14 @@ class _Hooks:
 
     def protocol_error(self, exc: BaseException) -> None:
         self.source.counters.protocol_errors += 1
+        if not _worth_logging(self.source.counters.protocol_errors):
+            return
         log.warning("rfid %s: sllurp failed on a message: %r", self.source.device, exc)
+
+
+def _worth_logging(count: int) -> bool:
+    """The first few of a kind of error, then one in LOG_EVERY (all of them are counted)."""
+    return count <= LOG_FIRST or count % LOG_EVERY == 0
 
 
 class _ReaderClient(LLRPReaderClient):  # type: ignore[misc]
@@ -400,7 +411,9 @@ class _ReaderClient(LLRPReaderClient):  # type: ignore[misc]
             if not _HEADER.size <= length <= self._frame_bytes_max:
                 self._buffer.clear()
                 self._hooks.source.counters.decode_errors += 1
-                raise ReaderConfigurationError(f"LLRP frame length {length}: framing lost")
+                reason = f"LLRP frame of {length} bytes (max {self._frame_bytes_max}): framing lost"
+                self._hooks.bridge.config_error = reason
+                raise ReaderConfigurationError(reason)
             if len(self._buffer) - start < length:
                 break
             frame = bytes(self._buffer[start : start + length])

@@ -127,7 +127,14 @@ class RfidReaderProfile(ProfileModel):
 
     @property
     def impinj_search_mode(self) -> int | None:
-        return None if self.search_mode is None else IMPINJ_SEARCH_MODES[self.search_mode]
+        """The ImpinjInventorySearchMode to send; None (send none) lets the reader choose.
+
+        sllurp enables Impinj extensions only for a non-zero mode but sends a zero one anyway,
+        so "reader-selected" is sent as no parameter at all.
+        """
+        if self.search_mode is None or self.search_mode == "reader-selected":
+            return None
+        return IMPINJ_SEARCH_MODES[self.search_mode]
 
 
 def _impinj_only(used: bool, field: str, info: ValidationInfo) -> None:

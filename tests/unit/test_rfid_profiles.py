@@ -64,10 +64,13 @@ def test_profiles_match_the_captured_reader_capabilities(
     assert set(profile.modes) == modes
 
 
-def test_search_mode_maps_to_the_impinj_value(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("mode", "value"), [("tagfocus", 3), ("dual-target", 2), ("reader-selected", None)]
+)
+def test_search_mode_maps_to_the_impinj_value(tmp_path: Path, mode: str, value: int | None) -> None:
     path = tmp_path / "r420.toml"
-    path.write_text(MINIMAL.replace("mode_id", 'search_mode = "tagfocus"\nmode_id'))
-    assert load_profile(path, RfidReaderProfile).impinj_search_mode == 3
+    path.write_text(MINIMAL.replace("mode_id", f'search_mode = "{mode}"\nmode_id'))
+    assert load_profile(path, RfidReaderProfile).impinj_search_mode == value
 
 
 def test_a_reader_profile_is_not_a_scanner_profile() -> None:

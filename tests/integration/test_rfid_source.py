@@ -19,6 +19,7 @@ from edge_agent.backoff import Backoff
 from edge_agent.readings import TagRead
 from edge_agent.sources.rfid_llrp import RfidLlrpSource
 from simulators.llrp import frames
+from simulators.llrp.driver import Fault, SightingDriver
 from simulators.llrp.frames import MessageType as M
 from simulators.llrp.reader import LLRPReader, synthetic_tags
 from simulators.ports import free_port
@@ -200,6 +201,27 @@ async def test_a_reboot_mid_stream_reconnects_reconfigures_and_loses_no_report()
             await until(lambda: len(got.epcs()) == 60, why="60 tags")
     assert source.counters.reconnects == 1
     assert source.counters.tags == reader.stats.tags_reported == len(got.reads)
+
+
+async def test_a_reboot_mid_pass_resumes_the_pass() -> None:
+    """A forklift pass played at its times; the reader reboots in the middle of it."""
+    stream = [Sighting(k * 0.01, epc(k % 50), 1 + k % 4, -50.0 - k % 20) for k in range(300)]
+    reboot = Fault(1.0, "reboot", down_s=0.3)
+    async with reader_on(LLRPReader("impinj-r420")) as reader:
+        source = source_for(reader.port, profile())
+        async with collecting(source) as got:
+            driver = SightingDriver(reader, stream, faults=[reboot], hold_until_inventory=True)
+            driver.start()
+            try:
+                await until(lambda: source.counters.connects == 2, why="back after the reboot")
+                before = len(got.reads)
+                await until(driver.done.is_set, why="the pass played to its end")
+                await until(lambda: len(got.reads) > before, why="reads after the reboot")
+            finally:
+                await driver.stop()
+    assert reader.stats.reboots == 1
+    assert source.counters.tags == len(got.reads)  # every decoded report was yielded
+    assert got.epcs() <= {hex_of(i) for i in range(50)}
 
 
 async def test_a_dropped_connection_is_reconnected() -> None:

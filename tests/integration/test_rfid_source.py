@@ -136,6 +136,11 @@ async def test_every_tag_the_reader_reports_arrives_with_its_fields() -> None:
             assert reader.sight(sightings(0, 40)) == 40
             assert reader.sight(sightings(0, 40)) == 40  # each tag twice
             await until(lambda: sum(r.seen_count for r in got.reads) == 80, why="80 reads")
+            [rospec] = reader.requests.state.rospecs.values()  # as the profile asked
+    [ai_spec] = rospec.ai_specs
+    assert ai_spec.antennas == (1, 2, 3, 4)
+    assert ai_spec.tag_trigger is not None
+    assert (ai_spec.tag_trigger.n_tags, ai_spec.tag_trigger.timeout_ms) == (100, 200)
     assert got.epcs() == {hex_of(i) for i in range(40)}
     for read in got.reads:
         i = int(read.epc[-8:], 16)

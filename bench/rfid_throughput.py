@@ -8,8 +8,10 @@ sends). Then, in one run, on the same frames:
 2. decode + conversion: the same, then the source's conversion to TagRead (`tag_reads`);
 3. source: the frames in 4 KiB reads (as sllurp's socket thread receives them) through the
    source's own framing, sllurp's decode and state machine, the conversion and the bounded
-   hand-off into the event loop, where a consumer accepts each batch as the journal would.
-   The recognizer stage goes where RECOGNIZE is called (PortalRecognizer.feed, at integration).
+   hand-off into the event loop, where a consumer accepts each batch as the journal would;
+4. the same over loopback TCP: the LLRP simulator sends the frames to a connected
+   RfidLlrpSource (sllurp's own socket thread).
+The recognizer stage goes where RECOGNIZE is called (PortalRecognizer.feed, at integration).
 
 Both threads of stage 3 share the GIL, so it is one core's worth. Prints figures; the target
 (>= 50,000 reads/s) is printed with MET/MISSED, never asserted.
@@ -19,6 +21,7 @@ Both threads of stage 3 share the GIL, so it is one core's worth. Prints figures
 
 import argparse
 import asyncio
+import logging
 import sys
 import threading
 import time
@@ -33,6 +36,7 @@ from bench.harness import figure, verdict
 from device_profiles import RfidReaderProfile, load_profile
 from edge_agent.readings import TagRead
 from edge_agent.sources.rfid_llrp import RfidLlrpSource, _Bridge, _Hooks, _ReaderClient, tag_reads
+from simulators.llrp.reader import LLRPReader
 from simulators.llrp.requests import report_frame
 from simulators.llrp.tags import TagReport
 
@@ -117,6 +121,39 @@ async def through_source(
     return tags, cpu, wall, source.counters.handoff_waits
 
 
+async def over_tcp(frames: Sequence[bytes], queued: int) -> tuple[int, float, float]:
+    """(tags, CPU s, wall s) of the frames sent by the LLRP simulator over loopback TCP to the
+    real source (sllurp's socket thread, select + 4 KiB recv) until the last batch is taken.
+    The simulator runs in this process too: its CPU is in the figure."""
+    profile = load_profile("impinj-speedway-r420", RfidReaderProfile)
+    profile = profile.model_copy(update={"keepalive_s": 60.0})
+    reader = LLRPReader("impinj-r420")
+    await reader.start()
+    source = RfidLlrpSource(DEVICE, profile, "127.0.0.1", reader.port, reports_queued_max=queued)
+    taken = asyncio.Queue[int]()
+
+    async def consume() -> None:
+        async for reads in source.batches():
+            no_recognizer(reads)  # RECOGNIZE: PortalRecognizer.feed(reads) at integration
+            taken.put_nowait(len(reads))
+
+    consumer = asyncio.create_task(consume())
+    try:
+        async with asyncio.timeout(30):
+            await reader.inventory_started.wait()
+        start_cpu, start_wall = time.process_time(), time.perf_counter()
+        sending = asyncio.create_task(reader.inject(b"".join(frames)))
+        tags = 0
+        for _ in frames:
+            tags += await taken.get()
+        await sending
+        return tags, time.process_time() - start_cpu, time.perf_counter() - start_wall
+    finally:
+        consumer.cancel()
+        await asyncio.gather(consumer, return_exceptions=True)
+        await reader.close()
+
+
 def no_recognizer(_reads: list[TagRead]) -> None:
     return None
 
@@ -127,6 +164,7 @@ def main() -> None:
     parser.add_argument("--tags-per-report", type=int, default=250)
     parser.add_argument("--queued", type=int, default=4, help="reports_queued_max")
     args = parser.parse_args()
+    logging.getLogger("sllurp").setLevel(logging.ERROR)  # its "Disconnected" at the end
     frames = encoded_reports(args.reports, args.tags_per_report)
     size_mb = sum(map(len, frames)) / 1e6
     print(f"{args.reports} RO_ACCESS_REPORTs x {args.tags_per_report} tags, {size_mb:.1f} MB")
@@ -144,6 +182,12 @@ def main() -> None:
         verdict(rate >= READS_PER_S_TARGET),
     )
     figure("ratio source / sllurp decode", f"{rate / base:.2f}")
+    tags, cpu, wall = asyncio.run(over_tcp(frames, args.queued))
+    figure(
+        "source over loopback TCP (sim)",
+        f"{tags / wall:,.0f} reads/s",
+        f"wall; CPU {tags / cpu:,.0f}",
+    )
     figure("hand-off waits (edge behind)", f"{waits}")
 
 

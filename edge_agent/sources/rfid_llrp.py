@@ -26,6 +26,7 @@ What we do instead of sllurp (all through its public classes, subclassed; sllurp
 """
 
 import asyncio
+import contextlib
 import logging
 import socket
 import struct
@@ -387,11 +388,10 @@ class _ReaderClient(LLRPReaderClient):  # type: ignore[misc]
 
     def main_loop(self) -> None:
         try:
-            if self._hooks.bridge.closing.is_set():
-                self.hard_disconnect()  # closed while connecting
-                return
-            super().main_loop()
+            if not self._hooks.bridge.closing.is_set():  # else: closed while connecting
+                super().main_loop()
         finally:
+            self._hard_disconnect()
             self._hooks.bridge.post(_Ended())
 
     def raw_data_received(self, data: bytes) -> None:
@@ -439,9 +439,25 @@ class _ReaderClient(LLRPReaderClient):  # type: ignore[misc]
             self._hooks.protocol_error(exc)
 
     def close(self) -> None:
+        """Stop at once, from the loop: the reader thread closes its socket as it ends.
+
+        A shutdown wakes sllurp's select with an end of file; closing the socket under it
+        instead makes sllurp log a traceback (recv on a closed descriptor).
+        """
         self._hooks.bridge.closing.set()
         self.disconnect_requested.set()
-        self.hard_disconnect()
+        self._stop_main_loop.set()
+        sock = self._socket
+        if self._socket_thread is None or sock is None:
+            self._hard_disconnect()
+            return
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)
+
+    def _hard_disconnect(self) -> None:
+        # the loop and the reader thread may both get here; sllurp's check-then-close races
+        with contextlib.suppress(OSError, AttributeError):
+            self.hard_disconnect()
 
 
 # --- the source ----------------------------------------------------------------------------

@@ -188,7 +188,7 @@ def main() -> None:
         f"{tags / wall:,.0f} reads/s",
         f"wall; CPU {tags / cpu:,.0f}",
     )
-    figure("hand-off waits (edge behind)", f"{waits}")
+    figure("hand-off waits in stage 3", f"{waits}")
 
 
 if __name__ == "__main__":

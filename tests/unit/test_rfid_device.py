@@ -5,6 +5,7 @@ import pytest
 from device_profiles import RfidReaderProfile, load_profile
 from edge_agent.devices.rfid import build_rfid_source
 from edge_agent.settings import DeviceConfig
+from edge_agent.sources.base import Source
 from stockwire.errors import ConfigError
 
 T0 = datetime(2026, 11, 29, tzinfo=UTC)
@@ -17,6 +18,8 @@ def reader() -> RfidReaderProfile:
 def test_the_source_reads_the_reader_at_tcp() -> None:
     device = DeviceConfig(id="door-3", profile="zebra-fx9600", tcp="10.0.3.20:5084")
     source = build_rfid_source(device, reader(), lambda: T0)
+    as_source: Source = source  # the agent's Source protocol
+    assert as_source.status().kind == "rfid"
     assert (source.device, source.host, source.port, source.kind) == (
         "door-3",
         "10.0.3.20",

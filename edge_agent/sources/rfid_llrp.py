@@ -317,6 +317,14 @@ class _Hooks:
     def keepalive(self) -> None:
         self.source.counters.keepalives += 1
 
+    def event(self, message: Any) -> None:
+        """A refused connection (another client holds the reader) is the reason to show."""
+        data = message.msgdict["READER_EVENT_NOTIFICATION"].get("ReaderEventNotificationData")
+        attempt = (data or {}).get("ConnectionAttemptEvent") or {}
+        status = attempt.get("Status", "Success")
+        if status != "Success":
+            self.bridge.config_error = f"the reader refused the connection: {status}"
+
     def decode_error(self, frame: bytes, exc: BaseException) -> None:
         self.source.counters.decode_errors += 1
         if not _worth_logging(self.source.counters.decode_errors):
@@ -370,6 +378,7 @@ class _ReaderClient(LLRPReaderClient):  # type: ignore[misc]
         self._buffer = bytearray()
         self.add_message_callback("RO_ACCESS_REPORT", lambda _c, msg: hooks.report(msg))
         self.add_message_callback("KEEPALIVE", lambda _c, _m: hooks.keepalive())
+        self.add_message_callback("READER_EVENT_NOTIFICATION", lambda _c, m: hooks.event(m))
         self.add_state_callback(LLRPReaderState.STATE_INVENTORYING, self._inventorying)
 
     def _inventorying(self, _client: Any, _state: int) -> None:

@@ -90,6 +90,7 @@ class Collected:
 @asynccontextmanager
 async def collecting(source: RfidLlrpSource) -> AsyncIterator[Collected]:
     got = Collected(source)
+    threads_before = len(sllurp_threads())
     task = asyncio.create_task(got.run())
     try:
         yield got
@@ -97,7 +98,10 @@ async def collecting(source: RfidLlrpSource) -> AsyncIterator[Collected]:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
-        await until(lambda: not sllurp_threads(), why="sllurp's reader thread ends with the source")
+        await until(
+            lambda: len(sllurp_threads()) <= threads_before,
+            why="sllurp's reader thread ends with the source",
+        )
 
 
 def sllurp_threads() -> list[threading.Thread]:
@@ -191,6 +195,18 @@ async def test_a_reader_absent_at_start_is_connected_when_it_comes() -> None:
             await until(lambda: got.up, why="inventorying once the reader is there")
             reader.sight(sightings(0, 10))
             await until(lambda: len(got.epcs()) == 10, why="10 tags")
+
+
+async def test_a_reader_held_by_another_client_says_so_and_is_retried() -> None:
+    async with reader_on(LLRPReader("impinj-r420")) as reader:
+        first = source_for(reader.port, profile())
+        second = source_for(reader.port, profile())
+        async with collecting(first) as got:
+            await until(lambda: got.up, why="the first client inventorying")
+            async with collecting(second):
+                await until(lambda: second.counters.failures >= 2, why="refused twice")
+                assert "a Client initiated connection already exists" in str(second.status().detail)
+            assert first.counters.connects == 1
 
 
 async def test_a_reboot_mid_stream_reconnects_reconfigures_and_loses_no_report() -> None:

@@ -32,7 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from sllurp.llrp import LLRPMessage, LLRPReaderState
 
-from bench.harness import figure, verdict
+from bench.harness import figure, percentile, verdict
 from device_profiles import RfidReaderProfile, load_profile
 from edge_agent.readings import TagRead
 from edge_agent.sources.rfid_llrp import RfidLlrpSource, _Bridge, _Hooks, _ReaderClient, tag_reads
@@ -121,7 +121,21 @@ async def through_source(
     return tags, cpu, wall, source.counters.handoff_waits
 
 
-async def over_tcp(frames: Sequence[bytes], queued: int) -> tuple[int, float, float]:
+class LoopLag:
+    """How late a 1 ms timer fires on the event loop while the source works (gaps in ms)."""
+
+    def __init__(self) -> None:
+        self.late_ms: list[float] = []
+
+    async def run(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            before = loop.time()
+            await asyncio.sleep(0.001)
+            self.late_ms.append((loop.time() - before - 0.001) * 1000)
+
+
+async def over_tcp(frames: Sequence[bytes], queued: int, lag: LoopLag) -> tuple[int, float, float]:
     """(tags, CPU s, wall s) of the frames sent by the LLRP simulator over loopback TCP to the
     real source (sllurp's socket thread, select + 4 KiB recv) until the last batch is taken.
     The simulator runs in this process too: its CPU is in the figure."""
@@ -142,6 +156,7 @@ async def over_tcp(frames: Sequence[bytes], queued: int) -> tuple[int, float, fl
         async with asyncio.timeout(30):
             await reader.inventory_started.wait()
         start_cpu, start_wall = time.process_time(), time.perf_counter()
+        probe = asyncio.create_task(lag.run())
         sending = asyncio.create_task(reader.inject(b"".join(frames)))
         tags = 0
         for _ in frames:
@@ -150,7 +165,8 @@ async def over_tcp(frames: Sequence[bytes], queued: int) -> tuple[int, float, fl
         return tags, time.process_time() - start_cpu, time.perf_counter() - start_wall
     finally:
         consumer.cancel()
-        await asyncio.gather(consumer, return_exceptions=True)
+        probe.cancel()
+        await asyncio.gather(consumer, probe, return_exceptions=True)
         await reader.close()
 
 
@@ -182,11 +198,17 @@ def main() -> None:
         verdict(rate >= READS_PER_S_TARGET),
     )
     figure("ratio source / sllurp decode", f"{rate / base:.2f}")
-    tags, cpu, wall = asyncio.run(over_tcp(frames, args.queued))
+    lag = LoopLag()
+    tags, cpu, wall = asyncio.run(over_tcp(frames, args.queued, lag))
     figure(
         "source over loopback TCP (sim)",
         f"{tags / wall:,.0f} reads/s",
         f"wall; CPU {tags / cpu:,.0f}",
+    )
+    late = sorted(lag.late_ms)
+    figure(
+        "loop lag during TCP stage p50/p99/max",
+        f"{percentile(late, 50):.1f}/{percentile(late, 99):.1f}/{late[-1] if late else 0:.1f} ms",
     )
     figure("hand-off waits in stage 3", f"{waits}")
 

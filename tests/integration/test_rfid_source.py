@@ -301,6 +301,19 @@ async def test_a_frame_sllurp_cannot_decode_is_counted_and_reports_go_on(testdat
     assert "decode_errors=2" in (source.status().detail or "")
 
 
+async def test_a_frame_that_breaks_framing_is_a_reconnect_not_a_crash() -> None:
+    garbage = struct.pack("!HII", (1 << 10) | 61, 3, 1)  # a length shorter than its header
+    async with reader_on(LLRPReader("impinj-r420")) as reader:
+        source = source_for(reader.port, profile())
+        async with collecting(source) as got:
+            await until(lambda: got.up, why="inventorying")
+            assert await reader.inject(garbage)
+            await until(lambda: source.counters.connects == 2, why="reconnected")
+            reader.sight(sightings(0, 10))
+            await until(lambda: len(got.epcs()) == 10, why="10 tags after")
+    assert source.counters.decode_errors == 1
+
+
 async def test_a_60000_tag_report_arrives_whole_and_the_loop_keeps_running() -> None:
     report = synthetic_tags(60_000)
     ticks: list[float] = []

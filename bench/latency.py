@@ -34,7 +34,7 @@ import aiomqtt
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.harness import aggregator_process, figure, gtin14, percentile, verdict
-from device_profiles import ScannerProfile, load_profile
+from device_profiles import ScannerProfile, load_profile_of
 from edge_agent.agent import run_pipeline
 from edge_agent.journal import Journal
 from edge_agent.outbox import Along, Outbox, utc_now
@@ -189,7 +189,7 @@ async def run(
     clocks = Clocks(expected=total)
     source = SteadySource(clocks, rate, total)
     recognizer = ScanRecognizer(
-        DEVICE, load_profile("generic-tcp-scanner", ScannerProfile), utc_now
+        DEVICE, load_profile_of("generic-tcp-scanner", ScannerProfile), utc_now
     )
     store = await Store.open(edge.outbox.path)
     try:

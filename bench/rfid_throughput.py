@@ -33,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from sllurp.llrp import LLRPMessage, LLRPReaderState
 
 from bench.harness import figure, percentile, verdict
-from device_profiles import RfidReaderProfile, load_profile
+from device_profiles import RfidReaderProfile, load_profile_of
 from edge_agent.readings import TagRead
 from edge_agent.sources.rfid_llrp import RfidLlrpSource, _Bridge, _Hooks, _ReaderClient, tag_reads
 from simulators.llrp.reader import LLRPReader
@@ -92,7 +92,7 @@ async def through_source(
     frames: Sequence[bytes], queued: int, recognize: Callable[[list[TagRead]], None]
 ) -> tuple[int, float, float, int]:
     """(tags, CPU s, wall s, hand-off waits) of the frames through the source's reader path."""
-    profile = load_profile("impinj-speedway-r420", RfidReaderProfile)
+    profile = load_profile_of("impinj-speedway-r420", RfidReaderProfile)
     source = RfidLlrpSource(DEVICE, profile, "127.0.0.1", 5084, reports_queued_max=queued)
     bridge = _Bridge(asyncio.get_running_loop(), queued)
     client = _ReaderClient(
@@ -139,7 +139,7 @@ async def over_tcp(frames: Sequence[bytes], queued: int, lag: LoopLag) -> tuple[
     """(tags, CPU s, wall s) of the frames sent by the LLRP simulator over loopback TCP to the
     real source (sllurp's socket thread, select + 4 KiB recv) until the last batch is taken.
     The simulator runs in this process too: its CPU is in the figure."""
-    profile = load_profile("impinj-speedway-r420", RfidReaderProfile)
+    profile = load_profile_of("impinj-speedway-r420", RfidReaderProfile)
     profile = profile.model_copy(update={"keepalive_s": 60.0})
     reader = LLRPReader("impinj-r420")
     await reader.start()

@@ -1,7 +1,7 @@
 """Validated TOML profiles of real devices and the pydantic schema that loads them."""
 
 from device_profiles.errors import ProfileError
-from device_profiles.loader import known_profiles, load_profile
+from device_profiles.loader import known_profiles, load_profile, load_profile_of
 from device_profiles.rfid import RfidReaderProfile
 from device_profiles.schema import Profile, ScannerProfile, SerialSettings
 
@@ -13,4 +13,5 @@ __all__ = [
     "SerialSettings",
     "known_profiles",
     "load_profile",
+    "load_profile_of",
 ]

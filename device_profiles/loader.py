@@ -3,12 +3,13 @@
 import tomllib
 from importlib import resources
 from pathlib import Path
-from typing import Any, TypeVar, overload
+from typing import Any, TypeVar
 
-from pydantic import BaseModel, TypeAdapter, ValidationError
+from pydantic import TypeAdapter, ValidationError
 
 from device_profiles.errors import ProfileError
-from device_profiles.schema import Profile
+from device_profiles.rfid import RfidReaderProfile
+from device_profiles.schema import Profile, ScannerProfile
 
 
 def known_profiles() -> list[str]:
@@ -19,18 +20,8 @@ def known_profiles() -> list[str]:
     )
 
 
-P = TypeVar("P", bound=BaseModel)
-
-
-@overload
-def load_profile(name_or_path: str | Path) -> Profile: ...
-@overload
-def load_profile(name_or_path: str | Path, expected: type[P]) -> P: ...
-
-
-def load_profile(name_or_path: str | Path, expected: type[BaseModel] | None = None) -> BaseModel:
-    """A shipped profile by name (file stem), or any profile file by path; with `expected`,
-    a profile of another kind is a ProfileError."""
+def load_profile(name_or_path: str | Path) -> Profile:
+    """A shipped profile by name (file stem), or any profile file by path."""
     path = _locate(name_or_path)
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
@@ -38,9 +29,18 @@ def load_profile(name_or_path: str | Path, expected: type[BaseModel] | None = No
         raise ProfileError(path, "(file)", f"cannot read: {exc.strerror or exc}") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ProfileError(path, "(toml)", str(exc)) from None
-    profile = _validate(path, data)
-    if expected is not None and not isinstance(profile, expected):
-        raise ProfileError(path, "kind", f"{profile.kind!r} is not a {expected.__name__}")
+    return _validate(path, data)
+
+
+P = TypeVar("P", ScannerProfile, RfidReaderProfile)
+
+
+def load_profile_of(name_or_path: str | Path, kind: type[P]) -> P:
+    """`load_profile`, for a caller that needs one kind of profile (a ProfileError if not)."""
+    profile = load_profile(name_or_path)
+    if not isinstance(profile, kind):
+        where = _locate(name_or_path)
+        raise ProfileError(where, "kind", f"{profile.kind!r}, but a {kind.__name__} is needed")
     return profile
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from device_profiles import ScannerProfile, load_profile
+from device_profiles import ScannerProfile, load_profile_of
 from edge_agent.agent import run_agent
 from edge_agent.recognizers.scan import ScanRecognizer
 from edge_agent.registry import builder
@@ -71,7 +71,7 @@ def small_outbox(settings: EdgeSettings, rows_max: int) -> EdgeSettings:
 
 
 def scanner(device: str = "scan1") -> ScanRecognizer:
-    return ScanRecognizer(device, load_profile("generic-tcp-scanner", ScannerProfile), now)
+    return ScanRecognizer(device, load_profile_of("generic-tcp-scanner", ScannerProfile), now)
 
 
 async def stop_agent(stop: asyncio.Event, agent: "asyncio.Task[None]") -> None:

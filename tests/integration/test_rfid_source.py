@@ -14,7 +14,7 @@ from pathlib import Path
 
 from sllurp.llrp import LLRPMessage
 
-from device_profiles import RfidReaderProfile, load_profile
+from device_profiles import RfidReaderProfile, load_profile_of
 from edge_agent.backoff import Backoff
 from edge_agent.readings import TagRead
 from edge_agent.sources.rfid_llrp import RfidLlrpSource
@@ -40,7 +40,7 @@ async def until(what: Callable[[], bool], timeout_s: float = WAIT_S, why: str = 
 
 
 def profile(name: str = "impinj-speedway-r420", **update: object) -> RfidReaderProfile:
-    base = load_profile(name, RfidReaderProfile)
+    base = load_profile_of(name, RfidReaderProfile)
     return base.model_copy(update={"keepalive_s": KEEPALIVE_S, **update})
 
 

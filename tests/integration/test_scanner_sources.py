@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from device_profiles import ScannerProfile, load_profile
+from device_profiles import ScannerProfile, load_profile_of
 from edge_agent.backoff import Backoff
 from edge_agent.devices.scanner import build_scanner
 from edge_agent.readings import Scan
@@ -40,7 +40,7 @@ def fast_backoff() -> Backoff:
 
 
 def small(profile_name: str, **changes: object) -> ScannerProfile:
-    profile = load_profile(profile_name, ScannerProfile)
+    profile = load_profile_of(profile_name, ScannerProfile)
     return ScannerProfile.model_validate({**profile.model_dump(), "max_line_bytes": 32, **changes})
 
 
@@ -119,7 +119,7 @@ def test_decode_strips_prefix_and_suffix_and_replaces_bad_bytes() -> None:
 
 
 def test_build_scanner_chooses_the_transport_from_the_device() -> None:
-    profile = load_profile("generic-serial-scanner", ScannerProfile)
+    profile = load_profile_of("generic-serial-scanner", ScannerProfile)
     tcp = DeviceConfig(id="dock-1", profile="generic-serial-scanner", tcp="127.0.0.1:4001")
     source, recognizer = build_scanner(tcp, profile, now)
     assert isinstance(source, ScannerTcpSource)
@@ -143,7 +143,7 @@ def test_build_scanner_chooses_the_transport_from_the_device() -> None:
 def test_build_scanner_refuses_a_bad_tcp_address() -> None:
     device = DeviceConfig(id="d", profile="generic-tcp-scanner", tcp="host:99999")
     with pytest.raises(ConfigError, match="is not host:port"):
-        build_scanner(device, load_profile("generic-tcp-scanner", ScannerProfile), now)
+        build_scanner(device, load_profile_of("generic-tcp-scanner", ScannerProfile), now)
 
 
 # -- TCP ----------------------------------------------------------------------------------------
@@ -218,7 +218,7 @@ async def test_tcp_lines_split_packets_overlong_and_bad_bytes(server: LineServer
 async def test_tcp_lines_of_one_read_come_as_one_batch(server: LineServer) -> None:
     source = ScannerTcpSource(
         "dock-1",
-        load_profile("generic-tcp-scanner", ScannerProfile),
+        load_profile_of("generic-tcp-scanner", ScannerProfile),
         HOST,
         server.port,
         backoff=fast_backoff(),
@@ -232,7 +232,7 @@ async def test_tcp_lines_of_one_read_come_as_one_batch(server: LineServer) -> No
 async def test_tcp_reconnects_after_server_restart(server: LineServer) -> None:
     source = ScannerTcpSource(
         "dock-1",
-        load_profile("generic-tcp-scanner", ScannerProfile),
+        load_profile_of("generic-tcp-scanner", ScannerProfile),
         HOST,
         server.port,
         backoff=fast_backoff(),
@@ -255,7 +255,7 @@ async def test_tcp_source_waits_for_a_device_that_is_not_there_yet() -> None:
     port = free_port()
     source = ScannerTcpSource(
         "dock-1",
-        load_profile("generic-tcp-scanner", ScannerProfile),
+        load_profile_of("generic-tcp-scanner", ScannerProfile),
         HOST,
         port,
         backoff=fast_backoff(),
@@ -335,7 +335,7 @@ async def test_serial_lines_overlong_bad_bytes_and_port_loss(ptys: PtyPair) -> N
 async def test_serial_source_survives_a_missing_port(tmp_path: Path) -> None:
     source = ScannerSerialSource(
         "bench-1",
-        load_profile("generic-serial-scanner", ScannerProfile),
+        load_profile_of("generic-serial-scanner", ScannerProfile),
         str(tmp_path / "ttyNOPE"),
         backoff=fast_backoff(),
     )

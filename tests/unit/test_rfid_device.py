@@ -2,7 +2,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from device_profiles import RfidReaderProfile, load_profile
+from device_profiles import RfidReaderProfile, load_profile_of
 from edge_agent.devices.rfid import build_rfid_source
 from edge_agent.settings import DeviceConfig
 from edge_agent.sources.base import Source
@@ -12,7 +12,7 @@ T0 = datetime(2026, 11, 29, tzinfo=UTC)
 
 
 def reader() -> RfidReaderProfile:
-    return load_profile("zebra-fx9600", RfidReaderProfile)
+    return load_profile_of("zebra-fx9600", RfidReaderProfile)
 
 
 def test_the_source_reads_the_reader_at_tcp() -> None:

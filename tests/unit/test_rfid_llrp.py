@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from sllurp.llrp import LLRPMessage, LLRPReaderState
 
-from device_profiles import RfidReaderProfile, load_profile
+from device_profiles import RfidReaderProfile, load_profile_of
 from edge_agent.readings import TagRead
 from edge_agent.sources.rfid_llrp import (
     RfidLlrpSource,
@@ -64,7 +64,7 @@ def phase_entry(epc: bytes, phase: int) -> bytes:
 
 
 def r420() -> RfidReaderProfile:
-    return load_profile("impinj-speedway-r420", RfidReaderProfile)
+    return load_profile_of("impinj-speedway-r420", RfidReaderProfile)
 
 
 def test_ltk_reports_become_tag_reads(testdata: Path) -> None:

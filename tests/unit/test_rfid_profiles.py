@@ -5,7 +5,13 @@ from pathlib import Path
 
 import pytest
 
-from device_profiles import ProfileError, RfidReaderProfile, ScannerProfile, load_profile
+from device_profiles import (
+    ProfileError,
+    RfidReaderProfile,
+    ScannerProfile,
+    load_profile,
+    load_profile_of,
+)
 
 MINIMAL = """kind = "rfid-reader"
 vendor = "impinj"
@@ -34,7 +40,7 @@ ZEBRA = MINIMAL.replace('"impinj"', '"zebra"')
 def test_shipped_reader_profiles_load(
     name: str, vendor: str, ports: int, power: tuple[float, float, float], phase: bool
 ) -> None:
-    profile = load_profile(name, RfidReaderProfile)
+    profile = load_profile_of(name, RfidReaderProfile)
     assert (profile.name, profile.kind, profile.vendor) == (name, "rfid-reader", vendor)
     assert profile.antenna_ports == ports
     assert profile.ports == tuple(range(1, ports + 1))
@@ -52,7 +58,7 @@ def test_shipped_reader_profiles_load(
 def test_profiles_match_the_captured_reader_capabilities(
     testdata: Path, name: str, capture: str
 ) -> None:
-    profile = load_profile(name, RfidReaderProfile)
+    profile = load_profile_of(name, RfidReaderProfile)
     configs = testdata / "llrp" / "edgex-reader-configs"
     caps = json.loads((configs / capture).read_text())["ReaderCapabilities"]
     assert caps["GeneralDeviceCapabilities"]["MaxSupportedAntennas"] == profile.antenna_ports
@@ -70,12 +76,12 @@ def test_profiles_match_the_captured_reader_capabilities(
 def test_search_mode_maps_to_the_impinj_value(tmp_path: Path, mode: str, value: int | None) -> None:
     path = tmp_path / "r420.toml"
     path.write_text(MINIMAL.replace("mode_id", f'search_mode = "{mode}"\nmode_id'))
-    assert load_profile(path, RfidReaderProfile).impinj_search_mode == value
+    assert load_profile_of(path, RfidReaderProfile).impinj_search_mode == value
 
 
 def test_a_reader_profile_is_not_a_scanner_profile() -> None:
-    with pytest.raises(ProfileError, match=r"kind: 'rfid-reader' is not a ScannerProfile"):
-        load_profile("zebra-fx9600", ScannerProfile)
+    with pytest.raises(ProfileError, match=r"kind: 'rfid-reader', but a ScannerProfile is needed"):
+        load_profile_of("zebra-fx9600", ScannerProfile)
 
 
 def _before_modes(text: str, extra: str) -> str:

@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from device_profiles import ScannerProfile, load_profile
+from device_profiles import ScannerProfile, load_profile_of
 from edge_agent.readings import Scan
 from edge_agent.recognizers.base import Output, Recognizer, Rejected, StateError, TxnDraft
 from edge_agent.recognizers.scan import ScanRecognizer, wire_problem
@@ -80,9 +80,9 @@ def build(case: Path) -> ScanRecognizer:
     if (case / "case.toml").exists():
         settings = tomllib.loads((case / "case.toml").read_text(encoding="utf-8"))
     if (case / "profile.toml").exists():
-        profile = load_profile(case / "profile.toml", ScannerProfile)
+        profile = load_profile_of(case / "profile.toml", ScannerProfile)
     else:
-        profile = load_profile(settings.get("profile", "generic-tcp-scanner"), ScannerProfile)
+        profile = load_profile_of(settings.get("profile", "generic-tcp-scanner"), ScannerProfile)
     clock = lambda: T0  # noqa: E731 - the recognizer must not need the clock to move
     return ScanRecognizer(DEVICE, profile, clock, settings.get("default_location"))
 
@@ -131,7 +131,7 @@ def test_restored_snapshot_continues_like_an_uncut_run(case: Path) -> None:
 )
 def test_a_state_that_does_not_fit_is_refused_and_changes_nothing(state: dict[str, Any]) -> None:
     recognizer = ScanRecognizer(
-        DEVICE, load_profile("generic-tcp-scanner", ScannerProfile), lambda: T0
+        DEVICE, load_profile_of("generic-tcp-scanner", ScannerProfile), lambda: T0
     )
     recognizer.feed(Scan(DEVICE, "SW:MODE:RECEIVE", T0))
     recognizer.feed(Scan(DEVICE, "SW:LOC:DOCK-1", T0))
@@ -160,7 +160,7 @@ def test_random_input_never_raises(profile_name: str) -> None:
     """Seeded random scans mixed with real commands: every scan yields drafts or rejections."""
     rng = random.Random(20260101)
     recognizer: Recognizer = ScanRecognizer(
-        DEVICE, load_profile(profile_name, ScannerProfile), lambda: T0
+        DEVICE, load_profile_of(profile_name, ScannerProfile), lambda: T0
     )
     outputs: list[Output] = []
     for i in range(3000):

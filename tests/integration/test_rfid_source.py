@@ -209,6 +209,28 @@ async def test_a_reader_held_by_another_client_says_so_and_is_retried() -> None:
             assert first.counters.connects == 1
 
 
+async def test_a_peer_that_never_speaks_llrp_is_a_setup_timeout() -> None:
+    """Something listens on the port but never says hello (a wrong port, a wedged reader)."""
+    accepted: list[asyncio.StreamWriter] = []
+
+    async def silent(_r: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        accepted.append(writer)
+
+    server = await asyncio.start_server(silent, HOST, 0)
+    port = server.sockets[0].getsockname()[1]
+    source = source_for(port, profile(), setup_timeout_s=0.3)
+    try:
+        async with collecting(source):
+            await until(lambda: source.counters.setup_timeouts >= 2, why="two setup timeouts")
+            assert "not inventorying 0.3 s after connecting" in str(source.status().detail)
+    finally:
+        for writer in accepted:
+            writer.close()
+        server.close()
+        await server.wait_closed()
+    assert source.counters.connects == 0
+
+
 async def test_a_reboot_mid_stream_reconnects_reconfigures_and_loses_no_report() -> None:
     async with reader_on(LLRPReader("impinj-r420")) as reader:
         source = source_for(reader.port, profile())

@@ -38,6 +38,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/latency.py
 	$(BIN)/python bench/edge_rss.py
 	$(BIN)/python bench/rfid_accuracy.py
+	$(BIN)/python bench/rfid_throughput.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache *.egg-info

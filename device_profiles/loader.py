@@ -9,6 +9,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from device_profiles.errors import ProfileError
 from device_profiles.portal import PortalProfile
+from device_profiles.rfid import RfidReaderProfile
 from device_profiles.schema import Profile, ScannerProfile
 
 
@@ -32,7 +33,7 @@ def load_profile(name_or_path: str | Path) -> Profile:
     return _validate(path, data)
 
 
-P = TypeVar("P", ScannerProfile, PortalProfile)
+P = TypeVar("P", ScannerProfile, PortalProfile, RfidReaderProfile)
 
 
 def load_profile_of(name_or_path: str | Path, kind: type[P]) -> P:

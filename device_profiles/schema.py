@@ -1,24 +1,21 @@
 """Validated device profiles, one model per device kind, chosen by `kind`.
 
-A new device kind (rfid, shelf) is one more model in the `Profile` union.
+A new device kind (shelf, ...) is one more model in the `Profile` union.
 """
 
 import codecs
 import re
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import Field, field_validator
 
+from device_profiles.base import ProfileModel as _ProfileModel
+from device_profiles.base import ProfileName
 from device_profiles.portal import PortalProfile
+from device_profiles.rfid import RfidReaderProfile
 
 DEFAULT_SKU_PATTERN = r"^[A-Za-z][A-Za-z0-9._-]{1,63}$"
 BAUD_RATES = (1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200)
-
-ProfileName = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_.-]{0,63}$")]
-
-
-class _ProfileModel(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
 
 class SerialSettings(_ProfileModel):
@@ -82,5 +79,5 @@ class ScannerProfile(_ProfileModel):
         return pattern
 
 
-# Shelf and reader profiles join this union.
-Profile = Annotated[ScannerProfile | PortalProfile, Field(discriminator="kind")]
+# Each device kind is one member; shelf profiles join this union.
+Profile = Annotated[ScannerProfile | RfidReaderProfile | PortalProfile, Field(discriminator="kind")]

@@ -1,15 +1,16 @@
 """Typed settings of one edge agent, loaded from TOML with STOCKWIRE_EDGE_* env overrides."""
 
+import re
 from pathlib import Path
 from typing import Self
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from edge_agent.outbox import UNSENT_TXNS_MAX
 from stockwire.broker_connection import BrokerConnection
 from stockwire.config import EnvFirst, load_settings
-from stockwire.names import Ident, LocationCode
+from stockwire.names import Ident, LocationCode, Sku
 from stockwire.txn import TXNS_PER_BATCH_MAX
 
 
@@ -44,8 +45,17 @@ class PublisherSettings(_Section):
         return self
 
 
+EPC_MAP_KEY = r"^(urn:epc:[A-Za-z0-9:._*-]+|[0-9A-Fa-f]{1,64})$"
+EPC_MAP_ENTRIES_MAX = 10_000
+
+
 class DeviceConfig(_Section):
-    """One device the edge reads; `profile` is a profile name or a path to a profile TOML."""
+    """One device the edge reads; `profile` is a profile name or a path to a profile TOML.
+
+    An LLRP reader is `tcp = "host:port"`; its `portal` names the dock-door portal profile (a
+    name or a path) and `epc_map` maps an EPC URI or an EPC hex prefix to a SKU for EPCs that no
+    GS1 scheme decodes (GRAI, private schemes). Hex prefixes are kept upper-case.
+    """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -55,6 +65,20 @@ class DeviceConfig(_Section):
     serial: str | None = Field(default=None, min_length=1)
     location: LocationCode | None = None
     duplicate_window_ms: int | None = Field(default=None, ge=0)
+    portal: str | None = Field(default=None, min_length=1)
+    epc_map: dict[str, Sku] = Field(default_factory=dict, max_length=EPC_MAP_ENTRIES_MAX)
+
+    @field_validator("epc_map")
+    @classmethod
+    def _epc_keys(cls, epc_map: dict[str, str]) -> dict[str, str]:
+        normal = {}
+        for key, sku in epc_map.items():
+            if not re.match(EPC_MAP_KEY, key):
+                raise ValueError(f"epc_map key {key!r} is neither an EPC URI nor a hex prefix")
+            normal[key if key.startswith("urn:") else key.upper()] = sku
+        if len(normal) != len(epc_map):
+            raise ValueError("epc_map has a hex prefix twice (in upper and lower case)")
+        return normal
 
     @model_validator(mode="after")
     def _one_transport(self) -> Self:

@@ -77,3 +77,10 @@ def test_edge_rss_prints_rss_baseline_and_commits_every_scan() -> None:
     sent, _, committed = figure(out, "item scans sent / txns committed")
     assert int(sent) > 0
     assert sent == committed
+
+
+def test_rfid_throughput_prints_the_baseline_and_the_source() -> None:
+    out = run_bench("rfid_throughput.py", "--reports", "8", "--tags-per-report", "50")
+    assert figure(out, "sllurp decode alone (baseline)")[1] == "reads/s"
+    assert figure(out, "source: framing+decode+bridge")[1] == "reads/s"
+    assert "target >= 50,000 reads/s" in out

@@ -131,3 +131,50 @@ def test_missing_file_and_bad_toml(tmp_path: Path) -> None:
         load_edge_settings(tmp_path / "missing.toml")
     with pytest.raises(ConfigError, match="not valid TOML"):
         load_edge_settings(write(tmp_path, "site = "))
+
+
+RFID = (
+    GOOD
+    + """
+[[devices]]
+id = "door-3"
+profile = "impinj-speedway-r420"
+tcp = "10.0.3.20:5084"
+location = "DOCK-3"
+portal = "dock-door-3"
+
+[devices.epc_map]
+"urn:epc:id:grai:0614141.12345.*" = "PALLET-BLUE"
+"e2801160" = "TOTE-GREY"
+"""
+)
+
+
+def test_an_rfid_reader_with_portal_and_epc_map(tmp_path: Path) -> None:
+    s = load_edge_settings(write(tmp_path, RFID))
+    reader = s.devices[2]
+    assert (reader.tcp, reader.portal) == ("10.0.3.20:5084", "dock-door-3")
+    assert reader.epc_map == {
+        "urn:epc:id:grai:0614141.12345.*": "PALLET-BLUE",
+        "E2801160": "TOTE-GREY",  # hex prefixes are kept upper-case
+    }
+    assert (s.devices[0].portal, s.devices[0].epc_map) == (None, {})  # scanners unchanged
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        (('"e2801160"', '"xyz"'), "neither an EPC URI nor a hex prefix"),
+        (('= "TOTE-GREY"', '= "has space"'), "devices.2.epc_map.e2801160"),
+        (('portal = "dock-door-3"', 'portal = ""'), "devices.2.portal"),
+        (('"e2801160" = "TOTE-GREY"', '"e2801160" = "A"\n"E2801160" = "B"'), "twice"),
+    ],
+)
+def test_bad_rfid_device_config_names_the_field(
+    tmp_path: Path, change: tuple[str, str], reason: str
+) -> None:
+    assert change[0] in RFID
+    path = write(tmp_path, RFID.replace(*change))
+    with pytest.raises(ConfigError) as info:
+        load_edge_settings(path)
+    assert reason in str(info.value)

@@ -21,10 +21,15 @@ SHIPPED = {
 MINIMAL = 'kind = "scanner"\ntransport = "tcp"\n'
 PORTALS = ("dock-door-portal",)
 PORTAL = 'kind = "rfid-portal"\n'
+READERS = (
+    "impinj-r700",
+    "impinj-speedway-r420",
+    "zebra-fx9600",
+)  # tests/unit/test_rfid_profiles.py
 
 
 def test_known_profiles_are_the_shipped_ones() -> None:
-    assert set(SHIPPED) | set(PORTALS) <= set(known_profiles())
+    assert set(SHIPPED) | set(PORTALS) | set(READERS) <= set(known_profiles())
 
 
 @pytest.mark.parametrize("name", sorted(SHIPPED))

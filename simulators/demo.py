@@ -1,9 +1,9 @@
 """`stockwire demo`: a small simulated site with no external service.
 
 An embedded broker (mosquitto if installed, else amqtt), the aggregator with its API on SQLite,
-one edge agent reading the scenario's scanners over TCP from our simulators, all on free
-loopback ports, and a live summary. `--check` compares the ledger with the scenario's ground
-truth once everything was scanned and the edge has nothing pending.
+one edge agent reading the scenario's scanners over TCP and its RFID portals over LLRP from our
+simulators, all on free loopback ports, and a live summary. `--check` compares the ledger with
+the scenario's ground truth once everything was emitted and the edge has nothing pending.
 """
 
 import asyncio
@@ -35,6 +35,9 @@ from edge_agent.settings import MqttSettings as EdgeMqtt
 from simulators.broker import AMQTT_ANONYMOUS, BrokerKind, EmbeddedBroker, embedded_broker
 from simulators.ledger_check import differences
 from simulators.line_port import HOST
+from simulators.llrp.driver import SightingDriver
+from simulators.llrp.reader import LLRPReader
+from simulators.llrp.run import portal_run, serve
 from simulators.plan import Plan, build
 from simulators.ports import free_port
 from simulators.scanner import ScannerSim, encode, wire_for
@@ -43,6 +46,7 @@ from stockwire.broker_config import AGGREGATOR_USER, VIEWER_USER
 from stockwire.errors import ConfigError
 
 EDGE = "edge-1"
+PORTAL_PROFILE = "dock-door-portal"  # the scenario's portals use its layout (ports 1,2 | 3,4)
 log = logging.getLogger(__name__)
 SUMMARY_S = 3.0
 POLL_S = 1.0
@@ -78,7 +82,8 @@ async def _demo(plan: Plan, workdir: Path, duration: float | None, check: bool) 
     scenario = plan.scenario
     print(
         f"demo: scenario {scenario.site!r}: {len(scenario.events)} events, "
-        f"{len(scenario.scanners)} scanners, ~{plan.duration_s:.0f} s of scanning; "
+        f"{len(scenario.scanners)} scanners, {len(scenario.portals)} RFID portal(s), "
+        f"~{plan.duration_s:.0f} s; "
         f"ground truth: {len(plan.truth)} balances; files in {workdir}"
     )
     sims = {
@@ -86,16 +91,54 @@ async def _demo(plan: Plan, workdir: Path, duration: float | None, check: bool) 
     }
     for sim in sims.values():
         await sim.start()
+    portals = {a.id: await _portal(plan, a.id) for a in scenario.portals}
     logins = await asyncio.to_thread(make_logins, workdir / "mqtt", scenario.site, [EDGE])
     with _on_signals(opts.quit):
         async with embedded_broker(workdir, kind, logins.auth) as broker:
             print(_broker_line(broker, logins), flush=True)
             try:
-                return await _run_site(plan, workdir, sims, broker, logins, opts)
+                return await _run_site(plan, workdir, _Sims(sims, portals), broker, logins, opts)
             except ExceptionGroup as group:
                 log.exception("demo: a part of the site failed")
                 print(f"demo: FAILED: {'; '.join(repr(e) for e in group.exceptions)}")
                 return 1
+            finally:
+                for reader, driver in portals.values():
+                    await driver.stop()
+                    await reader.close()
+
+
+async def _portal(plan: Plan, portal: str) -> tuple[LLRPReader, SightingDriver]:
+    """The portal's simulated LLRP reader; its sightings start when the edge inventories."""
+    run = portal_run(plan, portal)
+    reader = LLRPReader(run.model, HOST, 0, absent_until_s=run.absent_s)
+    driver = await serve(reader, run.sightings, faults=run.faults, hold_until_inventory=True)
+    return reader, driver
+
+
+@dataclass(frozen=True, slots=True)
+class _Sims:
+    scanners: dict[str, ScannerSim]
+    portals: dict[str, tuple[LLRPReader, SightingDriver]]
+
+    def emitted(self) -> bool:
+        drivers = (driver for _, driver in self.portals.values())
+        return all(s.done.is_set() for s in self.scanners.values()) and all(
+            d.done.is_set() for d in drivers
+        )
+
+    def progress(self) -> str:
+        scans = sum(s.sent for s in self.scanners.values())
+        line = f"scans {scans}/{self._scans_total}"
+        if self.portals:
+            fed = sum(d.fed for _, d in self.portals.values())
+            total = sum(d.total for _, d in self.portals.values())
+            line += f", tag sightings {fed}/{total}"
+        return line
+
+    @property
+    def _scans_total(self) -> int:
+        return sum(s.lines_total for s in self.scanners.values())
 
 
 def _broker_line(broker: EmbeddedBroker, logins: SiteLogins) -> str:
@@ -129,7 +172,7 @@ class _Run:
 async def _run_site(
     plan: Plan,
     workdir: Path,
-    sims: dict[str, ScannerSim],
+    sims: _Sims,
     broker: EmbeddedBroker,
     logins: SiteLogins,
     opts: _Run,
@@ -152,7 +195,9 @@ async def _run_site(
             await _mqtt_up(url)
             edge = _edge_settings(plan, workdir, broker, logins, sims)
             tg.create_task(run_agent(edge, stop=stop), name="edge")
-            tasks = [tg.create_task(s.serve(), name=f"scanner {n}") for n, s in sims.items()]
+            tasks = [
+                tg.create_task(s.serve(), name=f"scanner {n}") for n, s in sims.scanners.items()
+            ]
             probe = _Probe(url, edge.outbox.path, viewer)
             return await _watch(plan, sims, probe, opts)
         finally:
@@ -217,11 +262,23 @@ def _edge_settings(
     workdir: Path,
     broker: EmbeddedBroker,
     logins: SiteLogins,
-    sims: dict[str, ScannerSim],
+    sims: _Sims,
 ) -> EdgeSettings:
     devices = [
-        DeviceConfig(id=a.id, profile=a.profile, tcp=f"{HOST}:{sims[a.id].port}", location=a.home)
+        DeviceConfig(
+            id=a.id, profile=a.profile, tcp=f"{HOST}:{sims.scanners[a.id].port}", location=a.home
+        )
         for a in plan.scenario.scanners
+    ]
+    devices += [
+        DeviceConfig(
+            id=a.id,
+            profile=a.profile,
+            tcp=f"{HOST}:{sims.portals[a.id][0].port}",
+            portal=PORTAL_PROFILE,
+            location=a.door,
+        )
+        for a in plan.scenario.portals
     ]
     return EdgeSettings(
         site=plan.scenario.site,
@@ -313,10 +370,9 @@ class _Probe:
             return None
 
 
-async def _watch(plan: Plan, sims: dict[str, ScannerSim], probe: _Probe, opts: _Run) -> int:
+async def _watch(plan: Plan, sims: _Sims, probe: _Probe, opts: _Run) -> int:
     loop = asyncio.get_running_loop()
     gtins = {i.sku: i.gtin for i in plan.scenario.items}
-    reads_total = sum(len(s) for s in plan.scans.values())
     next_summary = 0.0
     last_diff: list[str] | None = None
     agreed = 0
@@ -325,10 +381,9 @@ async def _watch(plan: Plan, sims: dict[str, ScannerSim], probe: _Probe, opts: _
         if opts.duration_s is not None and elapsed >= opts.duration_s:
             return _timed_out(opts, last_diff)
         snap = await probe.snapshot()
-        emitted = all(s.done.is_set() for s in sims.values())
+        emitted = sims.emitted()
         if elapsed >= next_summary:
-            sent = sum(s.sent for s in sims.values())
-            print(_summary(elapsed, sent, reads_total, snap), flush=True)
+            print(_summary(elapsed, sims.progress(), snap), flush=True)
             next_summary = elapsed + SUMMARY_S
         if (
             opts.check
@@ -365,7 +420,7 @@ def _timed_out(opts: _Run, last_diff: list[str] | None) -> int:
     return 1
 
 
-def _summary(elapsed: float, sent: int, total: int, snap: _Snapshot) -> str:
+def _summary(elapsed: float, progress: str, snap: _Snapshot) -> str:
     def n(value: int | None) -> str:
         return "?" if value is None else str(value)
 
@@ -378,7 +433,7 @@ def _summary(elapsed: float, sent: int, total: int, snap: _Snapshot) -> str:
         )
     balances = None if snap.stock is None else len(snap.stock)
     return (
-        f"[{elapsed:6.1f}s] scans {sent}/{total} | {edge} | ledger: {n(snap.movements)} "
+        f"[{elapsed:6.1f}s] {progress} | {edge} | ledger: {n(snap.movements)} "
         f"movements, {n(balances)} balances, dead letters {n(snap.dead_letters)}"
     )
 

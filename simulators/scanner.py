@@ -64,6 +64,10 @@ class ScannerSim:
         return self._port.host
 
     @property
+    def lines_total(self) -> int:
+        return len(self._lines)
+
+    @property
     def port(self) -> int:
         return self._port.port
 

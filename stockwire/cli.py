@@ -51,7 +51,12 @@ def _parser() -> argparse.ArgumentParser:
 def _llrp_parser(llrp: argparse.ArgumentParser) -> None:
     llrp.add_argument("--host", default="127.0.0.1", help="listen address")
     llrp.add_argument("--port", type=int, default=5084, help="TCP port (0 = any free port)")
-    llrp.add_argument("--model", default="impinj-r420", choices=["impinj-r420", "zebra-fx9600"])
+    llrp.add_argument(
+        "--model",
+        default=None,
+        choices=["impinj-r420", "zebra-fx9600"],
+        help="reader model (default: the portal's profile, else impinj-r420)",
+    )
     llrp.add_argument("--speed", type=float, default=1.0, help="time factor (10 = 10x faster)")
     llrp.add_argument("--duration", type=float, default=None, help="stop after S seconds")
     what = llrp.add_mutually_exclusive_group(required=True)
@@ -78,21 +83,26 @@ def _llrp_parser(llrp: argparse.ArgumentParser) -> None:
 def _sim_llrp(args: argparse.Namespace) -> int:
     from simulators.llrp import run
 
+    faults = tuple(run.parse_fault(f) for f in args.fault)
+    model, absent = args.model or "impinj-r420", args.absent
     if args.scenario is not None:
         if not args.portal:
             raise ConfigError("--scenario needs --portal")
-        sightings = run.scenario_sightings(args.scenario, args.portal)
+        portal = run.scenario_portal(args.scenario, args.portal)
+        sightings = list(portal.sightings)
+        model, absent = args.model or portal.model, args.absent or portal.absent_s
+        faults = portal.faults + faults
     else:
         sightings = run.demo_sightings(args.sightings_demo)
     options = run.Options(
         args.host,
         args.port,
-        args.model,
+        model,
         args.speed,
         args.duration,
         args.hold_until_inventory,
-        args.absent,
-        tuple(run.parse_fault(f) for f in args.fault),
+        absent,
+        faults,
     )
     return asyncio.run(run.run(options, sightings))
 

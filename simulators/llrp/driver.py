@@ -52,6 +52,11 @@ class SightingDriver:
         self._faults = sorted((f for f in faults if f.at_s >= start_s), key=lambda f: f.at_s)
         self._tasks: set[asyncio.Task[None]] = set()
 
+    @property
+    def total(self) -> int:
+        """Sightings this driver plays."""
+        return len(self._sightings)
+
     def start(self) -> None:
         """Run in a background task (see `stop`)."""
         self._spawn(self.run())

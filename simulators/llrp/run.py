@@ -10,6 +10,7 @@ from pathlib import Path
 from simulators.llrp import demo
 from simulators.llrp.driver import Fault, SightingDriver
 from simulators.llrp.reader import LLRPReader
+from simulators.plan import Plan, build
 from simulators.sightings import Sighting
 from stockwire.errors import ConfigError
 
@@ -35,14 +36,39 @@ async def serve(
     return driver
 
 
-def scenario_sightings(scenario: Path, portal: str) -> list[Sighting]:
-    """A scenario portal's sightings. The scenario's portal actors and their physics are built
-    on another branch (simulators/portal); until they are wired here, say so clearly."""
-    raise ConfigError(
-        f"--scenario {scenario} --portal {portal}: scenario portals are not wired into"
-        " `sim llrp` yet; use --sightings-demo, or call simulators.llrp.run.serve(reader,"
-        " sightings) with the portal's sightings"
-    )
+# Reader profiles (device_profiles) -> the recorded reader model the simulator answers as.
+MODEL_OF_PROFILE = {
+    "impinj-speedway-r420": "impinj-r420",
+    "impinj-r700": "impinj-r420",  # no R700 recording: the Speedway answers in its place
+    "zebra-fx9600": "zebra-fx9600",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class PortalRun:
+    """What one scenario portal's reader does: its sightings, faults and absence at start."""
+
+    model: str
+    sightings: tuple[Sighting, ...]
+    faults: tuple[Fault, ...]
+    absent_s: float
+
+
+def portal_run(plan: Plan, portal: str) -> PortalRun:
+    actors = {a.id: a for a in plan.scenario.portals}
+    if portal not in actors:
+        known = ", ".join(sorted(actors)) or "none"
+        raise ConfigError(f"no portal {portal!r} in the scenario (portals: {known})")
+    actor = actors[portal]
+    model = MODEL_OF_PROFILE.get(actor.profile)
+    if model is None:
+        raise ConfigError(f"portal {portal!r}: no simulated reader for profile {actor.profile!r}")
+    faults = tuple(Fault(f.at_s, f.fault, down_s=f.down_s) for f in plan.faults.get(portal, ()))
+    return PortalRun(model, plan.sightings.get(portal, ()), faults, actor.absent_until_s)
+
+
+def scenario_portal(scenario: Path, portal: str) -> PortalRun:
+    return portal_run(build(scenario), portal)
 
 
 @dataclass(frozen=True, slots=True)

@@ -158,9 +158,24 @@ def test_the_same_scenario_plans_the_same(plan: Plan) -> None:
     assert again.passes == plan.passes
 
 
-def test_scanner_scenarios_have_no_portal_output() -> None:
-    small = build(Path(str(resources.files("simulators") / "scenarios" / "small-site.toml")))
-    assert (small.sightings, small.faults, small.passes, small.distractors) == ({}, {}, (), ())
+def test_scanner_scenarios_have_no_portal_output(tmp_path: Path) -> None:
+    small = Path(str(resources.files("simulators") / "scenarios" / "small-site.toml")).read_text()
+    scanners_only = small[: small.index("# ---- DOCK-3: an RFID portal")]
+    plan = plan_of(tmp_path, scanners_only)
+    assert not plan.scenario.portals
+    assert (plan.sightings, plan.faults, plan.passes, plan.distractors) == ({}, {}, (), ())
+
+
+def test_small_site_has_a_portal_with_a_load_in_and_out() -> None:
+    scenarios = resources.files("simulators") / "scenarios"
+    plan = build(Path(str(scenarios / "small-site.toml")))
+    assert [(p.door, p.direction, len(p.epcs)) for p in plan.passes] == [
+        ("DOCK-3", "in", 11),
+        ("DOCK-3", "out", 5),
+    ]
+    assert Balance("MUG-WHITE", MUG, "DOCK-3", None, 6) in plan.truth
+    assert [d.kind for d in plan.distractors] == ["backout"]
+    assert plan.duration_s <= 25
 
 
 def test_portal_noise_is_what_the_portal_lists() -> None:
@@ -315,21 +330,6 @@ def test_two_portals_side_by_side_see_each_others_loads_weakly(tmp_path: Path) -
     other_db = [s.rssi_dbm for e in load.epcs for s in other[e]]
     assert len(other_db) < len(own_db) / 10
     assert max(other_db, default=-100.0) < max(own_db) - 15
-
-
-def test_the_portal_snippet_merges_into_small_site_without_changing_the_scanners(
-    tmp_path: Path,
-) -> None:
-    scenarios = resources.files("simulators") / "scenarios"
-    small = (scenarios / "small-site.toml").read_text()
-    alone = build(Path(str(scenarios / "small-site.toml")))
-    merged = plan_of(tmp_path, small + "\n" + (scenarios / "portal-snippet.toml").read_text())
-    assert merged.scans == alone.scans
-    added = Balance("MUG-WHITE", MUG, "DOCK-1", None, 6)
-    assert set(merged.truth) == {*alone.truth, added}
-    assert [(p.direction, len(p.epcs)) for p in merged.passes] == [("in", 11), ("out", 5)]
-    assert [d.kind for d in merged.distractors] == ["backout"]
-    assert merged.duration_s <= 25
 
 
 def test_a_load_staged_before_crossing_is_one_long_pass(tmp_path: Path) -> None:

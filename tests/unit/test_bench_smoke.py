@@ -83,4 +83,5 @@ def test_rfid_throughput_prints_the_baseline_and_the_source() -> None:
     out = run_bench("rfid_throughput.py", "--reports", "8", "--tags-per-report", "50")
     assert figure(out, "sllurp decode alone (baseline)")[1] == "reads/s"
     assert figure(out, "source: framing+decode+bridge")[1] == "reads/s"
-    assert "target >= 50,000 reads/s" in out
+    assert figure(out, "source + PortalRecognizer")[1] == "reads/s"
+    assert "target >= 50,000 reads/s (with recognizer)" in out

@@ -1,12 +1,14 @@
-"""Resident memory of `stockwire edge` with the scanner pipeline busy, vs an idle interpreter.
+"""Resident memory of `stockwire edge` with scanners and an RFID portal busy vs idle python.
 
 mosquitto and `stockwire aggregator` run in their own processes; a ScannerSim (our scanner
 simulator, TCP) in this process feeds the edge's TCP scanner device a steady stream of EAN-13
-receipts (SW:MODE:RECEIVE, SW:LOC:DOCK-1, then one item per 1/rate s). RSS (psutil) of the edge
+receipts (SW:MODE:RECEIVE, SW:LOC:DOCK-1, then one item per 1/rate s), and our LLRP reader
+simulator feeds its portal device (sllurp + PortalRecognizer) loads of 50 tags crossing the
+door every 2.5 s (~1,000 tag reads/s, simulators/llrp/demo.py). RSS (psutil) of the edge
 is sampled after the warm-up, every second after that, and at the end. The baseline is a bare
 `python -c "import asyncio; ..."` sleeping in its event loop, measured in the same run.
 
-    python bench/edge_rss.py [--rate 50] [--warmup-s 10] [--seconds 40]
+    python bench/edge_rss.py [--rate 50] [--warmup-s 10] [--seconds 40] [--no-portal]
 """
 
 import argparse
@@ -25,6 +27,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.harness import aggregator_process, figure, gtin14, rss_mb, verdict
 from simulators.barcodes import command, ean13
+from simulators.llrp.demo import crossings
+from simulators.llrp.driver import SightingDriver
+from simulators.llrp.reader import LLRPReader
+from simulators.llrp.run import serve
 from simulators.mosquitto import Mosquitto
 from simulators.scanner import ScannerSim, TimedLine
 
@@ -38,6 +44,8 @@ BASELINE_CODE = "import asyncio; asyncio.run(asyncio.sleep(3600))"
 PROFILE = "generic-tcp-scanner"
 SETUP_LINES = 2
 COMMIT_WAIT_S = 20.0
+PORTAL_TAGS_PER_LOAD = 50
+PORTAL_PERIOD_S = 2.5
 
 
 @dataclass
@@ -48,6 +56,7 @@ class Samples:
     baseline: float = float("nan")
     scans: int = 0
     committed: int = 0
+    sightings: int = 0
 
 
 def scan_lines(rate: float, seconds: float) -> list[TimedLine]:
@@ -61,15 +70,22 @@ def scan_lines(rate: float, seconds: float) -> list[TimedLine]:
     return lines
 
 
-def edge_config(work: Path, mqtt_port: int, scanner_port: int) -> Path:
+def edge_config(work: Path, mqtt_port: int, scanner_port: int, reader_port: int | None) -> Path:
     config = work / "edge.toml"
-    config.write_text(
+    text = (
         f'site = "{SITE}"\nedge = "{EDGE}"\n'
         f'[mqtt]\nhost = "127.0.0.1"\nport = {mqtt_port}\n'
         f'[outbox]\npath = "{work / "outbox.sqlite"}"\n'
         f'[[devices]]\nid = "scanner-1"\nprofile = "{PROFILE}"\n'
         f'tcp = "127.0.0.1:{scanner_port}"\n'
     )
+    if reader_port is not None:
+        text += (
+            f'[[devices]]\nid = "portal-1"\nprofile = "impinj-speedway-r420"\n'
+            f'tcp = "127.0.0.1:{reader_port}"\nportal = "dock-door-portal"\n'
+            'location = "DOCK-2"\n'
+        )
+    config.write_text(text)
     return config
 
 
@@ -120,18 +136,30 @@ async def feed_and_sample(
     sim = ScannerSim(scan_lines(args.rate, args.seconds))
     await sim.start()
     serving = asyncio.create_task(sim.serve())
-    config = edge_config(work, mqtt_port, sim.port)
+    reader, driver = await portal(args) if args.portal else (None, None)
+    config = edge_config(work, mqtt_port, sim.port, reader.port if reader else None)
     command_line = [sys.executable, "-m", "stockwire", "--log-level", "WARNING", "edge"]
     try:
         with process([*command_line, "--config", str(config)], work / "edge.log") as edge:
             samples = await sample(edge, baseline, sim, args)
             samples.committed = await wait_committed(work / "ledger.db", sim)
             samples.scans = sim.sent - SETUP_LINES
+            samples.sightings = driver.fed if driver else 0
             return samples
     finally:
         serving.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await serving
+        if reader is not None and driver is not None:
+            await driver.stop()
+            await reader.close()
+
+
+async def portal(args: argparse.Namespace) -> tuple[LLRPReader, SightingDriver]:
+    loads = int(args.seconds / PORTAL_PERIOD_S) + 1
+    sightings = crossings(loads, PORTAL_TAGS_PER_LOAD, PORTAL_PERIOD_S)
+    reader = LLRPReader("impinj-r420", "127.0.0.1", 0)
+    return reader, await serve(reader, sightings, hold_until_inventory=True)
 
 
 async def wait_committed(ledger: Path, sim: ScannerSim) -> int:
@@ -147,15 +175,20 @@ async def wait_committed(ledger: Path, sim: ScannerSim) -> int:
 def committed(ledger: Path) -> int:
     db = sqlite3.connect(ledger)
     try:
-        return int(db.execute("SELECT count(*) FROM transactions").fetchone()[0])
+        # the scanner's: the portal's transactions carry a load id
+        sql = "SELECT count(*) FROM transactions WHERE load_id IS NULL"
+        return int(db.execute(sql).fetchone()[0])
     finally:
         db.close()
 
 
 def report(s: Samples, args: argparse.Namespace) -> None:
+    portal = ""
+    if args.portal:
+        portal = f" and an RFID portal ({s.sightings} tag reads fed, ~1,000/s)"
     print(
         f"edge RSS: `stockwire edge`, one TCP scanner at {args.rate:g} scans/s "
-        f"(ScannerSim), {args.seconds:g} s, broker + aggregator running"
+        f"(ScannerSim){portal}, {args.seconds:g} s, broker + aggregator running"
     )
     figure(f"  after warm-up ({args.warmup_s:g} s)", f"{s.warm:.1f} MB")
     figure("  at the end", f"{s.end:.1f} MB")
@@ -164,7 +197,7 @@ def report(s: Samples, args: argparse.Namespace) -> None:
     figure("  target", f"<= {RSS_MB_MAX:g} MB", verdict(worst <= RSS_MB_MAX))
     figure("  baseline: idle python + asyncio", f"{s.baseline:.1f} MB")
     figure("  ratio edge (end) / baseline", f"{s.end / s.baseline:.1f}x")
-    figure("  item scans sent / txns committed", f"{s.scans} / {s.committed}")
+    figure("  item scans sent / their txns committed", f"{s.scans} / {s.committed}")
 
 
 def main() -> None:
@@ -172,6 +205,9 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=50.0, help="item scans per second")
     parser.add_argument("--warmup-s", type=float, default=10.0)
     parser.add_argument("--seconds", type=float, default=40.0, help="from connect to the end")
+    parser.add_argument(
+        "--portal", action=argparse.BooleanOptionalAction, default=True, help="RFID portal too"
+    )
     args = parser.parse_args()
     assert args.seconds > args.warmup_s, "--seconds must exceed --warmup-s"
     with tempfile.TemporaryDirectory() as tmp:

@@ -74,7 +74,8 @@ def test_edge_rss_prints_rss_baseline_and_commits_every_scan() -> None:
     out = run_bench("edge_rss.py", "--rate", "20", "--warmup-s", "0.5", "--seconds", "1.5")
     assert "after warm-up" in out
     assert "baseline: idle python + asyncio" in out
-    sent, _, committed = figure(out, "item scans sent / txns committed")
+    assert "and an RFID portal" in out
+    sent, _, committed = figure(out, "item scans sent / their txns committed")
     assert int(sent) > 0
     assert sent == committed
 

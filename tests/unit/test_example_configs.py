@@ -1,11 +1,13 @@
 """The configs shipped in deploy/config must load as written (the README points people at them)."""
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from aggregator.settings import AggregatorSettings
 from device_profiles.loader import load_profile
+from edge_agent.registry import build_device
 from edge_agent.settings import EdgeSettings
 from stockwire.config import load_settings
 
@@ -24,9 +26,12 @@ def _no_env_overrides(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_edge_example_loads_and_names_real_profiles() -> None:
     settings = load_settings(EdgeSettings, CONFIG / "edge.example.toml")
     assert settings.edge == "dock-1"
-    assert [d.id for d in settings.devices] == ["scanner-1", "scanner-2"]
-    for device in settings.devices:
-        assert load_profile(device.profile).kind == "scanner"
+    assert [d.id for d in settings.devices] == ["scanner-1", "scanner-2", "door-1"]
+    kinds = [load_profile(device.profile).kind for device in settings.devices]
+    assert kinds == ["scanner", "scanner", "rfid-reader"]
+    for device in settings.devices:  # profiles, portal layout and epc_map all fit together
+        source, _ = build_device(device, lambda: datetime.now(UTC))
+        assert source.device == device.id
     assert (settings.mqtt.username, settings.mqtt.tls) == ("dock-1", True)  # a login by default
     assert settings.login_mismatch() is None
 

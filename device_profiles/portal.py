@@ -6,20 +6,20 @@ are ports of this reader that face the next door, read to reject that door's tra
 
 from typing import Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
+
+from device_profiles.base import ProfileModel, ProfileName
 
 PORTS_MAX = 32
 PORT_MAX = 65535  # LLRP AntennaID is 16 bits
 ZONE_FIELDS = ("outside_ports", "inside_ports", "neighbour_ports")
 
 
-class PortalProfile(BaseModel):
+class PortalProfile(ProfileModel):
     """One RFID dock-door portal: which reader ports face where, and how passes are judged."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
     kind: Literal["rfid-portal"]
-    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_.-]{0,63}$")
+    name: ProfileName
     description: str = Field(default="", max_length=500)
     outside_ports: tuple[int, ...] = Field(default=(1, 2), min_length=1, max_length=PORTS_MAX)
     inside_ports: tuple[int, ...] = Field(default=(3, 4), min_length=1, max_length=PORTS_MAX)

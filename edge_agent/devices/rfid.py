@@ -10,6 +10,7 @@ from typing import Protocol
 from device_profiles.loader import load_profile_of
 from device_profiles.portal import PortalProfile
 from device_profiles.rfid import RfidReaderProfile
+from edge_agent.devices import tcp_endpoint
 from edge_agent.recognizers.base import Clock
 from edge_agent.recognizers.portal import PortalRecognizer
 from edge_agent.sources.rfid_llrp import RfidLlrpSource
@@ -58,7 +59,5 @@ def build_rfid_source(
     """The reader at the device's `tcp = "host:port"` (an LLRP reader listens on 5084)."""
     if device.tcp is None:
         raise ConfigError(f'device {device.id!r}: an LLRP reader needs tcp = "host:port"')
-    host, _, port = device.tcp.rpartition(":")
-    if not host or not port.isdigit() or not 0 < int(port) < 65536:
-        raise ConfigError(f"device {device.id!r}: tcp {device.tcp!r} is not host:port")
-    return RfidLlrpSource(device.id, profile, host, int(port), clock=clock)
+    host, port = tcp_endpoint(device.id, device.tcp)
+    return RfidLlrpSource(device.id, profile, host, port, clock=clock)

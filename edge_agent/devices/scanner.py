@@ -3,6 +3,7 @@
 from typing import Protocol
 
 from device_profiles.schema import ScannerProfile
+from edge_agent.devices import tcp_endpoint
 from edge_agent.recognizers.base import Clock
 from edge_agent.recognizers.scan import ScanRecognizer
 from edge_agent.sources.base import Source
@@ -40,10 +41,8 @@ def build_scanner(
 
 def _source(device: ScannerDevice, profile: ScannerProfile) -> Source:
     if device.tcp is not None:
-        host, _, port = device.tcp.rpartition(":")
-        if not host or not port.isdigit() or not 0 < int(port) < 65536:
-            raise ConfigError(f"device {device.id!r}: tcp {device.tcp!r} is not host:port")
-        return ScannerTcpSource(device.id, profile, host, int(port))
+        host, port = tcp_endpoint(device.id, device.tcp)
+        return ScannerTcpSource(device.id, profile, host, port)
     if device.serial is not None:
         return ScannerSerialSource(device.id, profile, device.serial)
     raise ConfigError(f"device {device.id!r} needs tcp or serial")

@@ -6,13 +6,17 @@ for it with bounded polls (`until`), never with a sleep that is itself the asser
 
 import asyncio
 import contextlib
+import struct
 import threading
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
-from sllurp.llrp import LLRPReaderClient, LLRPReaderConfig, LLRPReaderState
+from sllurp.llrp import LLRPMessage, LLRPReaderClient, LLRPReaderConfig, LLRPReaderState
 
+from simulators.llrp import frames
+from simulators.llrp.frames import MessageType as M
 from simulators.llrp.reader import LLRPReader
 
 WAIT_S = 5.0
@@ -143,3 +147,16 @@ async def sllurp(port: int, config: LLRPReaderConfig) -> AsyncIterator[Sllurp]:
         yield client
     finally:
         await client.stop()
+
+
+def sllurp_breaking_notification(testdata: Path) -> bytes:
+    """A vendor-custom READER_EVENT_NOTIFICATION of dx101_e that sllurp fails on (struct.error)."""
+    stream = (testdata / "llrp/ltk-dx101/dx101_e.bin").read_bytes()
+    for msg in frames.split(stream):
+        frame = frames.encode(msg.type, msg.id, msg.body)
+        if msg.type == M.READER_EVENT_NOTIFICATION:
+            try:
+                LLRPMessage(msgbytes=frame)
+            except struct.error:
+                return frame
+    raise AssertionError("dx101_e has no frame that sllurp fails on")

@@ -1,11 +1,9 @@
 """Faults of the simulated reader, seen by a raw TCP client or an unmodified sllurp client."""
 
 import asyncio
-import struct
 from pathlib import Path
 
 import pytest
-from sllurp.llrp import LLRPMessage
 
 from simulators.llrp import events, frames
 from simulators.llrp.driver import Fault, SightingDriver
@@ -13,22 +11,15 @@ from simulators.llrp.frames import MessageType as M
 from simulators.llrp.reader import LLRPReader, synthetic_tags
 from simulators.llrp.requests import report_frame
 from simulators.sightings import Sighting
-from tests.integration.llrp_support import reader_config, running, sllurp, until
+from tests.integration.llrp_support import (
+    reader_config,
+    running,
+    sllurp,
+    sllurp_breaking_notification,
+    until,
+)
 
 EPC = bytes.fromhex("30340242201d8840009efdf7")
-
-
-def sllurp_breaking_notification(testdata: Path) -> bytes:
-    """A vendor-custom READER_EVENT_NOTIFICATION of dx101_e that sllurp fails on (struct.error)."""
-    stream = (testdata / "llrp/ltk-dx101/dx101_e.bin").read_bytes()
-    for msg in frames.split(stream):
-        frame = frames.encode(msg.type, msg.id, msg.body)
-        if msg.type == M.READER_EVENT_NOTIFICATION:
-            try:
-                LLRPMessage(msgbytes=frame)
-            except struct.error:
-                return frame
-    raise AssertionError("dx101_e has no frame that sllurp fails on")
 
 
 async def read_frame(reader: asyncio.StreamReader) -> frames.Message:

@@ -12,18 +12,16 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from sllurp.llrp import LLRPMessage
-
 from device_profiles import RfidReaderProfile, load_profile_of
 from edge_agent.backoff import Backoff
 from edge_agent.readings import TagRead
 from edge_agent.sources.rfid_llrp import RfidLlrpSource
-from simulators.llrp import frames
 from simulators.llrp.driver import Fault, SightingDriver
-from simulators.llrp.frames import MessageType as M
 from simulators.llrp.reader import LLRPReader, synthetic_tags
 from simulators.ports import free_port
 from simulators.sightings import Sighting
+from tests.integration import llrp_support
+from tests.integration.llrp_support import sllurp_breaking_notification
 
 HOST = "127.0.0.1"
 WAIT_S = 10.0
@@ -32,11 +30,7 @@ KEEPALIVE_S = 0.2
 
 
 async def until(what: Callable[[], bool], timeout_s: float = WAIT_S, why: str = "") -> None:
-    for _ in range(int(timeout_s / POLL_S)):
-        if what():
-            return
-        await asyncio.sleep(POLL_S)
-    raise AssertionError(f"gave up after {timeout_s} s waiting: {why or what}")
+    await llrp_support.until(what, timeout_s, why)
 
 
 def profile(name: str = "impinj-speedway-r420", **update: object) -> RfidReaderProfile:
@@ -292,19 +286,6 @@ async def test_a_silent_reader_is_found_by_keepalive_timeout_and_reconnected() -
             await until(lambda: source.counters.connects == 2, why="reconnected after thaw")
             reader.sight(sightings(0, 10))
             await until(lambda: len(got.epcs()) == 10, why="10 tags after the hang")
-
-
-def sllurp_breaking_notification(testdata: Path) -> bytes:
-    """A vendor-custom READER_EVENT_NOTIFICATION of dx101_e that sllurp fails on (struct.error)."""
-    stream = (testdata / "llrp/ltk-dx101/dx101_e.bin").read_bytes()
-    for msg in frames.split(stream):
-        frame = frames.encode(msg.type, msg.id, msg.body)
-        if msg.type == M.READER_EVENT_NOTIFICATION:
-            try:
-                LLRPMessage(msgbytes=frame)
-            except struct.error:
-                return frame
-    raise AssertionError("dx101_e has no frame that sllurp fails on")
 
 
 async def test_a_frame_sllurp_cannot_decode_is_counted_and_reports_go_on(testdata: Path) -> None:

@@ -11,6 +11,7 @@ from device_profiles import (
 )
 from device_profiles.schema import DEFAULT_SKU_PATTERN
 from stockwire.errors import ConfigError
+from tests.unit.test_rfid_profiles import BAD as READER_BAD
 
 SHIPPED = {
     "generic-tcp-scanner": ("tcp", False, "\r\n"),
@@ -106,7 +107,11 @@ BAD = [
 ]
 
 
-@pytest.mark.parametrize(("text", "field", "reason"), [b[1:] for b in BAD], ids=[b[0] for b in BAD])
+@pytest.mark.parametrize(
+    ("text", "field", "reason"),
+    [b[1:] for b in (*BAD, *READER_BAD)],
+    ids=[b[0] for b in (*BAD, *READER_BAD)],
+)
 def test_bad_profile_names_file_field_and_reason(
     tmp_path: Path, text: str, field: str, reason: str
 ) -> None:

@@ -9,7 +9,6 @@ from device_profiles import (
     ProfileError,
     RfidReaderProfile,
     ScannerProfile,
-    load_profile,
     load_profile_of,
 )
 
@@ -88,6 +87,7 @@ def _before_modes(text: str, extra: str) -> str:
     return text.replace("[modes]", extra + "\n[modes]")
 
 
+# Bad reader profiles: tests/unit/test_profiles.py checks each names its file, field and reason.
 BAD = [
     ("power-high", MINIMAL.replace("= 27.5", "= 31.0"), "tx_power_dbm", "outside the power table"),
     ("power-low", MINIMAL.replace("= 27.5", "= 5.0"), "tx_power_dbm", "outside the power table"),
@@ -106,16 +106,3 @@ BAD = [
     ("port-llrp", _before_modes(MINIMAL, "llrp_port = 70000"), "llrp_port", "less than"),
     ("extra", _before_modes(MINIMAL, "colour = 1"), "colour", "Extra inputs"),
 ]
-
-
-@pytest.mark.parametrize(("text", "field", "reason"), [b[1:] for b in BAD], ids=[b[0] for b in BAD])
-def test_bad_reader_profile_names_file_field_and_reason(
-    tmp_path: Path, text: str, field: str, reason: str
-) -> None:
-    path = tmp_path / "dock-reader.toml"
-    path.write_text(text)
-    with pytest.raises(ProfileError) as caught:
-        load_profile(path)
-    error = caught.value
-    assert (error.file, error.field) == (str(path), field)
-    assert reason in error.reason

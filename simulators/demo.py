@@ -39,7 +39,6 @@ from simulators.llrp.driver import SightingDriver
 from simulators.llrp.reader import LLRPReader
 from simulators.llrp.run import portal_run, serve
 from simulators.plan import Plan, build
-from simulators.ports import free_port
 from simulators.scanner import ScannerSim, encode, wire_for
 from simulators.site_logins import SiteLogins, make_logins
 from stockwire.broker_config import AGGREGATOR_USER, VIEWER_USER
@@ -253,7 +252,7 @@ def _aggregator_settings(
             protocol="3.1.1" if broker.kind == "amqtt" else "5",  # amqtt has no MQTT 5
         ),
         known_edges=[EDGE],
-        api=ApiSettings(host=HOST, port=free_port()),
+        api=ApiSettings(host=HOST, port=0),  # bound by uvicorn: no race for a picked port
     )
 
 

@@ -4,7 +4,8 @@ from device_profiles.errors import ProfileError
 from device_profiles.loader import known_profiles, load_profile, load_profile_of
 from device_profiles.portal import PortalProfile
 from device_profiles.rfid import RfidReaderProfile
-from device_profiles.schema import Profile, ScannerProfile, SerialSettings
+from device_profiles.schema import Profile, ScannerProfile
+from device_profiles.serial import SerialSettings
 
 __all__ = [
     "PortalProfile",

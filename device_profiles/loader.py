@@ -11,6 +11,8 @@ from device_profiles.errors import ProfileError
 from device_profiles.portal import PortalProfile
 from device_profiles.rfid import RfidReaderProfile
 from device_profiles.schema import Profile, ScannerProfile
+from device_profiles.shelf import ShelfProfile
+from device_profiles.weighing import WeighingProfile
 
 
 def known_profiles() -> list[str]:
@@ -33,7 +35,7 @@ def load_profile(name_or_path: str | Path) -> Profile:
     return _validate(path, data)
 
 
-P = TypeVar("P", ScannerProfile, PortalProfile, RfidReaderProfile)
+P = TypeVar("P", ScannerProfile, PortalProfile, RfidReaderProfile, WeighingProfile, ShelfProfile)
 
 
 def load_profile_of(name_or_path: str | Path, kind: type[P]) -> P:

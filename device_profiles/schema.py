@@ -1,6 +1,6 @@
 """Validated device profiles, one model per device kind, chosen by `kind`.
 
-A new device kind (shelf, ...) is one more model in the `Profile` union.
+A new device kind is one more model in the `Profile` union.
 """
 
 import codecs
@@ -13,32 +13,11 @@ from device_profiles.base import ProfileModel as _ProfileModel
 from device_profiles.base import ProfileName
 from device_profiles.portal import PortalProfile
 from device_profiles.rfid import RfidReaderProfile
+from device_profiles.serial import SerialSettings
+from device_profiles.shelf import ShelfProfile
+from device_profiles.weighing import WeighingProfile
 
 DEFAULT_SKU_PATTERN = r"^[A-Za-z][A-Za-z0-9._-]{1,63}$"
-BAUD_RATES = (1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200)
-
-
-class SerialSettings(_ProfileModel):
-    baud: int = 9600
-    bytesize: Literal[5, 6, 7, 8] = 8
-    parity: Literal["N", "E", "O", "M", "S"] = "N"
-    stopbits: float = 1
-    rtscts: bool = False
-    xonxoff: bool = False
-
-    @field_validator("stopbits")
-    @classmethod
-    def _known_stopbits(cls, stopbits: float) -> float:
-        if stopbits not in (1, 1.5, 2):
-            raise ValueError(f"stopbits {stopbits} is not one of 1, 1.5, 2")
-        return stopbits
-
-    @field_validator("baud")
-    @classmethod
-    def _known_baud(cls, baud: int) -> int:
-        if baud not in BAUD_RATES:
-            raise ValueError(f"baud {baud} is not one of {', '.join(map(str, BAUD_RATES))}")
-        return baud
 
 
 class ScannerProfile(_ProfileModel):
@@ -79,5 +58,8 @@ class ScannerProfile(_ProfileModel):
         return pattern
 
 
-# Each device kind is one member; shelf profiles join this union.
-Profile = Annotated[ScannerProfile | RfidReaderProfile | PortalProfile, Field(discriminator="kind")]
+# Each device kind is one member.
+Profile = Annotated[
+    ScannerProfile | RfidReaderProfile | PortalProfile | WeighingProfile | ShelfProfile,
+    Field(discriminator="kind"),
+]

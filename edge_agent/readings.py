@@ -41,7 +41,24 @@ class TagRead:
     phase_deg: float | None = None  # RF phase angle (Impinj extension), 0..360
 
 
-Reading = Scan | TagRead
+@dataclass(frozen=True, slots=True)
+class WeightSample:
+    """One shelf lane's weight in one poll of its weighing transmitters.
+
+    `grams` is the lane's load (the cells of a multi-cell plate summed, sign included), `at` the
+    edge's clock when the poll's answer arrived (Modbus carries no timestamps), `stable` the
+    transmitters' own STABLE bit (every cell of the lane stable), or None when the model has
+    none and the recognizer decides stability from the samples.
+    """
+
+    device: str
+    lane: str
+    grams: float
+    at: datetime
+    stable: bool | None = None
+
+
+Reading = Scan | TagRead | WeightSample
 
 
 class ReadingFormatError(ValueError):
@@ -56,6 +73,9 @@ def journal_row(reading: Reading) -> tuple[str, int, str]:
     """(kind, at_us, payload) of a reading; times must be timezone-aware (exact to the us)."""
     if isinstance(reading, Scan):
         return "scan", _us(reading.at), reading.raw
+    if isinstance(reading, WeightSample):
+        stable = "" if reading.stable is None else str(int(reading.stable))
+        return "weight", _us(reading.at), f"{reading.lane} {reading.grams!r} {stable}"
     first = "" if reading.first_at is None else str(_us(reading.first_at))
     phase = "" if reading.phase_deg is None else repr(reading.phase_deg)
     fields = (reading.epc, str(reading.antenna), repr(reading.rssi_dbm), first)
@@ -66,6 +86,8 @@ def journal_row(reading: Reading) -> tuple[str, int, str]:
 def from_journal_row(device: str, kind: str, at_us: int, payload: str) -> Reading:
     if kind == "scan":
         return Scan(device=device, raw=payload, at=EPOCH + at_us * _US)
+    if kind == "weight":
+        return _weight(device, at_us, payload)
     if kind != "tag":
         raise ReadingFormatError(f"journal row of device {device!r}: unknown kind {kind!r}")
     parts = payload.split(" ")
@@ -81,4 +103,20 @@ def from_journal_row(device: str, kind: str, at_us: int, payload: str) -> Readin
         first_at=None if not first else EPOCH + int(first) * _US,
         seen_count=int(count),
         phase_deg=None if not phase else float(phase),
+    )
+
+
+def _weight(device: str, at_us: int, payload: str) -> WeightSample:
+    parts = payload.split(" ")
+    if len(parts) != 3 or parts[2] not in ("", "0", "1"):
+        raise ReadingFormatError(
+            f"journal row of device {device!r}: bad weight payload {payload!r}"
+        )
+    lane, grams, stable = parts
+    return WeightSample(
+        device=device,
+        lane=lane,
+        grams=float(grams),
+        at=EPOCH + at_us * _US,
+        stable=None if not stable else stable == "1",
     )

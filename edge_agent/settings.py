@@ -10,7 +10,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from edge_agent.outbox import UNSENT_TXNS_MAX
 from stockwire.broker_connection import BrokerConnection
 from stockwire.config import EnvFirst, load_settings
-from stockwire.names import Ident, LocationCode, Sku
+from stockwire.names import Gtin14, Ident, LocationCode, Sku
 from stockwire.txn import TXNS_PER_BATCH_MAX
 
 
@@ -45,6 +45,46 @@ class PublisherSettings(_Section):
         return self
 
 
+MODBUS_UNIT_MAX = 247  # Modbus device (unit/slave) ids are 1..247; 0 is broadcast
+LANES_MAX = 256
+
+
+class CellRef(_Section):
+    """One weighing channel: a transmitter's Modbus unit id on the bus, and its channel there."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    unit: int = Field(ge=1, le=MODBUS_UNIT_MAX)
+    channel: int = Field(default=1, ge=1, le=64)
+
+
+class LaneConfig(_Section):
+    """One lane of a load-cell shelf: one item, its unit weight, and the cells it rests on.
+
+    A weight drop is a pick from `location` (to `pick_to`, or the ledger's @customer); a rise is
+    a put-away from `restock_from`, or a return (from @customer) when that is not set.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    id: Ident
+    location: LocationCode
+    sku: Sku | None = None
+    gtin: Gtin14 | None = None
+    unit_weight_g: float = Field(gt=0, le=1_000_000)
+    cells: tuple[CellRef, ...] = Field(min_length=1, max_length=16)
+    pick_to: LocationCode | None = None
+    restock_from: LocationCode | None = None
+
+    @model_validator(mode="after")
+    def _item(self) -> Self:
+        if self.sku is None and self.gtin is None:
+            raise ValueError(f"lane {self.id!r} needs a sku or a gtin")
+        if len(set(self.cells)) != len(self.cells):
+            raise ValueError(f"lane {self.id!r} lists a cell twice")
+        return self
+
+
 EPC_MAP_KEY = r"^(urn:epc:[A-Za-z0-9:._*-]+|[0-9A-Fa-f]{1,64})$"
 EPC_MAP_ENTRIES_MAX = 10_000
 
@@ -55,6 +95,10 @@ class DeviceConfig(_Section):
     An LLRP reader is `tcp = "host:port"`; its `portal` names the dock-door portal profile (a
     name or a path) and `epc_map` maps an EPC URI or an EPC hex prefix to a SKU for EPCs that no
     GS1 scheme decodes (GRAI, private schemes). Hex prefixes are kept upper-case.
+
+    A load-cell shelf is one Modbus bus (`tcp` to a gateway or a transmitter, or `serial` for
+    RS-485 RTU) whose transmitters are all of the `profile` model; `shelf` names the shelf
+    profile (stability, tolerances, poll rate) and `lanes` say which cells carry which item.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -67,6 +111,21 @@ class DeviceConfig(_Section):
     duplicate_window_ms: int | None = Field(default=None, ge=0)
     portal: str | None = Field(default=None, min_length=1)
     epc_map: dict[str, Sku] = Field(default_factory=dict, max_length=EPC_MAP_ENTRIES_MAX)
+    shelf: str | None = Field(default=None, min_length=1)
+    lanes: tuple[LaneConfig, ...] = Field(default=(), max_length=LANES_MAX)
+
+    @field_validator("lanes")
+    @classmethod
+    def _lanes_distinct(cls, lanes: tuple[LaneConfig, ...]) -> tuple[LaneConfig, ...]:
+        for what, keys in (
+            ("lane id", [lane.id for lane in lanes]),
+            ("location", [lane.location for lane in lanes]),
+            ("cell", [f"unit {c.unit} channel {c.channel}" for lane in lanes for c in lane.cells]),
+        ):
+            twice = sorted({k for k in keys if keys.count(k) > 1})
+            if twice:
+                raise ValueError(f"{what} {twice[0]!r} is in more than one lane")
+        return lanes
 
     @field_validator("epc_map")
     @classmethod

@@ -16,6 +16,7 @@ class EdgeState(StrEnum):
 
 class DeviceState(StrEnum):
     UP = "up"
+    DEGRADED = "degraded"  # answering, but with errors or timeouts (some lanes, some polls)
     DOWN = "down"
     UNKNOWN = "unknown"
 

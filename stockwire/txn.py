@@ -43,8 +43,13 @@ class Evidence(WireModel):
     read_count: StrictInt | None = Field(default=None, ge=0)
     rssi_dbm: StrictFloat | None = None
     antennas: tuple[StrictInt, ...] = ()
+    # Load-cell shelves: the stable weights around the change, the item's unit weight, how far
+    # the change is from a whole number of units (-0.5..0.5) and how long the lane took to settle
     weight_before_g: StrictFloat | None = None
     weight_after_g: StrictFloat | None = None
+    unit_weight_g: StrictFloat | None = Field(default=None, gt=0)
+    residual_units: StrictFloat | None = Field(default=None, ge=-0.5, le=0.5)
+    settle_ms: StrictInt | None = Field(default=None, ge=0)
     # RFID: reads per portal zone, the pallet's SSCC, when the load was first and last seen
     reads_by_zone: dict[ZoneName, Annotated[StrictInt, Field(ge=0)]] = Field(
         default_factory=dict, max_length=8

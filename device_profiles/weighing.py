@@ -1,0 +1,105 @@
+"""A weighing transmitter model: where its Modbus registers hold a channel's weight and status.
+
+Addresses follow `address_base`: 0 = the offsets sent on the wire (what pymodbus and Telegraf
+take), 1 = the manual's 1-based register numbers (holding register 40008 is written 8 and read
+at offset 7: the classic off-by-one, stated once here). A transmitter with several channels
+(a multi-scale module) repeats its map every `channel_stride` registers.
+
+`weight` is converted to grams: grams = raw * scale + offset. Where the model sends a magnitude
+and the sign in its status register (Laumas), `status.negative_bit` says so.
+"""
+
+from typing import Literal, Self
+
+from pydantic import Field, model_validator
+
+from device_profiles.base import ProfileModel, ProfileName
+from device_profiles.registers import ByteOrder, DataType, register_count
+from device_profiles.serial import SerialSettings
+
+RegisterType = Literal["holding", "input"]
+Transport = Literal["tcp", "rtu"]
+ADDRESS_MAX = 0xFFFF
+REGISTERS_PER_READ_MAX = 125  # FC03/FC04 limit of the Modbus spec
+MODBUS_TCP_PORT = 502
+
+
+class NumberField(ProfileModel):
+    register_type: RegisterType = Field(default="holding", alias="register")
+    address: int = Field(ge=0, le=ADDRESS_MAX)
+    type: DataType
+    byte_order: ByteOrder = "ABCD"
+    scale: float = 1.0
+    offset: float = 0.0
+
+
+Bit = int
+
+
+class StatusField(ProfileModel):
+    """A 16-bit status register; bit 0 is the least significant."""
+
+    register_type: RegisterType = Field(default="holding", alias="register")
+    address: int = Field(ge=0, le=ADDRESS_MAX)
+    stable_bit: Bit | None = Field(default=None, ge=0, le=15)
+    stable_when_set: bool = Field(
+        default=True, description="False: the bit means MOTION / unstable (PT113, TUNA)"
+    )
+    negative_bit: Bit | None = Field(default=None, ge=0, le=15)
+    error_bits: tuple[Bit, ...] = Field(default=(), max_length=16)
+    ok_bit: Bit | None = Field(default=None, ge=0, le=15, description="set when data is valid")
+
+    @model_validator(mode="after")
+    def _bits_distinct(self) -> Self:
+        bits = [b for b in (self.stable_bit, self.negative_bit, self.ok_bit) if b is not None]
+        bits += list(self.error_bits)
+        if any(not 0 <= b <= 15 for b in self.error_bits):
+            raise ValueError("error_bits must be in 0..15")
+        if len(set(bits)) != len(bits):
+            raise ValueError("a status bit has two meanings")
+        return self
+
+
+class WeighingProfile(ProfileModel):
+    """One model of weighing transmitter (or weighing module) read over Modbus."""
+
+    kind: Literal["weighing-transmitter"]
+    name: ProfileName
+    description: str = Field(default="", max_length=500)
+    vendor: str = Field(min_length=1, max_length=64)
+    model: str = Field(min_length=1, max_length=64)
+    transports: tuple[Transport, ...] = Field(min_length=1, max_length=2)
+    address_base: Literal[0, 1] = 0
+    channels: int = Field(default=1, ge=1, le=64)
+    channel_stride: int = Field(default=0, ge=0, le=ADDRESS_MAX)
+    weight: NumberField
+    status: StatusField | None = None
+    registers_per_read_max: int = Field(default=REGISTERS_PER_READ_MAX, ge=1, le=125)
+    response_timeout_ms: int = Field(default=500, ge=10, le=10_000)
+    tcp_port: int = Field(default=MODBUS_TCP_PORT, ge=1, le=65535)
+    serial: SerialSettings = SerialSettings(baud=9600)
+
+    @model_validator(mode="after")
+    def _map_fits(self) -> Self:
+        if self.channels > 1 and self.channel_stride == 0:
+            raise ValueError("channel_stride: must be > 0 when channels > 1")
+        fields: list[tuple[str, int, int]] = [
+            ("weight", self.weight.address, register_count(self.weight.type))
+        ]
+        if self.status is not None:
+            fields.append(("status", self.status.address, 1))
+        for name, address, count in fields:
+            wire = address - self.address_base
+            if wire < 0:
+                raise ValueError(f"{name}.address: {address} is below address_base")
+            last = wire + count - 1 + (self.channels - 1) * self.channel_stride
+            if last > ADDRESS_MAX:
+                raise ValueError(f"{name}.address: channel {self.channels} ends past {ADDRESS_MAX}")
+        signed = self.weight.type.startswith(("INT", "FLOAT"))
+        if signed and self.status is not None and self.status.negative_bit is not None:
+            raise ValueError("status.negative_bit: only for an unsigned weight (UINT*)")
+        return self
+
+    def wire_address(self, address: int, channel: int) -> int:
+        """The on-the-wire offset of a field at `address` for channel 1..channels."""
+        return address - self.address_base + (channel - 1) * self.channel_stride

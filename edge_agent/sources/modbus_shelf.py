@@ -346,8 +346,9 @@ class ModbusShelfSource:
 
     def _check_silence(self, polled: int, answered: int) -> None:
         """No unit has answered for a while over TCP: the peer may be gone without a FIN."""
+        if answered:
+            self._silent_cycles = 0
         if answered or not polled:
-            self._silent_cycles = 0 if answered else self._silent_cycles
             return
         self._silent_cycles += 1
         if isinstance(self.transport, ModbusTcp) and self._silent_cycles >= self.silent_cycles_max:

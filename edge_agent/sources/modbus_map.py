@@ -192,7 +192,7 @@ def lane_samples(
         for unit, channel in ((c.unit, c.channel) for c in lane.cells):
             value = cells.get((unit, channel))
             if not isinstance(value, CellValue):
-                left_out[lane.id] = f"unit {unit}: {value or 'not read'}"
+                left_out[lane.id] = str(value or f"unit {unit} channel {channel}: not read")
                 break
             values.append(value)
         else:

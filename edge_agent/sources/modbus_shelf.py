@@ -308,18 +308,22 @@ class ModbusShelfSource:
         for unit, health in self.units.items():
             if not health.due(self.monotonic()):
                 self.counters.unit_skips += 1
-                self._fail_cells(cells, unit, f"backing off: {health.last_error}")
+                self._fail_cells(cells, unit, f"unit {unit} backing off ({health.last_error})")
                 continue
             polled += 1
             try:
                 registers = await self._read_unit(client, unit)
             except ModbusReadError as exc:
-                health.failed(exc.reason, self.monotonic())
-                self._fail_cells(cells, unit, exc.reason)
+                if health.answering:
+                    log.warning("shelf %s: %s", self.device, exc)
+                health.failed(str(exc), self.monotonic())
+                self._fail_cells(cells, unit, str(exc))
                 if exc.kind == "connection":
                     raise
                 continue
             answered += 1
+            if not health.answering:
+                log.info("shelf %s: unit %d answers again", self.device, unit)
             health.answered()
             read_at[unit] = self.clock()
             for channel in self._channels[unit]:
@@ -342,7 +346,7 @@ class ModbusShelfSource:
             return decode_cell(self.profile, registers, channel)
         except CellError as exc:
             self.counters.cell_errors += 1
-            return exc
+            return CellError(f"unit {unit} {exc}")
 
     def _check_silence(self, polled: int, answered: int) -> None:
         """No unit has answered for a while over TCP: the peer may be gone without a FIN."""

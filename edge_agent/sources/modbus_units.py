@@ -49,4 +49,4 @@ class UnitHealth:
     def describe(self) -> str:
         if self.answering:
             return f"unit {self.unit} ok"
-        return f"unit {self.unit} failing x{self.failures}: {self.last_error}"
+        return f"unit {self.unit} failing x{self.failures} ({self.last_error})"

@@ -238,7 +238,7 @@ def test_a_lane_with_a_failed_cell_is_left_out_with_the_reason() -> None:
     outcome = lane_samples("shelf-1", lanes, cells, {1: T0})
     assert [s.lane for s in outcome.samples] == ["ok"]
     assert outcome.samples[0].stable is None
-    assert outcome.left_out == {"plate": "unit 2: unit 2 FC03 at 6 x3: no answer within 300 ms"}
+    assert outcome.left_out == {"plate": "unit 2 FC03 at 6 x3: no answer within 300 ms"}
 
 
 # --- unit backoff ----------------------------------------------------------------------------
@@ -264,6 +264,6 @@ def test_a_unit_backs_off_after_n_failures_and_comes_back_when_it_answers() -> N
     health.failed("timeout", 2.0)
     assert not health.due(6.9)
     assert health.due(7.0)
-    assert health.describe() == "unit 3 failing x2: timeout"
+    assert health.describe() == "unit 3 failing x2 (timeout)"
     health.answered()
     assert (health.answering, health.due(7.0), backoff.resets) == (True, True, 1)

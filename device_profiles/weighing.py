@@ -93,12 +93,7 @@ class WeighingProfile(ProfileModel):
     def _map_fits(self) -> Self:
         if self.channels > 1 and self.channel_stride == 0:
             raise ValueError("channel_stride: must be > 0 when channels > 1")
-        fields: list[tuple[str, int, int]] = [
-            ("weight", self.weight.address, register_count(self.weight.type))
-        ]
-        if self.status is not None:
-            fields.append(("status", self.status.address, 1))
-        for name, address, count in fields:
+        for name, _, address, count in self.fields():
             if self.address_base == 1 and PREFIXED_MIN <= address <= PREFIXED_MAX:
                 raise ValueError(
                     f"{name}.address: {address} looks like a 4x/3x register number; with "
@@ -124,18 +119,8 @@ class WeighingProfile(ProfileModel):
     def _no_register_twice(self) -> None:
         """Every channel's weight and status on registers of their own (stride, overlaps)."""
         owner: dict[tuple[str, int], str] = {}
-        fields: list[tuple[str, RegisterType, int, int]] = [
-            (
-                "weight",
-                self.weight.register_type,
-                self.weight.address,
-                register_count(self.weight.type),
-            )
-        ]
-        if self.status is not None:
-            fields.append(("status", self.status.register_type, self.status.address, 1))
         for channel in range(1, self.channels + 1):
-            for name, register_type, address, count in fields:
+            for name, register_type, address, count in self.fields():
                 start = self.wire_address(address, channel)
                 for wire in range(start, start + count):
                     here = f"{name} of channel {channel}"
@@ -145,6 +130,15 @@ class WeighingProfile(ProfileModel):
                             f"{name}.address: {here} and {other} share {register_type} "
                             f"register {wire} (wire offset; check channel_stride)"
                         )
+
+    def fields(self) -> list[tuple[str, RegisterType, int, int]]:
+        """(name, register type, address as written, register count) of the weight, then the
+        status (when the model has one): the map of channel 1."""
+        weight = self.weight
+        fields = [("weight", weight.register_type, weight.address, register_count(weight.type))]
+        if self.status is not None:
+            fields.append(("status", self.status.register_type, self.status.address, 1))
+        return fields
 
     def wire_address(self, address: int, channel: int) -> int:
         """The on-the-wire offset of a field at `address` for channel 1..channels."""

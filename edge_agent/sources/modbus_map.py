@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from device_profiles.registers import RegisterValueError, decode, register_count
+from device_profiles.registers import RegisterValueError, decode
 from device_profiles.weighing import RegisterType, WeighingProfile
 from edge_agent.readings import WeightSample
 from edge_agent.settings import LaneConfig
@@ -66,18 +66,10 @@ class CellValue:
 
 def channel_spans(profile: WeighingProfile, channel: int) -> list[Span]:
     """The registers of one channel: its weight, then its status (if the model has one)."""
-    weight = profile.weight
-    spans = [
-        Span(
-            weight.register_type,
-            profile.wire_address(weight.address, channel),
-            register_count(weight.type),
-        )
+    return [
+        Span(register_type, profile.wire_address(address, channel), count)
+        for _, register_type, address, count in profile.fields()
     ]
-    if profile.status is not None:
-        status = profile.status
-        spans.append(Span(status.register_type, profile.wire_address(status.address, channel), 1))
-    return spans
 
 
 def plan_reads(

@@ -14,13 +14,14 @@ from device_profiles import load_profile_of
 from device_profiles.weighing import WeighingProfile
 from edge_agent.backoff import Backoff
 from edge_agent.readings import WeightSample
-from edge_agent.settings import CellRef, LaneConfig
+from edge_agent.settings import LaneConfig
 from edge_agent.sources.modbus_shelf import ModbusRtu, ModbusShelfSource, ModbusTcp, Transport
 from simulators.shelf.cells import CellReading
 from simulators.shelf.faults import ShelfFault
 from simulators.shelf.server import ShelfServer
 from stockwire.status import DeviceState
 from tests.integration.socat_pty import pty_pair
+from tests.unit.test_modbus_map import lane
 
 POLL_MS = 20
 TIMEOUT_MS = 150
@@ -51,16 +52,6 @@ class Cells:
 def profile(name: str, **changes: object) -> WeighingProfile:
     shipped = load_profile_of(name, WeighingProfile)
     return shipped.model_copy(update={"response_timeout_ms": TIMEOUT_MS, **changes})
-
-
-def lane(lane_id: str, *cells: tuple[int, int]) -> LaneConfig:
-    return LaneConfig(
-        id=lane_id,
-        location=f"SHELF-{lane_id}",
-        sku="SKU-1",
-        unit_weight_g=100.0,
-        cells=tuple(CellRef(unit=u, channel=c) for u, c in cells),
-    )
 
 
 @dataclass

@@ -203,7 +203,7 @@ def test_register_values_maps_answers_by_wire_offset() -> None:
 # --- lanes -----------------------------------------------------------------------------------
 
 
-def _lane(lane_id: str, *cells: tuple[int, int]) -> LaneConfig:
+def lane(lane_id: str, *cells: tuple[int, int]) -> LaneConfig:
     return LaneConfig(
         id=lane_id,
         location=f"A-{lane_id}",
@@ -214,7 +214,7 @@ def _lane(lane_id: str, *cells: tuple[int, int]) -> LaneConfig:
 
 
 def test_lanes_sum_their_cells_and_are_stable_only_when_all_are() -> None:
-    lanes = [_lane("plate", (1, 1), (2, 1)), _lane("one", (1, 2))]
+    lanes = [lane("plate", (1, 1), (2, 1)), lane("one", (1, 2))]
     cells = {
         (1, 1): CellValue(1000.25, True),
         (2, 1): CellValue(-0.25, False),
@@ -229,7 +229,7 @@ def test_lanes_sum_their_cells_and_are_stable_only_when_all_are() -> None:
 
 
 def test_a_lane_with_a_failed_cell_is_left_out_with_the_reason() -> None:
-    lanes = [_lane("plate", (1, 1), (2, 1)), _lane("ok", (1, 2))]
+    lanes = [lane("plate", (1, 1), (2, 1)), lane("ok", (1, 2))]
     cells: dict[tuple[int, int], CellValue | CellError] = {
         (1, 1): CellValue(10.0, None),
         (2, 1): CellError("unit 2 FC03 at 6 x3: no answer within 300 ms"),

@@ -5,11 +5,21 @@ import itertools
 import math
 import statistics
 from collections.abc import Iterable
+from dataclasses import replace
+from typing import get_args
 
 import pytest
 
 from simulators.shelf.lanes import CellSpec, Change, Foreign, HandRest, Knock, LaneSpec, Pieces
 from simulators.shelf.noise import ALL_NOISES, ShelfNoise, ShelfNoiseName
+from simulators.shelf.random_events import (
+    BASELINE_SAMPLES,
+    EventKind,
+    RandomShelfRun,
+    ShelfEvent,
+    best_count_p,
+    random_shelf_events,
+)
 from simulators.shelf.world import MOTION_WINDOW_S, ShelfWorld
 
 BOLT = 48.5
@@ -237,3 +247,60 @@ def test_bad_lanes_and_changes_are_clear_errors() -> None:
         ShelfWorld([_lane()], []).reading(4, 1, 0.0)
     with pytest.raises(ValueError, match=r"ShelfNoise\.scale"):
         ShelfNoise(scale=-1)
+
+
+# ---- random events for the accuracy bench -------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def events_run() -> RandomShelfRun:
+    return random_shelf_events(600, seed=3)
+
+
+def test_random_events_cover_every_kind_with_true_counts(events_run: RandomShelfRun) -> None:
+    run = events_run
+    assert len(run.events) == len(run.changes) == 600
+    assert {e.kind for e in run.events} == set(get_args(EventKind))
+    assert [e.at_s for e in run.events] == sorted(e.at_s for e in run.events)
+    for e in run.events:
+        expected = {"pick": (-1, -1), "multi-pick": (-5, -2), "put": (1, 5)}.get(e.kind, (0, 0))
+        assert expected[0] <= e.pieces <= expected[1], e
+        if e.kind in ("pick", "multi-pick", "put"):
+            assert e.grams / e.unit_weight_g == pytest.approx(e.pieces, abs=0.2)
+        if e.kind == "foreign":
+            residual = e.grams / e.unit_weight_g % 1
+            assert 0.29 <= residual <= 0.71  # no whole number of the lane's units
+    units = [lane.unit_weight_g for lane in run.lanes]
+    assert min(units) >= 5.0
+    assert max(units) <= 5000.0
+
+
+def test_random_events_on_a_lane_wait_for_the_last_one(events_run: RandomShelfRun) -> None:
+    last: dict[str, ShelfEvent] = {}
+    for e in events_run.events:
+        before = last.get(e.lane)
+        if before is not None:
+            assert e.at_s >= before.settled_s
+        last[e.lane] = e
+    assert events_run.duration_s >= max(e.settled_s for e in events_run.events)
+
+
+def test_random_events_are_what_the_world_shows(events_run: RandomShelfRun) -> None:
+    world = events_run.world()
+    for e in [e for e in events_run.events if e.kind in ("put", "multi-pick")][:20]:
+        before, after = world.lane_samples(e.lane, [e.at_s - 0.05, e.settled_s + 0.1])
+        assert after[1] - before[1] == pytest.approx(e.grams, abs=6.0)  # noise, drift, creep
+    again = random_shelf_events(600, seed=3)
+    assert again.events == events_run.events
+    assert random_shelf_events(600, seed=4).events != events_run.events
+
+
+def test_best_count_p_is_scale_counting_statistics() -> None:
+    noise = ShelfNoise()
+    e = ShelfEvent(0, 1.0, "L1", "pick", -1, -10.0, 10.0, 0.2, 1, 1.2, 2.0)
+    var = (0.2 * 10.0) ** 2 + 2 * 0.25 / BASELINE_SAMPLES
+    assert best_count_p(e, noise) == pytest.approx(math.erf(5.0 / math.sqrt(2 * var)))
+    bigger = replace(e, pieces=-4)
+    assert best_count_p(bigger, noise) < best_count_p(e, noise)  # type: ignore[operator]
+    assert best_count_p(replace(e, kind="foreign", pieces=0), noise) is None
+    assert best_count_p(replace(e, kind="knock", pieces=0, piece_cv=0.0), ShelfNoise.clean()) == 1

@@ -432,3 +432,28 @@ async def test_random_frames_over_tcp_never_take_the_server_down() -> None:
     finally:
         await server.close()
     assert server.stats.malformed > 0
+
+
+def read_request(tid: int, unit: int, address: int, count: int) -> bytes:
+    return struct.pack(">HHHBBHH", tid, 0, 6, unit, 3, address, count)
+
+
+async def test_requests_sent_together_are_all_answered_and_a_bad_mbap_drops_the_stream() -> None:
+    cells = Cells({(1, 1): CellReading(1.0, True), (2, 1): CellReading(2.0, True)})
+    server = ShelfServer(LAUMAS, cells)
+    port = await server.start_tcp()
+    try:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(read_request(7, 1, 8, 1) + read_request(8, 2, 8, 1))
+        answers = [await reader.readexactly(11) for _ in range(2)]
+        assert sorted(answers) == [
+            struct.pack(">HHHBBBH", 7, 0, 5, 1, 3, 2, 2),  # 1 g / 0.5 g
+            struct.pack(">HHHBBBH", 8, 0, 5, 2, 3, 2, 4),
+        ]
+        writer.write(struct.pack(">HHHBB", 9, 1, 2, 1, 3))  # protocol id 1: not Modbus
+        async with asyncio.timeout(TIMEOUT_S):
+            assert await reader.read() == b""  # the server closed the connection
+        writer.close()
+    finally:
+        await server.close()
+    assert server.stats.malformed == 1

@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from device_profiles.loader import load_profile_of
 from device_profiles.weighing import WeighingProfile
 from simulators.shelf.cells import CellReading
-from simulators.shelf.fault_plan import Fault, FaultError
+from simulators.shelf.fault_plan import FaultError
+from simulators.shelf.faults import ShelfFault
 from simulators.shelf.registers_image import RegisterMapError
 from simulators.shelf.server import ShelfServer
 from stockwire.errors import ConfigError
@@ -65,7 +66,7 @@ def _static_cell(item: str) -> tuple[tuple[int, int], float]:
 
 
 def shelf_server(
-    profile_name: str, cells: StaticCells, faults: Sequence[Fault] = ()
+    profile_name: str, cells: StaticCells, faults: Sequence[ShelfFault] = ()
 ) -> ShelfServer:
     """A server for a profile by name or path; ConfigError naming what is wrong."""
     profile = load_profile_of(profile_name, WeighingProfile)

@@ -34,7 +34,8 @@ from pymodbus.transaction import TransactionManager
 
 from device_profiles.weighing import RegisterType, WeighingProfile
 from simulators.shelf.cells import CellSource
-from simulators.shelf.fault_plan import Fault, FaultPlan
+from simulators.shelf.fault_plan import FaultPlan
+from simulators.shelf.faults import ShelfFault
 from simulators.shelf.registers_image import RegisterImage
 
 log = logging.getLogger(__name__)
@@ -108,7 +109,7 @@ class ShelfServer:
         profile: WeighingProfile,
         cells: CellSource,
         *,
-        faults: Sequence[Fault] = (),
+        faults: Sequence[ShelfFault] = (),
         clock_s: Callable[[], float] | None = None,
     ) -> None:
         self.profile = profile
@@ -124,11 +125,11 @@ class ShelfServer:
     def units(self) -> list[int]:
         return self.image.units
 
-    def inject(self, fault: Fault) -> None:
+    def inject(self, fault: ShelfFault) -> None:
         """Add a fault while running (active in [at_s, at_s + for_s) of `clock_s`)."""
         self.faults.add(fault)
 
-    def clear(self, fault: Fault) -> bool:
+    def clear(self, fault: ShelfFault) -> bool:
         """End a fault now; False if it was not there."""
         return self.faults.remove(fault)
 

@@ -19,7 +19,11 @@ from device_profiles.registers import decode, register_count
 from device_profiles.weighing import WeighingProfile
 from simulators.shelf.cells import CellReading
 from simulators.shelf.fault_plan import FaultError
+from simulators.shelf.faults import ShelfFault as Fault
+from simulators.shelf.lanes import CellSpec, LaneSpec, Pieces
+from simulators.shelf.noise import ShelfNoise
 from simulators.shelf.server import ShelfServer
+from simulators.shelf.world import ShelfWorld
 from tests.integration.socat_pty import pty_pair
 
 TIMEOUT_S = 1.0
@@ -70,18 +74,6 @@ class FakeClock:
 
     def __call__(self) -> float:
         return self.t_s
-
-
-@dataclass
-class Fault:
-    """The shape of simulators/shelf/faults.py ShelfFault."""
-
-    at_s: float
-    kind: str
-    unit: int
-    for_s: float
-    delay_ms: int = 0
-    exception_code: int = 6
 
 
 class Cells:
@@ -267,7 +259,7 @@ def test_bad_cells_and_faults_are_refused_with_what_and_where() -> None:
         ShelfServer(overlapping, Cells({(1, 1): CellReading(0.0, True)}))
     server = ShelfServer(LAUMAS, Cells({(1, 1): CellReading(0.0, True)}))
     with pytest.raises(FaultError, match=r"fault 'melt' on unit 1 at 0 s: kind must be one of"):
-        server.inject(Fault(0, "melt", 1, 1))
+        server.inject(Fault(0, "melt", 1, 1))  # type: ignore[arg-type]
     with pytest.raises(FaultError, match=r"unit: no such unit"):
         server.inject(Fault(0, "silent", 2, 1))
     with pytest.raises(FaultError, match=r"delay_ms must be > 0 for a slow fault"):
@@ -457,3 +449,21 @@ async def test_requests_sent_together_are_all_answered_and_a_bad_mbap_drops_the_
     finally:
         await server.close()
     assert server.stats.malformed == 1
+
+
+async def test_a_shelf_world_is_served_as_the_edge_will_read_it() -> None:
+    lanes = [
+        LaneSpec("a", "SKU-A", 250.0, (CellSpec(1, 1, 0.5), CellSpec(2, 1, 0.5)), initial_pieces=8),
+        LaneSpec("b", "SKU-B", 40.0, (CellSpec(2, 2),), initial_pieces=3),
+    ]
+    world = ShelfWorld(lanes, [Pieces(5.0, "a", -2)], seed=3, noise=ShelfNoise.clean())
+    module = MODULE.model_copy(update={"weight": MODULE.weight.model_copy(update={"offset": 0})})
+    clock = FakeClock(1.0)
+    async with rtu(ShelfServer(module, world, clock_s=clock)) as client:
+        for t_s, pieces_a in ((1.0, 8), (20.0, 6)):
+            clock.t_s = t_s
+            plate = [grams_of(module, await read_channel(client, module, u, 1)) for u in (1, 2)]
+            lane_b, _ = grams_of(module, await read_channel(client, module, 2, 2))
+            assert sum(g for g, _ in plate) == pytest.approx(pieces_a * 250.0, abs=0.2)
+            assert lane_b == pytest.approx(120.0, abs=0.1)
+            assert all(status >> 0 & 1 == 0 for _, status in plate)  # settled: no MOTION bit

@@ -121,12 +121,21 @@ def _shelf_parser(shelf: argparse.ArgumentParser) -> None:
         help="constant lanes: every cell's weight (stable)",
     )
     shelf.add_argument("--duration", type=float, default=None, help="stop after S seconds")
+    shelf.add_argument(
+        "--fault",
+        action="append",
+        default=[],
+        metavar="KIND@UNIT:AT_S:FOR_S[:ARG]",
+        help="slow|silent|exception|bad-crc|absent on a unit (repeatable); ARG: delay_ms of "
+        "slow, exception code of exception",
+    )
 
 
 def _sim_shelf(args: argparse.Namespace) -> int:
     from simulators.shelf import run
 
-    server = run.shelf_server(args.profile, run.parse_static(args.static))
+    faults = [run.parse_fault(f) for f in args.fault]
+    server = run.shelf_server(args.profile, run.parse_static(args.static), faults)
     options = run.Options(args.profile, args.host, args.tcp, args.rtu, args.duration)
     return asyncio.run(run.run(options, server))
 

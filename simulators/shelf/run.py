@@ -8,12 +8,13 @@ import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import cast
 
 from device_profiles.loader import load_profile_of
 from device_profiles.weighing import WeighingProfile
 from simulators.shelf.cells import CellReading
-from simulators.shelf.fault_plan import FaultError
-from simulators.shelf.faults import ShelfFault
+from simulators.shelf.fault_plan import FAULT_KINDS, FaultError
+from simulators.shelf.faults import FaultKind, ShelfFault
 from simulators.shelf.registers_image import RegisterMapError
 from simulators.shelf.server import ShelfServer
 from stockwire.errors import ConfigError
@@ -63,6 +64,32 @@ def _static_cell(item: str) -> tuple[tuple[int, int], float]:
         if sep and colon:
             return (int(unit), int(channel)), float(value)
     raise ConfigError(f"--static {item!r}: expected UNIT:CHANNEL=GRAMS")
+
+
+FAULT_SYNTAX = "KIND@UNIT:AT_S:FOR_S[:ARG] (ARG: delay_ms of slow, exception_code of exception)"
+
+
+def parse_fault(text: str) -> ShelfFault:
+    """`slow@1:10:5:300` = unit 1 answers 300 ms late from 10 s for 5 s; ARG is also the
+    exception code of `exception` (default 6); other kinds take none."""
+    kind, _, rest = text.partition("@")
+    parts = rest.split(":")
+    bad = ConfigError(f"--fault {text!r}: expected {FAULT_SYNTAX}")
+    if kind not in FAULT_KINDS or len(parts) not in (3, 4):
+        raise bad
+    arg = parts[3] if len(parts) == 4 else None
+    if arg is not None and kind not in ("slow", "exception"):
+        raise bad
+    try:
+        unit, at_s, for_s = int(parts[0]), float(parts[1]), float(parts[2])
+        number = int(arg) if arg is not None else None
+    except ValueError:
+        raise bad from None
+    if kind == "slow":
+        return ShelfFault(at_s, "slow", unit, for_s, delay_ms=number or 0)
+    if kind == "exception" and number is not None:
+        return ShelfFault(at_s, "exception", unit, for_s, exception_code=number)
+    return ShelfFault(at_s, cast(FaultKind, kind), unit, for_s)
 
 
 def shelf_server(

@@ -102,9 +102,8 @@ def grams_of(profile: WeighingProfile, registers: list[int]) -> tuple[float, int
 
 
 @asynccontextmanager
-async def tcp(server: ShelfServer, timeout_s: float = TIMEOUT_S) -> AsyncIterator[Any]:
-    port = await server.start_tcp()
-    client = AsyncModbusTcpClient("127.0.0.1", port=port, timeout=timeout_s, retries=0)
+async def connected(client: Any, server: ShelfServer) -> AsyncIterator[Any]:
+    """`client` connected to the started `server`; both closed at the end."""
     try:
         assert await client.connect()
         yield client
@@ -114,16 +113,20 @@ async def tcp(server: ShelfServer, timeout_s: float = TIMEOUT_S) -> AsyncIterato
 
 
 @asynccontextmanager
+async def tcp(server: ShelfServer, timeout_s: float = TIMEOUT_S) -> AsyncIterator[Any]:
+    port = await server.start_tcp()
+    client = AsyncModbusTcpClient("127.0.0.1", port=port, timeout=timeout_s, retries=0)
+    async with connected(client, server):
+        yield client
+
+
+@asynccontextmanager
 async def rtu(server: ShelfServer, timeout_s: float = TIMEOUT_S) -> AsyncIterator[Any]:
     async with pty_pair() as line:
         await server.start_rtu(line.device_end)
         client = AsyncModbusSerialClient(line.edge_end, timeout=timeout_s, retries=0)
-        try:
-            assert await client.connect()
+        async with connected(client, server):
             yield client
-        finally:
-            client.close()
-            await server.close()
 
 
 async def read_channel(client: Any, profile: WeighingProfile, unit: int, channel: int) -> list[int]:

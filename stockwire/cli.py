@@ -136,7 +136,7 @@ def _sim_shelf(args: argparse.Namespace) -> int:
 
     faults = [run.parse_fault(f) for f in args.fault]
     server = run.shelf_server(args.profile, run.parse_static(args.static), faults)
-    options = run.Options(args.profile, args.host, args.tcp, args.rtu, args.duration)
+    options = run.Options(args.host, args.tcp, args.rtu, args.duration)
     return asyncio.run(run.run(options, server))
 
 

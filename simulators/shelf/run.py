@@ -12,7 +12,7 @@ from typing import cast
 
 from device_profiles.loader import load_profile_of
 from device_profiles.weighing import WeighingProfile
-from simulators.shelf.cells import CellReading
+from simulators.shelf.cells import CellReading, CellSource
 from simulators.shelf.fault_plan import FAULT_KINDS, FaultError
 from simulators.shelf.faults import FaultKind, ShelfFault
 from simulators.shelf.registers_image import RegisterMapError
@@ -24,7 +24,6 @@ STATIC_CELLS_MAX = 247 * 64
 
 @dataclass(frozen=True, slots=True)
 class Options:
-    profile: str
     host: str = "127.0.0.1"
     tcp_port: int | None = None  # one of tcp_port / rtu_path
     rtu_path: str | None = None
@@ -93,7 +92,7 @@ def parse_fault(text: str) -> ShelfFault:
 
 
 def shelf_server(
-    profile_name: str, cells: StaticCells, faults: Sequence[ShelfFault] = ()
+    profile_name: str, cells: CellSource, faults: Sequence[ShelfFault] = ()
 ) -> ShelfServer:
     """A server for a profile by name or path; ConfigError naming what is wrong."""
     profile = load_profile_of(profile_name, WeighingProfile)

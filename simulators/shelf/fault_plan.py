@@ -1,41 +1,26 @@
 """Which fault, if any, a unit of the shelf server is in at a moment of the server's clock.
 
-The faults themselves are the scenario's (simulators/shelf/faults.py ShelfFault); this module
-only checks them and answers "what now". A fault is active in [at_s, at_s + for_s). When
-several overlap on one unit the strongest wins: absent > silent > bad-crc > exception > slow.
+The faults themselves are the scenario's (simulators/shelf/faults.py); this module only checks
+them (a server refuses what it cannot enact) and answers "what now". A fault is active in
+[at_s, at_s + for_s); when several overlap on one unit the strongest wins:
+absent > silent > bad-crc > exception > slow.
 """
 
 import math
 from collections.abc import Iterable
-from typing import Protocol
+
+from simulators.shelf.faults import ShelfFault
 
 FAULT_KINDS = ("absent", "silent", "bad-crc", "exception", "slow")  # strongest first
 DELAY_MS_MAX = 60_000
 FAULTS_MAX = 10_000
 
 
-class Fault(Protocol):
-    """The shape of simulators/shelf/faults.py ShelfFault (read-only)."""
-
-    @property
-    def at_s(self) -> float: ...
-    @property
-    def kind(self) -> str: ...
-    @property
-    def unit(self) -> int: ...
-    @property
-    def for_s(self) -> float: ...
-    @property
-    def delay_ms(self) -> int: ...
-    @property
-    def exception_code(self) -> int: ...
-
-
 class FaultError(ValueError):
     """A fault the server cannot enact; the message names the fault and the field."""
 
 
-def check_fault(fault: Fault, units: Iterable[int]) -> None:
+def check_fault(fault: ShelfFault, units: Iterable[int]) -> None:
     where = f"fault {fault.kind!r} on unit {fault.unit} at {fault.at_s} s"
     if fault.kind not in FAULT_KINDS:
         raise FaultError(f"{where}: kind must be one of {', '.join(FAULT_KINDS)}")
@@ -56,26 +41,26 @@ def check_fault(fault: Fault, units: Iterable[int]) -> None:
 class FaultPlan:
     """The faults of one server; tests add and remove them while it runs."""
 
-    def __init__(self, units: Iterable[int], faults: Iterable[Fault] = ()) -> None:
+    def __init__(self, units: Iterable[int], faults: Iterable[ShelfFault] = ()) -> None:
         self.units = sorted(units)
-        self._faults: list[Fault] = []
+        self._faults: list[ShelfFault] = []
         for fault in faults:
             self.add(fault)
 
-    def add(self, fault: Fault) -> None:
+    def add(self, fault: ShelfFault) -> None:
         check_fault(fault, self.units)
         if len(self._faults) >= FAULTS_MAX:
             raise FaultError(f"more than {FAULTS_MAX} faults on one server")
         self._faults.append(fault)
 
-    def remove(self, fault: Fault) -> bool:
+    def remove(self, fault: ShelfFault) -> bool:
         """Stop `fault` now; False if it was not there."""
         if fault in self._faults:
             self._faults.remove(fault)
             return True
         return False
 
-    def active(self, unit: int, t_s: float) -> Fault | None:
+    def active(self, unit: int, t_s: float) -> ShelfFault | None:
         now = [f for f in self._faults if f.unit == unit and f.at_s <= t_s < f.at_s + f.for_s]
         return min(now, key=lambda f: FAULT_KINDS.index(f.kind), default=None)
 

@@ -34,7 +34,8 @@ from pymodbus.transaction import TransactionManager
 
 from device_profiles.weighing import RegisterType, WeighingProfile
 from simulators.shelf.cells import CellSource
-from simulators.shelf.fault_plan import Fault, FaultPlan
+from simulators.shelf.fault_plan import FaultPlan
+from simulators.shelf.faults import ShelfFault
 from simulators.shelf.registers_image import RegisterImage
 
 log = logging.getLogger(__name__)
@@ -46,6 +47,8 @@ SERVER_DEVICE_FAILURE = 0x04
 GATEWAY_TARGET_FAILED = 0x0B
 TCP_UNIT_ANY = (0, 255)  # unit ids a single transmitter on TCP answers as itself
 ABSENCE_CHECK_MS = 20
+MBAP_SIZE = 7
+MBAP_LENGTH_MIN, MBAP_LENGTH_MAX = 2, 254  # unit id + a PDU of 1..253 bytes
 PENDING_ANSWERS_MAX = 64  # per connection: more in flight and new requests go unanswered
 
 
@@ -85,6 +88,15 @@ def corrupt_frame(frame: bytes, link: Link) -> bytes:
     return frame[:4] + length.to_bytes(2, "big") + frame[6:]
 
 
+def mbap_plausible(data: bytes) -> bool:
+    """False when a Modbus TCP stream cannot start with an MBAP header here (protocol id not
+    0, or a length no PDU has); True when it may, or too few bytes have come to tell."""
+    if len(data) < MBAP_SIZE:
+        return True
+    protocol, length = int.from_bytes(data[2:4], "big"), int.from_bytes(data[4:6], "big")
+    return protocol == 0 and MBAP_LENGTH_MIN <= length <= MBAP_LENGTH_MAX
+
+
 class ShelfServer:
     """Weighing transmitters of one `profile` model, one per unit of `cells`, on one bus.
 
@@ -97,7 +109,7 @@ class ShelfServer:
         profile: WeighingProfile,
         cells: CellSource,
         *,
-        faults: Sequence[Fault] = (),
+        faults: Sequence[ShelfFault] = (),
         clock_s: Callable[[], float] | None = None,
     ) -> None:
         self.profile = profile
@@ -113,11 +125,11 @@ class ShelfServer:
     def units(self) -> list[int]:
         return self.image.units
 
-    def inject(self, fault: Fault) -> None:
+    def inject(self, fault: ShelfFault) -> None:
         """Add a fault while running (active in [at_s, at_s + for_s) of `clock_s`)."""
         self.faults.add(fault)
 
-    def clear(self, fault: Fault) -> bool:
+    def clear(self, fault: ShelfFault) -> bool:
         """End a fault now; False if it was not there."""
         return self.faults.remove(fault)
 
@@ -140,7 +152,7 @@ class ShelfServer:
             stopbits=int(s.stopbits),
         )
         server.shelf = self
-        await server.serve_forever(background=True)
+        await _serve(server, path)
         self._serial.append(server)
 
     async def close(self) -> None:
@@ -211,6 +223,13 @@ class ShelfServer:
         return len(self.units) == 1 and bool(self.faults.absent(self.clock_s()))
 
 
+async def _serve(server: ModbusBaseServer, where: str) -> None:
+    try:
+        await server.serve_forever(background=True)
+    except RuntimeError:  # pymodbus logged why (a warning): port taken, no such tty
+        raise OSError(f"cannot serve on {where}") from None
+
+
 async def _shutdown(server: ModbusBaseServer) -> None:
     await server.shutdown()  # type: ignore[no-untyped-call]
 
@@ -229,6 +248,20 @@ class _Handler(ServerRequestHandler):
         self.pending: set[asyncio.Task[None]] = set()
 
     def callback_data(self, data: bytes, addr: tuple[Any, ...] | None = None) -> int:
+        """Take every complete request in `data` (a client may send several at once)."""
+        used = 0
+        while used < len(data):
+            if self.link == "tcp" and not mbap_plausible(data[used:]):
+                self.shelf.stats.malformed += 1
+                self.close()  # framing is lost on this stream: drop it, as devices do
+                return len(data)
+            taken = self._take(data[used:], addr)
+            if not taken:
+                break
+            used += taken
+        return used
+
+    def _take(self, data: bytes, addr: tuple[Any, ...] | None) -> int:
         try:
             used: int = TransactionManager.callback_data(self, data, addr)
         except ModbusIOException:  # a frame whose PDU does not decode
@@ -322,10 +355,7 @@ class _TcpListener:
     async def _listen(self) -> None:
         server = _TcpServer(_context(self.shelf.units), address=(self.host, self.port))
         server.shelf = self.shelf
-        try:
-            await server.serve_forever(background=True)
-        except RuntimeError:
-            raise OSError(f"cannot listen on {self.host}:{self.port}") from None
+        await _serve(server, f"{self.host}:{self.port}")
         self.port = int(server.transport.sockets[0].getsockname()[1])  # type: ignore[attr-defined]
         self.server = server
 

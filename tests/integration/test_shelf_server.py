@@ -19,7 +19,11 @@ from device_profiles.registers import decode, register_count
 from device_profiles.weighing import WeighingProfile
 from simulators.shelf.cells import CellReading
 from simulators.shelf.fault_plan import FaultError
+from simulators.shelf.faults import ShelfFault as Fault
+from simulators.shelf.lanes import CellSpec, LaneSpec, Pieces
+from simulators.shelf.noise import ShelfNoise
 from simulators.shelf.server import ShelfServer
+from simulators.shelf.world import ShelfWorld
 from tests.integration.socat_pty import pty_pair
 
 TIMEOUT_S = 1.0
@@ -72,18 +76,6 @@ class FakeClock:
         return self.t_s
 
 
-@dataclass
-class Fault:
-    """The shape of simulators/shelf/faults.py ShelfFault."""
-
-    at_s: float
-    kind: str
-    unit: int
-    for_s: float
-    delay_ms: int = 0
-    exception_code: int = 6
-
-
 class Cells:
     """Constant cells, changeable by the test."""
 
@@ -110,9 +102,8 @@ def grams_of(profile: WeighingProfile, registers: list[int]) -> tuple[float, int
 
 
 @asynccontextmanager
-async def tcp(server: ShelfServer, timeout_s: float = TIMEOUT_S) -> AsyncIterator[Any]:
-    port = await server.start_tcp()
-    client = AsyncModbusTcpClient("127.0.0.1", port=port, timeout=timeout_s, retries=0)
+async def connected(client: Any, server: ShelfServer) -> AsyncIterator[Any]:
+    """`client` connected to the started `server`; both closed at the end."""
     try:
         assert await client.connect()
         yield client
@@ -122,16 +113,20 @@ async def tcp(server: ShelfServer, timeout_s: float = TIMEOUT_S) -> AsyncIterato
 
 
 @asynccontextmanager
+async def tcp(server: ShelfServer, timeout_s: float = TIMEOUT_S) -> AsyncIterator[Any]:
+    port = await server.start_tcp()
+    client = AsyncModbusTcpClient("127.0.0.1", port=port, timeout=timeout_s, retries=0)
+    async with connected(client, server):
+        yield client
+
+
+@asynccontextmanager
 async def rtu(server: ShelfServer, timeout_s: float = TIMEOUT_S) -> AsyncIterator[Any]:
     async with pty_pair() as line:
         await server.start_rtu(line.device_end)
         client = AsyncModbusSerialClient(line.edge_end, timeout=timeout_s, retries=0)
-        try:
-            assert await client.connect()
+        async with connected(client, server):
             yield client
-        finally:
-            client.close()
-            await server.close()
 
 
 async def read_channel(client: Any, profile: WeighingProfile, unit: int, channel: int) -> list[int]:
@@ -267,7 +262,7 @@ def test_bad_cells_and_faults_are_refused_with_what_and_where() -> None:
         ShelfServer(overlapping, Cells({(1, 1): CellReading(0.0, True)}))
     server = ShelfServer(LAUMAS, Cells({(1, 1): CellReading(0.0, True)}))
     with pytest.raises(FaultError, match=r"fault 'melt' on unit 1 at 0 s: kind must be one of"):
-        server.inject(Fault(0, "melt", 1, 1))
+        server.inject(Fault(0, "melt", 1, 1))  # type: ignore[arg-type]
     with pytest.raises(FaultError, match=r"unit: no such unit"):
         server.inject(Fault(0, "silent", 2, 1))
     with pytest.raises(FaultError, match=r"delay_ms must be > 0 for a slow fault"):
@@ -432,3 +427,46 @@ async def test_random_frames_over_tcp_never_take_the_server_down() -> None:
     finally:
         await server.close()
     assert server.stats.malformed > 0
+
+
+def read_request(tid: int, unit: int, address: int, count: int) -> bytes:
+    return struct.pack(">HHHBBHH", tid, 0, 6, unit, 3, address, count)
+
+
+async def test_requests_sent_together_are_all_answered_and_a_bad_mbap_drops_the_stream() -> None:
+    cells = Cells({(1, 1): CellReading(1.0, True), (2, 1): CellReading(2.0, True)})
+    server = ShelfServer(LAUMAS, cells)
+    port = await server.start_tcp()
+    try:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(read_request(7, 1, 8, 1) + read_request(8, 2, 8, 1))
+        answers = [await reader.readexactly(11) for _ in range(2)]
+        assert sorted(answers) == [
+            struct.pack(">HHHBBBH", 7, 0, 5, 1, 3, 2, 2),  # 1 g / 0.5 g
+            struct.pack(">HHHBBBH", 8, 0, 5, 2, 3, 2, 4),
+        ]
+        writer.write(struct.pack(">HHHBB", 9, 1, 2, 1, 3))  # protocol id 1: not Modbus
+        async with asyncio.timeout(TIMEOUT_S):
+            assert await reader.read() == b""  # the server closed the connection
+        writer.close()
+    finally:
+        await server.close()
+    assert server.stats.malformed == 1
+
+
+async def test_a_shelf_world_is_served_as_the_edge_will_read_it() -> None:
+    lanes = [
+        LaneSpec("a", "SKU-A", 250.0, (CellSpec(1, 1, 0.5), CellSpec(2, 1, 0.5)), initial_pieces=8),
+        LaneSpec("b", "SKU-B", 40.0, (CellSpec(2, 2),), initial_pieces=3),
+    ]
+    world = ShelfWorld(lanes, [Pieces(5.0, "a", -2)], seed=3, noise=ShelfNoise.clean())
+    module = MODULE.model_copy(update={"weight": MODULE.weight.model_copy(update={"offset": 0})})
+    clock = FakeClock(1.0)
+    async with rtu(ShelfServer(module, world, clock_s=clock)) as client:
+        for t_s, pieces_a in ((1.0, 8), (20.0, 6)):
+            clock.t_s = t_s
+            plate = [grams_of(module, await read_channel(client, module, u, 1)) for u in (1, 2)]
+            lane_b, _ = grams_of(module, await read_channel(client, module, 2, 2))
+            assert sum(g for g, _ in plate) == pytest.approx(pieces_a * 250.0, abs=0.2)
+            assert lane_b == pytest.approx(120.0, abs=0.1)
+            assert all(status >> 0 & 1 == 0 for _, status in plate)  # settled: no MOTION bit

@@ -53,6 +53,7 @@ from edge_agent.sources.modbus_map import (
     register_values,
 )
 from edge_agent.sources.modbus_units import FAILURES_BEFORE_BACKOFF_MAX, UnitHealth
+from stockwire.errors import ConfigError
 from stockwire.status import DeviceState, DeviceStatus
 
 log = logging.getLogger(__name__)
@@ -128,6 +129,24 @@ class ShelfCounters:
     samples: int = 0
 
 
+def _channels_by_unit(
+    device: str, profile: WeighingProfile, lanes: Sequence[LaneConfig]
+) -> dict[int, set[int]]:
+    """The channels the lanes use on each unit; a ConfigError for a cell the model lacks."""
+    if not lanes:
+        raise ConfigError(f"device {device!r}: lanes: a shelf needs at least one lane")
+    channels: dict[int, set[int]] = {}
+    for lane in lanes:
+        for cell in lane.cells:
+            if not 1 <= cell.channel <= profile.channels:
+                raise ConfigError(
+                    f"device {device!r}: lane {lane.id!r}: unit {cell.unit} channel "
+                    f"{cell.channel}: profile {profile.name!r} has channels 1..{profile.channels}"
+                )
+            channels.setdefault(cell.unit, set()).add(cell.channel)
+    return channels
+
+
 class ModbusShelfSource:
     """The shelf's transmitters on one bus, all of `profile`'s model; reconnects forever."""
 
@@ -150,7 +169,6 @@ class ModbusShelfSource:
         gap_registers_max: int = GAP_REGISTERS_MAX,
         connect_timeout_s: float = CONNECT_TIMEOUT_S,
     ) -> None:
-        assert lanes, "a shelf without lanes has nothing to poll"
         assert poll_interval_ms > 0
         assert silent_cycles_max >= 1
         self.device = device
@@ -163,11 +181,7 @@ class ModbusShelfSource:
         self.silent_cycles_max = silent_cycles_max
         self.connect_timeout_s = connect_timeout_s
         self.counters = ShelfCounters()
-        channels: dict[int, set[int]] = {}
-        for lane in self.lanes:
-            for cell in lane.cells:
-                assert 1 <= cell.channel <= profile.channels, f"lane {lane.id}: {cell}"
-                channels.setdefault(cell.unit, set()).add(cell.channel)
+        channels = _channels_by_unit(device, profile, self.lanes)
         self.plans = {
             unit: plan_reads(profile, sorted(chans), gap_registers_max=gap_registers_max)
             for unit, chans in sorted(channels.items())

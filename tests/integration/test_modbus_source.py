@@ -19,6 +19,7 @@ from edge_agent.sources.modbus_shelf import ModbusRtu, ModbusShelfSource, Modbus
 from simulators.shelf.cells import CellReading
 from simulators.shelf.faults import ShelfFault
 from simulators.shelf.server import ShelfServer
+from stockwire.errors import ConfigError
 from stockwire.status import DeviceState
 from tests.integration.socat_pty import pty_pair
 from tests.unit.test_modbus_map import lane
@@ -366,3 +367,16 @@ async def test_nothing_listening_is_down_with_the_reason() -> None:
         status = run.source.status()
         assert status.state == DeviceState.DOWN
         assert f"cannot open 127.0.0.1:{port}" in (status.detail or "")
+
+
+def test_a_lane_on_a_channel_the_model_lacks_is_a_config_error() -> None:
+    laumas = profile("laumas-w100")
+    tcp = ModbusTcp("127.0.0.1", 1)
+    with pytest.raises(
+        ConfigError,
+        match=r"device 'shelf-1': lane 'a': unit 1 channel 2: profile 'laumas-w100' has "
+        r"channels 1\.\.1",
+    ):
+        source(laumas, [lane("a", (1, 2))], tcp)
+    with pytest.raises(ConfigError, match="device 'shelf-1': lanes: a shelf needs at least one"):
+        source(laumas, [], tcp)

@@ -328,12 +328,12 @@ class ModbusShelfSource:
             try:
                 registers = await self._read_unit(client, unit)
             except ModbusReadError as exc:
+                if exc.kind == "connection":
+                    raise  # the bus, not the unit: reopened with the source's backoff
                 if health.answering:
                     log.warning("shelf %s: %s", self.device, exc)
                 health.failed(str(exc), self.monotonic())
                 self._fail_cells(cells, unit, str(exc))
-                if exc.kind == "connection":
-                    raise
                 continue
             answered += 1
             if not health.answering:
@@ -366,7 +366,8 @@ class ModbusShelfSource:
         """No unit has answered for a while over TCP: the peer may be gone without a FIN."""
         if answered:
             self._silent_cycles = 0
-        if answered or not polled:
+            return
+        if not polled:  # every unit is backing off: nothing was asked
             return
         self._silent_cycles += 1
         if isinstance(self.transport, ModbusTcp) and self._silent_cycles >= self.silent_cycles_max:
@@ -376,12 +377,9 @@ class ModbusShelfSource:
         self, client: AsyncModbusTcpClient | AsyncModbusSerialClient, unit: int
     ) -> dict[RegisterKey, int]:
         answers = []
-        for request in self.plans[unit]:
+        for request in self.plans[unit]:  # a failed request ends the unit's turn
             answers.append((request, await self._request(client, unit, request)))
-        try:
-            return register_values(answers)
-        except CellError as exc:  # pragma: no cover - _request checks the count
-            raise ModbusReadError(self.plans[unit][0], unit, "modbus", str(exc)) from None
+        return register_values(answers)
 
     async def _request(
         self,
@@ -422,11 +420,12 @@ class ModbusShelfSource:
         except ConnectionException as exc:
             raise ModbusReadError(request, unit, "connection", str(exc)) from exc
         except (ModbusIOException, TimeoutError) as exc:
+            received = self._rx_bytes  # before a late answer can add to it
             await self._after_silence()
             if not client.connected:
                 raise ModbusReadError(request, unit, "connection", "connection lost") from exc
-            if self._rx_bytes:
-                reason = f"no valid answer ({self._rx_bytes} bytes of a bad frame)"
+            if received:
+                reason = f"no valid answer ({received} bytes of a bad frame)"
                 raise ModbusReadError(request, unit, "bad_frame", reason) from exc
             reason = f"no answer within {self.profile.response_timeout_ms} ms"
             raise ModbusReadError(request, unit, "timeout", reason) from exc
@@ -439,8 +438,9 @@ class ModbusShelfSource:
         return response
 
     async def _after_silence(self) -> None:
-        """On RTU, let a late answer pass before the next request (it would be taken for the
-        next unit's); pymodbus ignores an answer to a request it gave up on."""
+        """On RTU, let a late answer go by before the next request. pymodbus' RTU framer skips
+        another unit's frame, but RTU has no transaction id: a late answer of this unit would
+        be taken for its next request. Arriving now, it finds no request and is dropped."""
         if isinstance(self.transport, ModbusRtu):
             await asyncio.sleep(self.profile.response_timeout_ms / 1000)
 

@@ -276,6 +276,21 @@ async def test_a_slow_unit_within_the_timeout_only_overruns_the_poll() -> None:
         assert run.lanes_in_last() == {"a", "b"}
 
 
+async def test_answers_later_than_the_timeout_never_land_on_another_request() -> None:
+    clock = ServerClock()
+    laumas, server, lanes = two_unit_laumas(clock)
+    server.inject(fault("slow", 1, delay_ms=TIMEOUT_MS * 3 // 2))
+    async with rtu_shelf(server, laumas, lanes) as run:
+        await run.state(DeviceState.UP)
+        clock.t_s = 1.5
+        await run.until("timeouts", lambda: run.source.counters.errors["timeout"] >= 3)
+        seen = len(run.batches)
+        await run.more_batches(5)
+        during = [sample for batch in run.batches[seen:] for sample in batch]
+        assert {(s.lane, s.grams) for s in during} == {("b", 20.0)}
+        assert run.source.state() == DeviceState.DEGRADED
+
+
 async def test_a_bad_crc_costs_that_request_only() -> None:
     clock = ServerClock()
     laumas, server, lanes = two_unit_laumas(clock)

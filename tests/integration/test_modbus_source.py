@@ -22,32 +22,12 @@ from simulators.shelf.server import ShelfServer
 from stockwire.errors import ConfigError
 from stockwire.status import DeviceState
 from tests.integration.socat_pty import pty_pair
+from tests.integration.test_shelf_server import Cells, FakeClock
 from tests.unit.test_modbus_map import lane
 
 POLL_MS = 20
 TIMEOUT_MS = 150
 WAIT_S = 10.0
-
-
-@dataclass
-class ServerClock:
-    """The simulator's clock; faults are switched by moving it."""
-
-    t_s: float = 0.0
-
-    def __call__(self) -> float:
-        return self.t_s
-
-
-class Cells:
-    def __init__(self, readings: dict[tuple[int, int], CellReading]) -> None:
-        self.readings = readings
-
-    def reading(self, unit: int, channel: int, t_s: float) -> CellReading:
-        return self.readings[(unit, channel)]
-
-    def cells(self) -> list[tuple[int, int]]:
-        return list(self.readings)
 
 
 def profile(name: str, **changes: object) -> WeighingProfile:
@@ -216,7 +196,7 @@ async def test_pt113_over_rtu_reads_gross_and_motion() -> None:
 # -- faults -------------------------------------------------------------------------------------
 
 
-def two_unit_laumas(clock: ServerClock) -> tuple[WeighingProfile, ShelfServer, list[LaneConfig]]:
+def two_unit_laumas(clock: FakeClock) -> tuple[WeighingProfile, ShelfServer, list[LaneConfig]]:
     laumas = profile("laumas-w100")
     cells = Cells({(1, 1): CellReading(10.0, True), (2, 1): CellReading(20.0, True)})
     return laumas, ShelfServer(laumas, cells, clock_s=clock), [lane("a", (1, 1)), lane("b", (2, 1))]
@@ -227,7 +207,7 @@ def fault(kind: str, unit: int, **extra: int) -> ShelfFault:
 
 
 async def test_an_exception_response_leaves_the_lane_out_and_the_unit_comes_back() -> None:
-    clock = ServerClock()
+    clock = FakeClock()
     laumas, server, lanes = two_unit_laumas(clock)
     server.inject(fault("exception", 2, exception_code=6))
     async with tcp_shelf(server, laumas, lanes) as run:
@@ -247,7 +227,7 @@ async def test_an_exception_response_leaves_the_lane_out_and_the_unit_comes_back
 
 @pytest.mark.parametrize("link", ["tcp", "rtu"])
 async def test_a_silent_unit_times_out_backs_off_and_returns(link: str) -> None:
-    clock = ServerClock()
+    clock = FakeClock()
     laumas, server, lanes = two_unit_laumas(clock)
     server.inject(fault("silent", 2))
     shelf = tcp_shelf if link == "tcp" else rtu_shelf
@@ -266,7 +246,7 @@ async def test_a_silent_unit_times_out_backs_off_and_returns(link: str) -> None:
 
 
 async def test_a_slow_unit_within_the_timeout_only_overruns_the_poll() -> None:
-    clock = ServerClock()
+    clock = FakeClock()
     laumas, server, lanes = two_unit_laumas(clock)
     server.inject(fault("slow", 1, delay_ms=2 * POLL_MS))
     async with tcp_shelf(server, laumas, lanes) as run:
@@ -277,7 +257,7 @@ async def test_a_slow_unit_within_the_timeout_only_overruns_the_poll() -> None:
 
 
 async def test_answers_later_than_the_timeout_never_land_on_another_request() -> None:
-    clock = ServerClock()
+    clock = FakeClock()
     laumas, server, lanes = two_unit_laumas(clock)
     server.inject(fault("slow", 1, delay_ms=TIMEOUT_MS * 3 // 2))
     async with rtu_shelf(server, laumas, lanes) as run:
@@ -292,7 +272,7 @@ async def test_answers_later_than_the_timeout_never_land_on_another_request() ->
 
 
 async def test_a_bad_crc_costs_that_request_only() -> None:
-    clock = ServerClock()
+    clock = FakeClock()
     laumas, server, lanes = two_unit_laumas(clock)
     server.inject(fault("bad-crc", 1))
     async with rtu_shelf(server, laumas, lanes) as run:
@@ -307,7 +287,7 @@ async def test_a_bad_crc_costs_that_request_only() -> None:
 
 
 async def test_every_unit_silent_on_rtu_is_down_then_up() -> None:
-    clock = ServerClock()
+    clock = FakeClock()
     laumas, server, lanes = two_unit_laumas(clock)
     server.inject(fault("absent", 1))
     server.inject(fault("absent", 2))
@@ -322,7 +302,7 @@ async def test_every_unit_silent_on_rtu_is_down_then_up() -> None:
 
 
 async def test_a_tcp_transmitter_that_disappears_is_down_and_reconnected() -> None:
-    clock = ServerClock()
+    clock = FakeClock()
     laumas = profile("laumas-tlb4")
     server = ShelfServer(laumas, Cells({(1, 1): CellReading(42.0, True)}), clock_s=clock)
     server.inject(ShelfFault(at_s=1.0, kind="absent", unit=1, for_s=1.0))
@@ -341,7 +321,7 @@ async def test_a_tcp_transmitter_that_disappears_is_down_and_reconnected() -> No
 async def test_a_gateway_whose_units_all_go_silent_is_reopened(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    clock = ServerClock()
+    clock = FakeClock()
     laumas, server, lanes = two_unit_laumas(clock)
     server.inject(fault("silent", 1))
     server.inject(fault("silent", 2))

@@ -39,6 +39,7 @@ def _parser() -> argparse.ArgumentParser:
     where.add_argument("--pty", type=Path, metavar="PATH", help="write to this tty (socat pair)")
     scanner.add_argument("--speed", type=float, default=1.0, help="time factor (10 = 10x faster)")
     _llrp_parser(sim_sub.add_parser("llrp", help="an LLRP RFID reader fed with tag sightings"))
+    _shelf_parser(sim_sub.add_parser("shelf", help="a load-cell shelf's Modbus transmitters"))
 
     _broker_parser(sub.add_parser("broker", help="Mosquitto config, ACL and password file"))
     _keys_parser(sub)
@@ -105,6 +106,38 @@ def _sim_llrp(args: argparse.Namespace) -> int:
         faults,
     )
     return asyncio.run(run.run(options, sightings))
+
+
+def _shelf_parser(shelf: argparse.ArgumentParser) -> None:
+    shelf.add_argument("--profile", required=True, help="weighing-transmitter profile (name/path)")
+    where = shelf.add_mutually_exclusive_group(required=True)
+    where.add_argument("--tcp", type=int, metavar="PORT", help="listen here (0 = any free port)")
+    where.add_argument("--rtu", metavar="PATH", help="serve RTU on this tty (e.g. a socat pty)")
+    shelf.add_argument("--host", default="127.0.0.1", help="TCP listen address")
+    shelf.add_argument(
+        "--static",
+        required=True,
+        metavar="UNIT:CHANNEL=GRAMS,...",
+        help="constant lanes: every cell's weight (stable)",
+    )
+    shelf.add_argument("--duration", type=float, default=None, help="stop after S seconds")
+    shelf.add_argument(
+        "--fault",
+        action="append",
+        default=[],
+        metavar="KIND@UNIT:AT_S:FOR_S[:ARG]",
+        help="slow|silent|exception|bad-crc|absent on a unit (repeatable); ARG: delay_ms of "
+        "slow, exception code of exception",
+    )
+
+
+def _sim_shelf(args: argparse.Namespace) -> int:
+    from simulators.shelf import run
+
+    faults = [run.parse_fault(f) for f in args.fault]
+    server = run.shelf_server(args.profile, run.parse_static(args.static), faults)
+    options = run.Options(args.host, args.tcp, args.rtu, args.duration)
+    return asyncio.run(run.run(options, server))
 
 
 def _broker_parser(broker: argparse.ArgumentParser) -> None:
@@ -193,6 +226,8 @@ def _run(args: argparse.Namespace) -> int:
         return run_keys(args)
     if args.command == "sim" and args.device == "llrp":
         return _sim_llrp(args)
+    if args.command == "sim" and args.device == "shelf":
+        return _sim_shelf(args)
     if args.command == "sim":
         from simulators.scanner import run as run_scanner
 

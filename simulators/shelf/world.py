@@ -127,6 +127,8 @@ class ShelfWorld:
         return sorted(self._cells)
 
     def reading(self, unit: int, channel: int, t_s: float) -> CellReading:
+        """The channel's latest sample at `t_s`; an earlier `t_s` than a previous query's
+        (a reordered request) gets the latest sample computed, never an error."""
         found = self._cells.get((unit, channel))
         if found is None:
             raise LookupError(f"shelf world has no cell at unit {unit} channel {channel}")

@@ -19,13 +19,12 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.harness import aggregator_process, figure, gtin14, rss_mb, verdict
+from bench.harness import aggregator_process, figure, gtin14, process, rss_mb, verdict
 from simulators.barcodes import command, ean13
 from simulators.llrp.demo import crossings
 from simulators.llrp.driver import SightingDriver
@@ -87,21 +86,6 @@ def edge_config(work: Path, mqtt_port: int, scanner_port: int, reader_port: int 
         )
     config.write_text(text)
     return config
-
-
-@contextlib.contextmanager
-def process(args: list[str], log: Path) -> Iterator[subprocess.Popen[bytes]]:
-    with log.open("wb") as out:
-        proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT)
-        try:
-            yield proc
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=STOP_WAIT_S)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
 
 
 async def sample(

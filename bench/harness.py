@@ -19,6 +19,7 @@ from stockwire.txn import StockTransaction, TxnBatch, TxnKind
 
 AGGREGATOR_START_S = 60.0
 AGGREGATOR_STOP_S = 30.0
+PROCESS_STOP_S = 30.0
 
 
 def gtin14(n: int) -> str:
@@ -110,6 +111,22 @@ def aggregator_process(
             proc.terminate()
             try:
                 proc.wait(timeout=AGGREGATOR_STOP_S)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+@contextmanager
+def process(args: list[str], log: Path) -> Iterator[subprocess.Popen[bytes]]:
+    """A helper process with its output in `log`; SIGTERM (then SIGKILL) when done."""
+    with log.open("wb") as out:
+        proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT)
+        try:
+            yield proc
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=PROCESS_STOP_S)
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()

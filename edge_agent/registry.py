@@ -17,6 +17,7 @@ Builder = Callable[[DeviceConfig, Any, Clock], tuple[Source, Recognizer]]
 BUILDERS: dict[str, str] = {
     "scanner": "edge_agent.devices.scanner:build_scanner",
     "rfid-reader": "edge_agent.devices.rfid:build_rfid",
+    "weighing-transmitter": "edge_agent.devices.shelf:build_shelf",
 }
 
 

@@ -1,8 +1,9 @@
 """`stockwire demo`: a small simulated site with no external service.
 
 An embedded broker (mosquitto if installed, else amqtt), the aggregator with its API on SQLite,
-one edge agent reading the scenario's scanners over TCP and its RFID portals over LLRP from our
-simulators, all on free loopback ports, and a live summary. `--check` compares the ledger with
+one edge agent reading the scenario's scanners over TCP, its RFID portals over LLRP and its
+load-cell shelves over Modbus TCP (a gateway in front of the shelf's transmitters, whatever the
+scenario's transport) from our simulators, all on free loopback ports, and a live summary. `--check` compares the ledger with
 the scenario's ground truth once everything was emitted and the edge has nothing pending.
 """
 
@@ -38,14 +39,18 @@ from simulators.line_port import HOST
 from simulators.llrp.driver import SightingDriver
 from simulators.llrp.reader import LLRPReader
 from simulators.llrp.run import portal_run, serve
-from simulators.plan import Plan, build
+from simulators.plan import Plan, build, shelf_faults, shelf_world
 from simulators.scanner import ScannerSim, encode, wire_for
+from simulators.shelf.edge_lanes import lane_configs
+from simulators.shelf.run import FirstRequestClock, shelf_server
+from simulators.shelf.server import ShelfServer
 from simulators.site_logins import SiteLogins, make_logins
 from stockwire.broker_config import AGGREGATOR_USER, VIEWER_USER
 from stockwire.errors import ConfigError
 
 EDGE = "edge-1"
 PORTAL_PROFILE = "dock-door-portal"  # the scenario's portals use its layout (ports 1,2 | 3,4)
+SHELF_PROFILE = "load-cell-shelf"
 log = logging.getLogger(__name__)
 SUMMARY_S = 3.0
 POLL_S = 1.0
@@ -82,6 +87,7 @@ async def _demo(plan: Plan, workdir: Path, duration: float | None, check: bool) 
     print(
         f"demo: scenario {scenario.site!r}: {len(scenario.events)} events, "
         f"{len(scenario.scanners)} scanners, {len(scenario.portals)} RFID portal(s), "
+        f"{len(scenario.shelves)} load-cell shelf(s), "
         f"~{plan.duration_s:.0f} s; "
         f"ground truth: {len(plan.truth)} balances; files in {workdir}"
     )
@@ -91,12 +97,14 @@ async def _demo(plan: Plan, workdir: Path, duration: float | None, check: bool) 
     for sim in sims.values():
         await sim.start()
     portals = {a.id: await _portal(plan, a.id) for a in scenario.portals}
+    shelves = {a.id: await _shelf(plan, a.id) for a in scenario.shelves}
     logins = await asyncio.to_thread(make_logins, workdir / "mqtt", scenario.site, [EDGE])
     with _on_signals(opts.quit):
         async with embedded_broker(workdir, kind, logins.auth) as broker:
             print(_broker_line(broker, logins), flush=True)
             try:
-                return await _run_site(plan, workdir, _Sims(sims, portals), broker, logins, opts)
+                site = _Sims(sims, portals, shelves)
+                return await _run_site(plan, workdir, site, broker, logins, opts)
             except ExceptionGroup as group:
                 log.exception("demo: a part of the site failed")
                 print(f"demo: FAILED: {'; '.join(repr(e) for e in group.exceptions)}")
@@ -105,6 +113,8 @@ async def _demo(plan: Plan, workdir: Path, duration: float | None, check: bool) 
                 for reader, driver in portals.values():
                     await driver.stop()
                     await reader.close()
+                for shelf in shelves.values():
+                    await shelf.server.close()
 
 
 async def _portal(plan: Plan, portal: str) -> tuple[LLRPReader, SightingDriver]:
@@ -116,14 +126,36 @@ async def _portal(plan: Plan, portal: str) -> tuple[LLRPReader, SightingDriver]:
 
 
 @dataclass(frozen=True, slots=True)
+class _Shelf:
+    server: ShelfServer
+    port: int
+    clock: FirstRequestClock
+    end_s: float  # scenario time by which every change has settled and every fault ended
+
+    def done(self) -> bool:
+        return self.clock.started and self.clock() >= self.end_s
+
+
+async def _shelf(plan: Plan, shelf: str) -> _Shelf:
+    """The shelf's simulated transmitters; its scenario time starts at the edge's first poll."""
+    clock = FirstRequestClock()
+    run = plan.shelves[shelf]
+    server = shelf_server(run.profile, shelf_world(plan, shelf), shelf_faults(plan, shelf), clock)
+    return _Shelf(server, await server.start_tcp(HOST, 0), clock, run.end_s)
+
+
+@dataclass(frozen=True, slots=True)
 class _Sims:
     scanners: dict[str, ScannerSim]
     portals: dict[str, tuple[LLRPReader, SightingDriver]]
+    shelves: dict[str, _Shelf]
 
     def emitted(self) -> bool:
         drivers = (driver for _, driver in self.portals.values())
-        return all(s.done.is_set() for s in self.scanners.values()) and all(
-            d.done.is_set() for d in drivers
+        return (
+            all(s.done.is_set() for s in self.scanners.values())
+            and all(d.done.is_set() for d in drivers)
+            and all(s.done() for s in self.shelves.values())
         )
 
     def progress(self) -> str:
@@ -133,6 +165,9 @@ class _Sims:
             fed = sum(d.fed for _, d in self.portals.values())
             total = sum(d.total for _, d in self.portals.values())
             line += f", tag sightings {fed}/{total}"
+        if self.shelves:
+            done = sum(s.done() for s in self.shelves.values())
+            line += f", shelves settled {done}/{len(self.shelves)}"
         return line
 
     @property
@@ -279,6 +314,16 @@ def _edge_settings(
         )
         for a in plan.scenario.portals
     ]
+    devices += [
+        DeviceConfig(
+            id=a.id,
+            profile=plan.shelves[a.id].profile,
+            tcp=f"{HOST}:{sims.shelves[a.id].port}",
+            shelf=SHELF_PROFILE,
+            lanes=lane_configs(plan.scenario, a.id),
+        )
+        for a in plan.scenario.shelves
+    ]
     return EdgeSettings(
         site=plan.scenario.site,
         edge=EDGE,
@@ -372,6 +417,11 @@ class _Probe:
 async def _watch(plan: Plan, sims: _Sims, probe: _Probe, opts: _Run) -> int:
     loop = asyncio.get_running_loop()
     gtins = {i.sku: i.gtin for i in plan.scenario.items}
+    flagged = (
+        f"; {len(plan.flagged)} misplaced item(s) flagged by a shelf wait in review, unposted"
+        if plan.flagged
+        else ""
+    )
     next_summary = 0.0
     last_diff: list[str] | None = None
     agreed = 0
@@ -391,13 +441,13 @@ async def _watch(plan: Plan, sims: _Sims, probe: _Probe, opts: _Run) -> int:
             and snap.edge.pending == 0
             and snap.stock is not None
         ):
-            diff = differences(plan.truth, snap.stock, gtins)
+            diff = differences(plan.truth, snap.stock, gtins, plan.flagged)
             agreed = agreed + 1 if not diff else 0
             if diff and diff != last_diff:
                 print("demo: ledger differs from ground truth:\n  " + "\n  ".join(diff))
             last_diff = diff
             if agreed >= 2:  # the same answer twice, a poll apart: nothing was still in flight
-                print(f"demo: CHECK OK: ledger == ground truth ({len(plan.truth)} balances)")
+                print(f"demo: CHECK OK: ledger == ground truth ({len(plan.truth)} balances){flagged}")
                 return 0
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(opts.quit.wait(), POLL_S)

@@ -3,8 +3,10 @@ over a socat pty pair. Register maps of three styles round-trip; exceptions; eve
 
 import asyncio
 import math
+import os
 import random
 import struct
+import tty
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -427,6 +429,28 @@ async def test_random_frames_over_tcp_never_take_the_server_down() -> None:
     finally:
         await server.close()
     assert server.stats.malformed > 0
+
+
+async def test_line_noise_on_rtu_is_dropped_at_the_next_silence() -> None:
+    cells = Cells({(1, 1): CellReading(1.0, True), (2, 1): CellReading(2.0, True)})
+    server = ShelfServer(LAUMAS, cells)
+    async with pty_pair() as line:
+        await server.start_rtu(line.device_end)
+        fd = os.open(line.edge_end, os.O_RDWR | os.O_NOCTTY)
+        try:
+            tty.setraw(fd)
+            rng = random.Random(1)
+            for _ in range(300):
+                os.write(fd, rng.randbytes(rng.randint(1, 30)))
+                await asyncio.sleep(0.001)
+        finally:
+            os.close(fd)
+        await asyncio.sleep(0.05)  # the silence that ends a frame on a real bus
+        client = AsyncModbusSerialClient(line.edge_end, timeout=TIMEOUT_S, retries=0)
+        async with connected(client, server):
+            got, _ = grams_of(LAUMAS, await read_channel(client, LAUMAS, 2, 1))
+            assert got == 2.0
+    assert server.stats.malformed >= 1
 
 
 def read_request(tid: int, unit: int, address: int, count: int) -> bytes:

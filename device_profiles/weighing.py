@@ -11,7 +11,7 @@ and the sign in its status register (Laumas), `status.negative_bit` says so.
 
 from typing import Literal, Self
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from device_profiles.base import ProfileModel, ProfileName
 from device_profiles.registers import ByteOrder, DataType, register_count
@@ -22,6 +22,9 @@ Transport = Literal["tcp", "rtu"]
 ADDRESS_MAX = 0xFFFF
 REGISTERS_PER_READ_MAX = 125  # FC03/FC04 limit of the Modbus spec
 MODBUS_TCP_PORT = 502
+# 30001..49999: a manual's "4x"/"3x" register number copied with its prefix; with address_base =
+# 1 the prefix is dropped (40008 is written 8). A map that really sits there uses address_base 0.
+PREFIXED_MIN, PREFIXED_MAX = 30_001, 49_999
 
 
 class NumberField(ProfileModel):
@@ -29,8 +32,15 @@ class NumberField(ProfileModel):
     address: int = Field(ge=0, le=ADDRESS_MAX)
     type: DataType
     byte_order: ByteOrder = "ABCD"
-    scale: float = 1.0
-    offset: float = 0.0
+    scale: float = Field(default=1.0, allow_inf_nan=False)
+    offset: float = Field(default=0.0, allow_inf_nan=False)
+
+    @field_validator("scale")
+    @classmethod
+    def _scale_not_zero(cls, scale: float) -> float:
+        if scale == 0:
+            raise ValueError("scale 0 makes every weight 0 g")
+        return scale
 
 
 Bit = int
@@ -83,12 +93,12 @@ class WeighingProfile(ProfileModel):
     def _map_fits(self) -> Self:
         if self.channels > 1 and self.channel_stride == 0:
             raise ValueError("channel_stride: must be > 0 when channels > 1")
-        fields: list[tuple[str, int, int]] = [
-            ("weight", self.weight.address, register_count(self.weight.type))
-        ]
-        if self.status is not None:
-            fields.append(("status", self.status.address, 1))
-        for name, address, count in fields:
+        for name, _, address, count in self.fields():
+            if self.address_base == 1 and PREFIXED_MIN <= address <= PREFIXED_MAX:
+                raise ValueError(
+                    f"{name}.address: {address} looks like a 4x/3x register number; with "
+                    f"address_base = 1 write it without the prefix ({address % 10_000})"
+                )
             wire = address - self.address_base
             if wire < 0:
                 raise ValueError(f"{name}.address: {address} is below address_base")
@@ -98,7 +108,37 @@ class WeighingProfile(ProfileModel):
         signed = self.weight.type.startswith(("INT", "FLOAT"))
         if signed and self.status is not None and self.status.negative_bit is not None:
             raise ValueError("status.negative_bit: only for an unsigned weight (UINT*)")
+        if register_count(self.weight.type) > self.registers_per_read_max:
+            raise ValueError(
+                f"registers_per_read_max: {self.registers_per_read_max} is less than the "
+                f"{register_count(self.weight.type)} registers of a {self.weight.type} weight"
+            )
+        self._no_register_twice()
         return self
+
+    def _no_register_twice(self) -> None:
+        """Every channel's weight and status on registers of their own (stride, overlaps)."""
+        owner: dict[tuple[str, int], str] = {}
+        for channel in range(1, self.channels + 1):
+            for name, register_type, address, count in self.fields():
+                start = self.wire_address(address, channel)
+                for wire in range(start, start + count):
+                    here = f"{name} of channel {channel}"
+                    other = owner.setdefault((register_type, wire), here)
+                    if other != here:
+                        raise ValueError(
+                            f"{name}.address: {here} and {other} share {register_type} "
+                            f"register {wire} (wire offset; check channel_stride)"
+                        )
+
+    def fields(self) -> list[tuple[str, RegisterType, int, int]]:
+        """(name, register type, address as written, register count) of the weight, then the
+        status (when the model has one): the map of channel 1."""
+        weight = self.weight
+        fields = [("weight", weight.register_type, weight.address, register_count(weight.type))]
+        if self.status is not None:
+            fields.append(("status", self.status.register_type, self.status.address, 1))
+        return fields
 
     def wire_address(self, address: int, channel: int) -> int:
         """The on-the-wire offset of a field at `address` for channel 1..channels."""

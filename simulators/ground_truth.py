@@ -20,6 +20,7 @@ from simulators.scenario import (
     Return,
     Scenario,
     ScenarioError,
+    ShelfOnly,
     Shipment,
     Shrink,
     Transfer,
@@ -36,6 +37,18 @@ class Balance:
     location: str
     lot: str | None
     qty: int
+
+
+@dataclass(frozen=True, slots=True)
+class FlaggedMove:
+    """A move that physically happened but that its sensor could only flag, not count (an item
+    put in another item's shelf lane): it waits in review, so the ledger lacks it."""
+
+    sku: str
+    from_location: str | None  # None: from outside the site (a return)
+    to_location: str
+    qty: int
+    lot: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,8 +130,8 @@ def ends(event: Event) -> tuple[str | None, str | None]:
             return (None, event.location) if event.direction == "in" else (event.location, None)
         case Count():
             return None, None
-        case _ if isinstance(event, PortalOnly):
-            return None, None  # loads that do not cross, reader faults: no stock moves
+        case _ if isinstance(event, PortalOnly | ShelfOnly):
+            return None, None  # loads that do not cross, hands, knocks, device faults
     raise AssertionError(event)
 
 

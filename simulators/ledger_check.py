@@ -4,20 +4,30 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from simulators.ground_truth import Balance
+from simulators.ground_truth import Balance, FlaggedMove
 
 # (gtin, or sku when the ledger knows no gtin; location; lot)
 Key = tuple[str, str, str | None]
 
 
 def differences(
-    truth: Iterable[Balance], stock: Sequence[Mapping[str, Any]], gtin_of_sku: Mapping[str, str]
+    truth: Iterable[Balance],
+    stock: Sequence[Mapping[str, Any]],
+    gtin_of_sku: Mapping[str, str],
+    flagged: Iterable[FlaggedMove] = (),
 ) -> list[str]:
     """One line per (item, location, lot) whose quantity differs; [] when they agree.
 
     `stock` is the API's GET /stock: dicts with sku, gtin, location, virtual, lot, qty.
+    The ledger is expected to lack the `flagged` moves (they wait in review): their stock is
+    still where it came from (nowhere, for a return) and not where it physically went.
     """
     expected: Counter[Key] = Counter({(b.gtin, b.location, b.lot): b.qty for b in truth})
+    for move in flagged:
+        item = gtin_of_sku.get(move.sku, move.sku)
+        expected[(item, move.to_location, move.lot)] -= move.qty
+        if move.from_location is not None:
+            expected[(item, move.from_location, move.lot)] += move.qty
     names = {b.gtin: b.sku for b in truth} | {g: s for s, g in gtin_of_sku.items()}
     ledger: Counter[Key] = Counter()
     for line in stock:

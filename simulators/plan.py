@@ -11,11 +11,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from simulators.barcodes import Barcode
-from simulators.ground_truth import Balance, Stock, touched
+from simulators.ground_truth import Balance, FlaggedMove, Stock, touched
 from simulators.portal.scenario_run import PortalFault, PortalPlanner
 from simulators.portal.truth import Distractor, TruePass
 from simulators.scan_script import Step, steps_for
 from simulators.scenario import Count, Scanned, Scenario, ScenarioError, Shrink, load
+from simulators.shelf.faults import ShelfFault
+from simulators.shelf.scenario_run import ShelfPlanner, ShelfRun
+from simulators.shelf.world import ShelfWorld
 from simulators.sightings import Sighting
 
 REPEAT_GAP_MIN_S = 1.5
@@ -38,6 +41,11 @@ class Plan:
     faults: dict[str, tuple[PortalFault, ...]] = field(default_factory=dict)
     passes: tuple[TruePass, ...] = ()  # loads that really crossed a portal's door
     distractors: tuple[Distractor, ...] = ()  # loads that moved in a read field, no crossing
+    # Per shelf id: its lanes, the physical changes on them and its devices' faults.
+    shelves: dict[str, ShelfRun] = field(default_factory=dict)
+    # Moves that physically happened but that their shelf can only flag (items put in another
+    # item's lane): the ledger is expected to lack them (they wait in review).
+    flagged: tuple[FlaggedMove, ...] = ()
 
     @property
     def duration_s(self) -> float:
@@ -45,7 +53,8 @@ class Plan:
         passes = max((p.leave_s for p in self.passes), default=0.0)
         others = max((d.leave_s for d in self.distractors), default=0.0)
         faults = max((f.at_s + f.down_s for fs in self.faults.values() for f in fs), default=0.0)
-        return max(scans, passes, others, faults)
+        shelves = max((run.end_s for run in self.shelves.values()), default=0.0)
+        return max(scans, passes, others, faults, shelves)
 
 
 @dataclass(slots=True)
@@ -79,9 +88,12 @@ def plan(scenario: Scenario) -> Plan:
     people = {a.id: _Person() for a in scenario.scanners}
     spans: list[_Span] = []
     portals = PortalPlanner(scenario)
+    shelves = ShelfPlanner(scenario)
     for index, event in scenario.timeline():
         portals.witness(index, event)
-        if isinstance(event, Scanned) and not portals.is_portal(event):
+        shelves.witness(event)
+        by_person = not (portals.is_portal(event) or shelves.is_shelf(event))
+        if isinstance(event, Scanned) and by_person:
             steps = steps_for(event, items, stock, scenario.double_scan_gap_s)
             span = _schedule(scenario, people[event.by], event.at, steps)
             spans.append(_Span(index, event.by, event.at, span, touched(event)))
@@ -91,8 +103,33 @@ def plan(scenario: Scenario) -> Plan:
     scans = {actor: tuple(p.scans) for actor, p in people.items()}
     run = portals.result()
     return Plan(
-        scenario, scans, stock.balances(), run.sightings, run.faults, run.passes, run.distractors
+        scenario,
+        scans,
+        stock.balances(),
+        run.sightings,
+        run.faults,
+        run.passes,
+        run.distractors,
+        shelves.result(),
+        tuple(shelves.flagged),
     )
+
+
+def shelf_world(plan: Plan, shelf_id: str) -> ShelfWorld:
+    """A fresh world of one shelf of the plan, for its Modbus simulator (time 0 = its start)."""
+    return _shelf(plan, shelf_id).world()
+
+
+def shelf_faults(plan: Plan, shelf_id: str) -> tuple[ShelfFault, ...]:
+    """The shelf's device faults in time order, for its Modbus simulator to enact."""
+    return _shelf(plan, shelf_id).faults
+
+
+def _shelf(plan: Plan, shelf_id: str) -> ShelfRun:
+    run = plan.shelves.get(shelf_id)
+    if run is None:
+        raise ScenarioError(f"no shelf {shelf_id!r} in the scenario")
+    return run
 
 
 def _schedule(scenario: Scenario, person: _Person, at_s: float, steps: list[Step]) -> float:

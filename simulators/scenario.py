@@ -1,7 +1,7 @@
 """Scenario files: what physically happens at a simulated site, and when.
 
 A scenario names the site, its items, locations and actors (scanners, RFID portals at dock
-doors; shelves later) and a timeline of physical events. Actors turn the events they witness
+doors, load-cell shelves) and a timeline of physical events. Actors turn the events they witness
 into what their device emits (see `simulators.plan`, `simulators.portal`);
 `simulators.ground_truth` replays the same events to know the stock that is really there.
 The two never share state.
@@ -17,6 +17,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from simulators.barcodes import gtin_ok
 from simulators.portal.radio import PROFILES
+from simulators.shelf.faults import FaultKind
+from simulators.shelf.noise import ShelfNoiseName
 from stockwire.config import describe, read_toml
 from stockwire.errors import ConfigError
 from stockwire.names import Gtin14, Ident, Lot, Sku
@@ -44,6 +46,10 @@ class Item(_Model):
     label: Literal["gs1", "ean13"] = "gs1"
     # Length of the GS1 company prefix inside the GTIN; SGTIN EPCs (RFID tags) encode it.
     company_prefix_digits: int = Field(default=7, ge=6, le=12)
+    # Nominal weight of one unit; items on a shelf lane need it. Each real unit weighs
+    # Normal(unit_weight_g, piece_weight_cv x unit_weight_g).
+    unit_weight_g: float | None = Field(default=None, gt=0, le=1_000_000)
+    piece_weight_cv: float = Field(default=0.01, ge=0, le=0.2)
 
     @field_validator("gtin")
     @classmethod
@@ -85,6 +91,45 @@ class PortalActor(_Model):
     inside_ports: tuple[int, ...] = Field(default=(3, 4), min_length=1, max_length=8)
     absent_until_s: float = Field(default=0.0, ge=0)
     seed: int = 0
+
+
+class ShelfCell(_Model):
+    """One load cell of a plate: channel `channel` of device `unit`, carrying `share` of it."""
+
+    unit: int = Field(ge=1, le=247)
+    channel: int = Field(default=1, ge=1, le=64)
+    share: float = Field(gt=0, le=1)
+
+
+class ShelfLane(_Model):
+    """One lane of a shelf: a location of kind "shelf" holding one item, on one load cell
+    (`unit`, `channel`) or a plate of several (`cells`, shares summing to 1). A lane with
+    `restock_from` is filled by put-aways from there; without, stock arrives as returns."""
+
+    location: Code
+    sku: Sku
+    unit: int | None = Field(default=None, ge=1, le=247)
+    channel: int = Field(default=1, ge=1, le=64)
+    cells: tuple[ShelfCell, ...] = Field(default=(), max_length=16)
+    restock_from: Code | None = None
+
+
+class ShelfActor(_Model):
+    """A load-cell shelf: one Modbus bus (`transport` tcp = a Modbus TCP gateway or transmitter,
+    rtu = RS-485) whose transmitters are all the `profile` model, one lane per channel or plate.
+
+    `noise` switches on the physical noise of simulators/shelf at its documented default
+    levels times `noise_scale` (simulators/shelf/PHYSICS.md); any noise not listed is off.
+    Device faults (`shelf-fault` events) only describe; the Modbus simulator enacts them.
+    """
+
+    id: Ident
+    profile: str = Field(default="laumas-w100", min_length=1, max_length=200)
+    transport: Literal["tcp", "rtu"] = "tcp"
+    noise: tuple[ShelfNoiseName, ...] = ()
+    noise_scale: float = Field(default=1.0, ge=0, le=10)
+    seed: int = 0
+    lanes: tuple[ShelfLane, ...] = Field(min_length=1, max_length=64)
 
 
 class Line(_Model):
@@ -224,8 +269,44 @@ class ReaderFault(_PortalEvent):
     down_s: float = Field(default=5.0, gt=0, le=3600)
 
 
+class _ShelfEvent(_Event):
+    by: Ident  # a shelf
+
+
+class HandRest(_ShelfEvent):
+    """A hand leans on a lane with `grams` for `for_s` (plus tremor), then lifts: no stock moves."""
+
+    kind: Literal["hand-rest"]
+    location: Code
+    grams: float = Field(gt=0, le=50_000)
+    for_s: float = Field(gt=0, le=600)
+
+
+class Knock(_ShelfEvent):
+    """A lane is knocked: it rings out, no stock moves."""
+
+    kind: Literal["knock"]
+    location: Code
+
+
+class ShelfDeviceFault(_ShelfEvent):
+    """Device `unit` of the shelf misbehaves for `for_s` (the Modbus simulator enacts it):
+    slow (answers `delay_ms` late), silent (no answer), exception (Modbus exception
+    `exception_code`), bad-crc (RTU frames with a corrupt CRC), absent (gone, then back)."""
+
+    kind: Literal["shelf-fault"]
+    fault: FaultKind
+    unit: int = Field(ge=1, le=247)
+    for_s: float = Field(gt=0, le=3600)
+    delay_ms: int = Field(default=0, ge=0, le=60_000)
+    exception_code: int = Field(default=6, ge=1, le=255)
+
+
 PortalOnly = Staged | Backout | Reversal | NeighbourTraffic | ReaderFault
+ShelfOnly = HandRest | Knock | ShelfDeviceFault
 Scanned = Delivery | Putaway | Transfer | Pick | Shipment | Return | Adjustment | Count
+# What a shelf sees of the scanned kinds (`by` names a shelf): weight leaving or arriving.
+ShelfMove = Pick | Putaway | Return
 Event = Annotated[
     Delivery
     | Putaway
@@ -240,7 +321,10 @@ Event = Annotated[
     | Backout
     | Reversal
     | NeighbourTraffic
-    | ReaderFault,
+    | ReaderFault
+    | HandRest
+    | Knock
+    | ShelfDeviceFault,
     Field(discriminator="kind"),
 ]
 
@@ -257,6 +341,7 @@ class Scenario(_Model):
     locations: tuple[Location, ...] = Field(min_length=1)
     scanners: tuple[ScannerActor, ...] = ()
     portals: tuple[PortalActor, ...] = ()
+    shelves: tuple[ShelfActor, ...] = ()
     events: tuple[Event, ...] = ()
 
     def scanner(self, scanner_id: str) -> ScannerActor:
@@ -267,6 +352,9 @@ class Scenario(_Model):
 
     def portal(self, portal_id: str) -> PortalActor | None:
         return next((p for p in self.portals if p.id == portal_id), None)
+
+    def shelf(self, shelf_id: str) -> ShelfActor | None:
+        return next((s for s in self.shelves if s.id == shelf_id), None)
 
     def timeline(self) -> list[tuple[int, Event]]:
         """(index in the file, event) in time order; equal times keep file order."""
@@ -296,6 +384,7 @@ def reference_problems(s: Scenario) -> list[str]:
     out += _duplicates("locations", [loc.code for loc in s.locations])
     out += _duplicates("scanners", [a.id for a in s.scanners])
     out += _duplicates("portals", [p.id for p in s.portals])
+    out += _duplicates("shelves", [shelf.id for shelf in s.shelves])
     out += [
         f"  portals.{n}.id: {p.id!r} is also a scanner"
         for n, p in enumerate(s.portals)
@@ -310,10 +399,13 @@ def reference_problems(s: Scenario) -> list[str]:
         out += _unknown(f"scanners.{n}.home", actor.home, codes, "location")
     for n, portal in enumerate(s.portals):
         out += _portal_problems(f"portals.{n}", portal, s)
+    shelves = {shelf.id for shelf in s.shelves}
     for n, event in enumerate(s.events):
         where = f"events.{n}"
         if isinstance(event, Shrink):
             pass
+        elif isinstance(event, ShelfOnly) or event.by in shelves:
+            pass  # shelf_problems
         elif isinstance(event, PortalOnly):
             out += _portal_event_problems(where, event, portals, s)
         elif event.by in portals:
@@ -333,7 +425,14 @@ def reference_problems(s: Scenario) -> list[str]:
         source, dest = getattr(event, "from_", None), getattr(event, "to", None)
         if source is not None and source == dest:
             out.append(f"  {where}: from and to are the same location")
-    return out
+    return out + _shelf_problems(s)
+
+
+def _shelf_problems(s: Scenario) -> list[str]:
+    # Imported here: the shelf checks are written against this module's models.
+    from simulators.shelf.scenario_checks import shelf_problems
+
+    return shelf_problems(s)
 
 
 def _portal_problems(where: str, p: PortalActor, s: Scenario) -> list[str]:

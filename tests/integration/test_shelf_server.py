@@ -257,11 +257,11 @@ def test_bad_cells_and_faults_are_refused_with_what_and_where() -> None:
         ShelfServer(LAUMAS, Cells({(1, 2): CellReading(0.0, True)}))
     with pytest.raises(ValueError, match=r"cell 300:1: unit must be 1..247"):
         ShelfServer(LAUMAS, Cells({(300, 1): CellReading(0.0, True)}))
-    overlapping = weighing(
-        name="overlap", channels=2, channel_stride=1, weight={"address": 0, "type": "INT32"}
-    )
-    with pytest.raises(ValueError, match=r"weight of channel 2 and weight of channel 1 both use"):
-        ShelfServer(overlapping, Cells({(1, 1): CellReading(0.0, True)}))
+    # the profile itself refuses overlapping channels now (device_profiles/weighing.py)
+    with pytest.raises(ValueError, match=r"weight of channel 2 and weight of channel 1 share"):
+        weighing(
+            name="overlap", channels=2, channel_stride=1, weight={"address": 0, "type": "INT32"}
+        )
     server = ShelfServer(LAUMAS, Cells({(1, 1): CellReading(0.0, True)}))
     with pytest.raises(FaultError, match=r"fault 'melt' on unit 1 at 0 s: kind must be one of"):
         server.inject(Fault(0, "melt", 1, 1))  # type: ignore[arg-type]

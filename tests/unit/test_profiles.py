@@ -12,6 +12,7 @@ from device_profiles import (
 from device_profiles.schema import DEFAULT_SKU_PATTERN
 from stockwire.errors import ConfigError
 from tests.unit.test_rfid_profiles import BAD as READER_BAD
+from tests.unit.test_weighing_profiles import BAD as WEIGHING_BAD
 
 SHIPPED = {
     "generic-tcp-scanner": ("tcp", False, "\r\n"),
@@ -52,7 +53,8 @@ def test_serial_profiles_are_9600_8n1() -> None:
 
 def test_unknown_name_lists_the_known_ones() -> None:
     with pytest.raises(
-        ProfileError, match="no profile 'nope'; known: dock-door-portal, generic-serial-scanner, "
+        ProfileError,
+        match="no profile 'nope'; known: baykon-mx08, dock-door-portal, generic-rs485-4ch, ",
     ):
         load_profile("nope")
 
@@ -109,8 +111,8 @@ BAD = [
 
 @pytest.mark.parametrize(
     ("text", "field", "reason"),
-    [b[1:] for b in (*BAD, *READER_BAD)],
-    ids=[b[0] for b in (*BAD, *READER_BAD)],
+    [b[1:] for b in (*BAD, *READER_BAD, *WEIGHING_BAD)],
+    ids=[b[0] for b in (*BAD, *READER_BAD, *WEIGHING_BAD)],
 )
 def test_bad_profile_names_file_field_and_reason(
     tmp_path: Path, text: str, field: str, reason: str

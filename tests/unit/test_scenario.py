@@ -335,7 +335,10 @@ def test_small_site_read_by_the_edge_recognizer_books_the_ground_truth() -> None
     book, tally = book_after(plan)
     doors = {p.door for p in plan.scenario.portals}  # the portals' share is tests/e2e's
     assert doors
-    truth = {(b.gtin, b.location, b.lot): b.qty for b in plan.truth if b.location not in doors}
+    lanes = {lane.location for s in plan.scenario.shelves for lane in s.lanes}  # and shelves'
+    assert lanes
+    seen = doors | lanes
+    truth = {(b.gtin, b.location, b.lot): b.qty for b in plan.truth if b.location not in seen}
     assert book == truth
     noise = Counter(n for e in plan.scenario.events for n in getattr(e, "noise", ()))
     assert tally["rejected"] == 2 * noise["garbage"]

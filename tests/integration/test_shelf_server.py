@@ -9,7 +9,6 @@ import struct
 import tty
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -26,6 +25,7 @@ from simulators.shelf.lanes import CellSpec, LaneSpec, Pieces
 from simulators.shelf.noise import ShelfNoise
 from simulators.shelf.server import ShelfServer
 from simulators.shelf.world import ShelfWorld
+from tests.integration.shelf_support import Cells, FakeClock
 from tests.integration.socat_pty import pty_pair
 
 TIMEOUT_S = 1.0
@@ -68,29 +68,6 @@ MODULE = weighing(
     },
     registers_per_read_max=8,
 )
-
-
-@dataclass
-class FakeClock:
-    t_s: float = 0.0
-
-    def __call__(self) -> float:
-        return self.t_s
-
-
-class Cells:
-    """Constant cells, changeable by the test."""
-
-    def __init__(self, readings: dict[tuple[int, int], CellReading]) -> None:
-        self.readings = readings
-        self.asked: list[float] = []
-
-    def reading(self, unit: int, channel: int, t_s: float) -> CellReading:
-        self.asked.append(t_s)
-        return self.readings[(unit, channel)]
-
-    def cells(self) -> list[tuple[int, int]]:
-        return list(self.readings)
 
 
 def grams_of(profile: WeighingProfile, registers: list[int]) -> tuple[float, int]:

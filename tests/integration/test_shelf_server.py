@@ -184,8 +184,10 @@ async def test_two_units_on_one_rtu_bus_polled_in_turn() -> None:
             for unit, grams in ((1, 10.0), (2, -20.0)):
                 got, _ = grams_of(LAUMAS, await read_channel(client, LAUMAS, unit, 1))
                 assert got == grams
+        client.comm_params.timeout_connect = SHORT_TIMEOUT_S
         with pytest.raises(ModbusException):  # no unit 9 on the bus: nobody answers
             await client.read_holding_registers(6, count=3, device_id=9)
+        client.comm_params.timeout_connect = TIMEOUT_S
         got, _ = grams_of(LAUMAS, await read_channel(client, LAUMAS, 2, 1))
         assert got == -20.0
 

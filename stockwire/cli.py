@@ -109,17 +109,19 @@ def _sim_llrp(args: argparse.Namespace) -> int:
 
 
 def _shelf_parser(shelf: argparse.ArgumentParser) -> None:
-    shelf.add_argument("--profile", required=True, help="weighing-transmitter profile (name/path)")
+    shelf.add_argument(
+        "--profile", help="weighing-transmitter profile, name or path (default: the scenario's)"
+    )
     where = shelf.add_mutually_exclusive_group(required=True)
     where.add_argument("--tcp", type=int, metavar="PORT", help="listen here (0 = any free port)")
     where.add_argument("--rtu", metavar="PATH", help="serve RTU on this tty (e.g. a socat pty)")
     shelf.add_argument("--host", default="127.0.0.1", help="TCP listen address")
-    shelf.add_argument(
-        "--static",
-        required=True,
-        metavar="UNIT:CHANNEL=GRAMS,...",
-        help="constant lanes: every cell's weight (stable)",
+    what = shelf.add_mutually_exclusive_group(required=True)
+    what.add_argument("--scenario", type=Path, help="scenario TOML with the shelf (--shelf)")
+    what.add_argument(
+        "--static", metavar="UNIT:CHANNEL=GRAMS,...", help="constant lanes: each cell's weight"
     )
+    shelf.add_argument("--shelf", help="the shelf id in the scenario")
     shelf.add_argument("--duration", type=float, default=None, help="stop after S seconds")
     shelf.add_argument(
         "--fault",
@@ -135,7 +137,16 @@ def _sim_shelf(args: argparse.Namespace) -> int:
     from simulators.shelf import run
 
     faults = [run.parse_fault(f) for f in args.fault]
-    server = run.shelf_server(args.profile, run.parse_static(args.static), faults)
+    if args.scenario is not None:
+        if not args.shelf:
+            raise ConfigError("--scenario needs --shelf")
+        shelf = run.scenario_shelf(args.scenario, args.shelf)
+        server = run.shelf_server(args.profile or shelf.profile, shelf.world, shelf.faults + faults)
+        print(f"shelf sim: shelf {args.shelf!r}: {shelf.summary}", flush=True)
+    elif args.profile is None:
+        raise ConfigError("--static needs --profile")
+    else:
+        server = run.shelf_server(args.profile, run.parse_static(args.static), faults)
     options = run.Options(args.host, args.tcp, args.rtu, args.duration)
     return asyncio.run(run.run(options, server))
 

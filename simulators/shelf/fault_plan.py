@@ -34,8 +34,8 @@ def check_fault(fault: ShelfFault, units: Iterable[int]) -> None:
         raise FaultError(f"{where}: delay_ms must be 0..{DELAY_MS_MAX}")
     if fault.kind == "slow" and fault.delay_ms == 0:
         raise FaultError(f"{where}: delay_ms must be > 0 for a slow fault")
-    if not 1 <= fault.exception_code <= 0x7F:
-        raise FaultError(f"{where}: exception_code must be 1..127")
+    if not 1 <= fault.exception_code <= 0xFF:
+        raise FaultError(f"{where}: exception_code must be 1..255")
 
 
 class FaultPlan:

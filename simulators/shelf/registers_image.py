@@ -12,7 +12,7 @@ import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from device_profiles.registers import encode, register_count
+from device_profiles.registers import encode
 from device_profiles.weighing import RegisterType, WeighingProfile
 from simulators.shelf.cells import CellReading, CellSource
 
@@ -34,7 +34,7 @@ _INT_RANGES: dict[str, tuple[int, int]] = {
 
 
 class RegisterMapError(ValueError):
-    """A profile or cell list the simulator cannot serve (overlapping fields, bad units)."""
+    """Cells the simulator cannot serve with a profile (no such unit or channel)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,42 +111,19 @@ class Span:
 
 
 def field_spans(profile: WeighingProfile) -> list[Span]:
-    """Every field of every channel of the profile's map."""
-    fields: list[tuple[str, RegisterType, int, int]] = [
-        (
-            "weight",
-            profile.weight.register_type,
-            profile.weight.address,
-            register_count(profile.weight.type),
-        )
-    ]
-    if profile.status is not None:
-        fields.append(("status", profile.status.register_type, profile.status.address, 1))
+    """Every field of every channel of the profile's map (the profile keeps them apart)."""
     return [
         Span(name, ch, kind, profile.wire_address(address, ch), count)
         for ch in range(1, profile.channels + 1)
-        for name, kind, address, count in fields
+        for name, kind, address, count in profile.fields()
     ]
 
 
 def register_areas(profile: WeighingProfile) -> dict[RegisterType, int]:
-    """Register type -> how many registers (from offset 0) the device has of that type.
-
-    Raises RegisterMapError when two fields share a register (a channel_stride too small).
-    """
-    owner: dict[tuple[RegisterType, int], str] = {}
-    for span in field_spans(profile):
-        name = f"{span.field} of channel {span.channel}"
-        for address in range(span.first, span.first + span.count):
-            if (span.kind, address) in owner:
-                raise RegisterMapError(
-                    f"profile {profile.name!r}: {name} and {owner[(span.kind, address)]} "
-                    f"both use {span.kind} register offset {address}"
-                )
-            owner[(span.kind, address)] = name
+    """Register type -> how many registers (from offset 0) the device has of that type."""
     areas: dict[RegisterType, int] = {}
-    for kind, address in owner:
-        areas[kind] = max(areas.get(kind, 0), address + 1)
+    for span in field_spans(profile):
+        areas[span.kind] = max(areas.get(span.kind, 0), span.first + span.count)
     return areas
 
 

@@ -8,15 +8,18 @@ import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import cast
 
 from device_profiles.loader import load_profile_of
 from device_profiles.weighing import WeighingProfile
+from simulators.plan import build, shelf_faults, shelf_world
 from simulators.shelf.cells import CellReading, CellSource
 from simulators.shelf.fault_plan import FAULT_KINDS, FaultError
 from simulators.shelf.faults import FaultKind, ShelfFault
 from simulators.shelf.registers_image import RegisterMapError
 from simulators.shelf.server import ShelfServer
+from simulators.shelf.world import ShelfWorld
 from stockwire.errors import ConfigError
 
 STATIC_CELLS_MAX = 247 * 64
@@ -89,6 +92,30 @@ def parse_fault(text: str) -> ShelfFault:
     if kind == "exception" and number is not None:
         return ShelfFault(at_s, "exception", unit, for_s, exception_code=number)
     return ShelfFault(at_s, cast(FaultKind, kind), unit, for_s)
+
+
+@dataclass(frozen=True, slots=True)
+class ScenarioShelf:
+    """One scenario shelf as its simulator serves it."""
+
+    profile: str
+    world: ShelfWorld  # time 0 = the simulator's start
+    faults: list[ShelfFault]
+    end_s: float  # every change settled and every fault over
+
+    @property
+    def summary(self) -> str:
+        return (
+            f"{len(self.world.changes)} changes, {len(self.faults)} faults, "
+            f"all settled by {self.end_s:.1f} s"
+        )
+
+
+def scenario_shelf(scenario: Path, shelf_id: str) -> ScenarioShelf:
+    plan = build(scenario)
+    world = shelf_world(plan, shelf_id)  # a ScenarioError naming the shelf if there is none
+    run = plan.shelves[shelf_id]
+    return ScenarioShelf(run.profile, world, list(shelf_faults(plan, shelf_id)), run.end_s)
 
 
 def shelf_server(

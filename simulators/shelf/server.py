@@ -49,6 +49,8 @@ TCP_UNIT_ANY = (0, 255)  # unit ids a single transmitter on TCP answers as itsel
 ABSENCE_CHECK_MS = 20
 MBAP_SIZE = 7
 MBAP_LENGTH_MIN, MBAP_LENGTH_MAX = 2, 254  # unit id + a PDU of 1..253 bytes
+RTU_CHARS_GAP = 3.5  # the Modbus RTU frame gap, in characters of 11 bits
+RTU_GAP_MS_MIN = 10  # a pty has no baud rate; below this, scheduling jitter would split frames
 PENDING_ANSWERS_MAX = 64  # per connection: more in flight and new requests go unanswered
 
 
@@ -246,6 +248,21 @@ class _Handler(ServerRequestHandler):
         super().__init__(owner, None, None, None)  # type: ignore[no-untyped-call]
         self.shelf, self.link = shelf, link
         self.pending: set[asyncio.Task[None]] = set()
+        self.frame_gap_s = max(
+            RTU_CHARS_GAP * 11 / shelf.profile.serial.baud, RTU_GAP_MS_MIN / 1000
+        )
+        self.last_rx_s = 0.0
+
+    def data_received(self, data: bytes) -> None:
+        """RTU: a silence longer than a frame gap ends a frame, as on a real bus, so garbage
+        (a partial frame, line noise) is dropped instead of stalling the frames after it."""
+        if self.link == "rtu":
+            now_s = time.monotonic()
+            if self.recv_buffer and now_s - self.last_rx_s > self.frame_gap_s:
+                self.shelf.stats.malformed += 1
+                self.recv_buffer = b""
+            self.last_rx_s = now_s
+        super().data_received(data)
 
     def callback_data(self, data: bytes, addr: tuple[Any, ...] | None = None) -> int:
         """Take every complete request in `data` (a client may send several at once)."""
@@ -275,6 +292,8 @@ class _Handler(ServerRequestHandler):
         if (pdu := self.last_pdu) is not None:
             self.last_pdu = None
             self._spawn(pdu, self.last_addr)
+        elif used:
+            self.shelf.stats.malformed += 1  # bytes the framer threw away (an RTU CRC error)
         return used
 
     def _answer_undecodable(self, data: bytes, addr: tuple[Any, ...] | None) -> None:

@@ -8,13 +8,15 @@ import sys
 from pathlib import Path
 
 import pytest
-from pymodbus.client import AsyncModbusTcpClient
+from pymodbus.client import AsyncModbusSerialClient, AsyncModbusTcpClient
 from pymodbus.pdu import ExceptionResponse
 
 from device_profiles.registers import decode
 from simulators.shelf.faults import ShelfFault
 from simulators.shelf.run import parse_fault, parse_static
 from stockwire.errors import ConfigError
+from tests.conftest import ROOT
+from tests.integration.socat_pty import pty_pair
 
 PROFILE = """
 kind = "weighing-transmitter"
@@ -61,6 +63,31 @@ async def test_cli_serves_static_lanes_and_prints_its_figures(tmp_path: Path) ->
         out, _ = await asyncio.wait_for(proc.communicate(), timeout=10)
     assert proc.returncode == 0
     assert b"requests=3 answers=3 exceptions=1 unanswered=0 malformed=0 faults: exception=1" in out
+
+
+async def test_cli_serves_a_scenario_shelf_over_rtu() -> None:
+    scenario = ROOT / "simulators" / "scenarios" / "shelf.toml"
+    async with pty_pair() as line:
+        cmd = [sys.executable, "-m", "stockwire.cli", "sim", "shelf", "--scenario", str(scenario)]
+        cmd += ["--shelf", "shelf-a10", "--rtu", line.device_end, "--duration", "30"]
+        proc = await asyncio.create_subprocess_exec(*cmd, stdout=asyncio.subprocess.PIPE)
+        try:
+            assert proc.stdout is not None
+            first = await asyncio.wait_for(proc.stdout.readline(), timeout=10)
+            assert b"shelf 'shelf-a10': 13 changes, 1 faults" in first
+            served = await asyncio.wait_for(proc.stdout.readline(), timeout=10)
+            assert f"units 1, 2, 3, 4, 5 serving on rtu {line.device_end}".encode() in served
+            client = AsyncModbusSerialClient(line.edge_end, timeout=2, retries=0)
+            assert await client.connect()
+            for unit in (1, 2, 3, 4, 5):  # laumas-w100: status 40007, gross 40008/9
+                got = await client.read_holding_registers(6, count=3, device_id=unit)
+                assert not got.isError(), (unit, got)
+                assert got.registers[0] & 0b11111 == 0  # no error bits: every cell is wired
+            client.close()
+        finally:
+            proc.terminate()
+            out, _ = await asyncio.wait_for(proc.communicate(), timeout=10)
+    assert b"requests=5 answers=5" in out
 
 
 def test_static_lanes_are_parsed_or_refused() -> None:

@@ -3,11 +3,12 @@ over a socat pty pair. Register maps of three styles round-trip; exceptions; eve
 
 import asyncio
 import math
+import os
 import random
 import struct
+import tty
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -24,6 +25,7 @@ from simulators.shelf.lanes import CellSpec, LaneSpec, Pieces
 from simulators.shelf.noise import ShelfNoise
 from simulators.shelf.server import ShelfServer
 from simulators.shelf.world import ShelfWorld
+from tests.integration.shelf_support import Cells, FakeClock
 from tests.integration.socat_pty import pty_pair
 
 TIMEOUT_S = 1.0
@@ -66,29 +68,6 @@ MODULE = weighing(
     },
     registers_per_read_max=8,
 )
-
-
-@dataclass
-class FakeClock:
-    t_s: float = 0.0
-
-    def __call__(self) -> float:
-        return self.t_s
-
-
-class Cells:
-    """Constant cells, changeable by the test."""
-
-    def __init__(self, readings: dict[tuple[int, int], CellReading]) -> None:
-        self.readings = readings
-        self.asked: list[float] = []
-
-    def reading(self, unit: int, channel: int, t_s: float) -> CellReading:
-        self.asked.append(t_s)
-        return self.readings[(unit, channel)]
-
-    def cells(self) -> list[tuple[int, int]]:
-        return list(self.readings)
 
 
 def grams_of(profile: WeighingProfile, registers: list[int]) -> tuple[float, int]:
@@ -205,8 +184,10 @@ async def test_two_units_on_one_rtu_bus_polled_in_turn() -> None:
             for unit, grams in ((1, 10.0), (2, -20.0)):
                 got, _ = grams_of(LAUMAS, await read_channel(client, LAUMAS, unit, 1))
                 assert got == grams
+        client.comm_params.timeout_connect = SHORT_TIMEOUT_S
         with pytest.raises(ModbusException):  # no unit 9 on the bus: nobody answers
             await client.read_holding_registers(6, count=3, device_id=9)
+        client.comm_params.timeout_connect = TIMEOUT_S
         got, _ = grams_of(LAUMAS, await read_channel(client, LAUMAS, 2, 1))
         assert got == -20.0
 
@@ -427,6 +408,28 @@ async def test_random_frames_over_tcp_never_take_the_server_down() -> None:
     finally:
         await server.close()
     assert server.stats.malformed > 0
+
+
+async def test_line_noise_on_rtu_is_dropped_at_the_next_silence() -> None:
+    cells = Cells({(1, 1): CellReading(1.0, True), (2, 1): CellReading(2.0, True)})
+    server = ShelfServer(LAUMAS, cells)
+    async with pty_pair() as line:
+        await server.start_rtu(line.device_end)
+        fd = os.open(line.edge_end, os.O_RDWR | os.O_NOCTTY)
+        try:
+            tty.setraw(fd)
+            rng = random.Random(1)
+            for _ in range(300):
+                os.write(fd, rng.randbytes(rng.randint(1, 30)))
+                await asyncio.sleep(0.001)
+        finally:
+            os.close(fd)
+        await asyncio.sleep(0.05)  # the silence that ends a frame on a real bus
+        client = AsyncModbusSerialClient(line.edge_end, timeout=TIMEOUT_S, retries=0)
+        async with connected(client, server):
+            got, _ = grams_of(LAUMAS, await read_channel(client, LAUMAS, 2, 1))
+            assert got == 2.0
+    assert server.stats.malformed >= 1
 
 
 def read_request(tid: int, unit: int, address: int, count: int) -> bytes:

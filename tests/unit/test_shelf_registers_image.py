@@ -80,10 +80,9 @@ def test_status_bits() -> None:
     assert status_word(UNSIGNED, CellReading(1.0, True, error=True), False) == 0  # no status
 
 
-def test_areas_per_register_type_and_overlaps_refused() -> None:
+def test_areas_per_register_type() -> None:
     assert register_areas(TWO_CHANNELS) == {"input": 12, "holding": 16}
-    with pytest.raises(ValueError, match="status of channel 1 and weight of channel 1"):
-        register_areas(weighing(weight={"address": 0, "type": "INT32"}, status={"address": 1}))
+    assert register_areas(SIGN_IN_STATUS) == {"holding": 2}
 
 
 def test_read_fills_the_window_from_the_channels_in_it() -> None:

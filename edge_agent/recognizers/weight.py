@@ -26,6 +26,7 @@ so the ledger records any variance against its book.
 import math
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from typing import Any
 
 from device_profiles.shelf import ShelfProfile
 from edge_agent.readings import Reading, WeightSample
@@ -49,7 +50,7 @@ class WeightRecognizer:
         self.shelf = shelf
         self._clock = clock
         self._configs = {lane.id: lane for lane in lanes}
-        self._lanes = {lane.id: Lane(shelf, lane.unit_weight_g) for lane in lanes}
+        self._lanes = {lane.id: _lane(shelf, lane) for lane in lanes}
 
     # -- Recognizer -------------------------------------------------------------------------
 
@@ -91,9 +92,7 @@ class WeightRecognizer:
         rows = state["lanes"]
         if set(rows) != set(self._configs):
             raise ValueError(f"lanes {sorted(rows)}, configured {sorted(self._configs)}")
-        return {
-            k: Lane.load(self.shelf, self._configs[k].unit_weight_g, row) for k, row in rows.items()
-        }
+        return {k: _lane(self.shelf, self._configs[k], row) for k, row in rows.items()}
 
     # -- drafts -----------------------------------------------------------------------------
 
@@ -175,6 +174,12 @@ class WeightRecognizer:
                 note=note,
             ),
         )
+
+
+def _lane(shelf: ShelfProfile, config: LaneConfig, row: dict[str, Any] | None = None) -> Lane:
+    if row is None:
+        return Lane(shelf, config.unit_weight_g, len(config.cells))
+    return Lane.load(shelf, config.unit_weight_g, len(config.cells), row)
 
 
 def _evidence(event: Change, unit_g: float, note: str | None) -> Evidence:

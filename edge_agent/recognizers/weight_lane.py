@@ -48,10 +48,15 @@ LaneEvent = Change | Count
 
 
 class Lane:
-    def __init__(self, shelf: ShelfProfile, unit_g: float) -> None:
+    def __init__(self, shelf: ShelfProfile, unit_g: float, cells: int = 1) -> None:
         self.shelf = shelf
         self.unit_g = unit_g
-        self.window = Window(shelf)
+        self.window = Window(shelf, cells)
+        # a plate of n cells sums n cells' noise
+        self.noise_g = shelf.noise_sigma_g * math.sqrt(cells)
+        self.trigger_g = min(
+            shelf.change_trigger_g * math.sqrt(cells), shelf.change_trigger_units * unit_g
+        )
         self.phase = START
         self.baseline_g = 0.0
         self.zero_g = 0.0  # the transmitter's zero is the empty lane, tracked for drift
@@ -92,14 +97,13 @@ class Lane:
             return []
         self.count_at_s = sample.t_s + self.shelf.count_every_s
         load_g = self.baseline_g - self.zero_g
-        noise_g = self.shelf.noise_sigma_g * math.sqrt(2.0 / self._samples_per_window())
+        noise_g = self.noise_g * math.sqrt(2.0 / self._samples_per_window())
         return [
             Count(sample.t_s, load_g, self.zero_g, judge(self.shelf, load_g, self.unit_g, noise_g))
         ]
 
     def _moves(self, sample: Sample) -> bool:
-        trigger = min(self.shelf.change_trigger_g, self.shelf.change_trigger_units * self.unit_g)
-        if abs(sample.grams - self.baseline_g) > trigger:
+        if abs(sample.grams - self.baseline_g) > self.trigger_g:
             return True
         if sample.stable is not None and self.shelf.use_stable_bit:
             return not sample.stable
@@ -112,7 +116,7 @@ class Lane:
         return self._settled(level, now_s)
 
     def _settled(self, level: Level, now_s: float) -> list[LaneEvent]:
-        noise_g = self.shelf.noise_sigma_g * math.sqrt(2.0 / level.samples)
+        noise_g = self.noise_g * math.sqrt(2.0 / level.samples)
         judgement = judge(self.shelf, level.grams - self.baseline_g, self.unit_g, noise_g)
         self.phase = IDLE
         if judgement.qty == 0 and judgement.accepted:  # back where it was: nothing happened
@@ -149,8 +153,8 @@ class Lane:
         }
 
     @classmethod
-    def load(cls, shelf: ShelfProfile, unit_g: float, row: dict[str, Any]) -> "Lane":
-        lane = cls(shelf, unit_g)
+    def load(cls, shelf: ShelfProfile, unit_g: float, cells: int, row: dict[str, Any]) -> "Lane":
+        lane = cls(shelf, unit_g, cells)
         if row["phase"] not in (START, IDLE, CHANGING):
             raise ValueError(f"phase {row['phase']!r}")
         lane.phase = row["phase"]

@@ -1,13 +1,16 @@
 """When a lane's weight is stable, and what it is then: a window over its latest samples.
 
 Two ways to judge: our own band (max - min of the last `stable_window_s` of samples within
-`stable_band_g`, plus `stable_band_per_kg_g` per kg on the lane), or the transmitters' STABLE
-bit (every sample of the last `stable_bit_hold_s` says stable) where the samples carry one and
-the profile trusts it. Either way the window must span its whole time, so a gap in the samples
-(a device offline) never makes two stretches one stable level.
+`stable_band_g` x sqrt(cells), plus `stable_band_per_kg_g` per kg on the lane: a plate of n
+cells sums n cells' noise), or the transmitters' STABLE bit (every sample of the last
+`stable_bit_hold_s` says stable) where the samples carry one and the profile trusts it; the
+level is then the mean of the samples stable in a row, up to `stable_window_s` of them. Either
+way the samples must span the window's time, so a gap in them (a device offline) never makes
+two stretches one stable level.
 """
 
 import itertools
+import math
 from collections import deque
 from dataclasses import dataclass
 
@@ -45,8 +48,9 @@ class Level:
 class Window:
     """The latest samples of one lane, at most `window_samples_max` of them."""
 
-    def __init__(self, shelf: ShelfProfile) -> None:
+    def __init__(self, shelf: ShelfProfile, cells: int = 1) -> None:
         self._shelf = shelf
+        self._band_g = shelf.stable_band_g * math.sqrt(cells)
         self._keep_s = max(shelf.stable_window_s, shelf.stable_bit_hold_s)
         self.samples: deque[Sample] = deque(maxlen=shelf.window_samples_max)
 
@@ -74,7 +78,7 @@ class Window:
         return max(grams) - min(grams) if grams else 0.0
 
     def band_g(self, load_g: float) -> float:
-        return self._shelf.stable_band_g + self._shelf.stable_band_per_kg_g * abs(load_g) / 1000.0
+        return self._band_g + self._shelf.stable_band_per_kg_g * abs(load_g) / 1000.0
 
     def _by_band(self, now_s: float) -> Level | None:
         recent = self._recent(now_s, self._shelf.stable_window_s)
@@ -92,8 +96,14 @@ class Window:
             return None
         if not all(s.stable for s in recent):
             return None
-        grams = [s.grams for s in recent]
-        return Level(sum(grams) / len(grams), recent[0].t_s, len(recent))
+        run = self._recent(now_s, max(self._shelf.stable_window_s, self._shelf.stable_bit_hold_s))
+        hole_s = self._shelf.stable_bit_hold_s / 2
+        start = len(run) - 1
+        while start > 0 and run[start - 1].stable and run[start].t_s - run[start - 1].t_s <= hole_s:
+            start -= 1
+        run = run[start:]
+        grams = [s.grams for s in run]
+        return Level(sum(grams) / len(grams), run[0].t_s, len(run))
 
     def _recent(self, now_s: float, span_s: float) -> list[Sample]:
         start = now_s - span_s - 1e-9

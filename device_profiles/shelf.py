@@ -60,10 +60,10 @@ class ShelfProfile(ProfileModel):
         default=0.5, gt=0.0, le=1000.0, description="sensor noise per sample (after its filter)"
     )
     piece_weight_cv_pct: float = Field(
-        default=1.0,
+        default=2.0,
         ge=0.0,
         le=20.0,
-        description="spread of one unit's real weight around the nominal, % of the nominal",
+        description="the largest spread of one unit's real weight around its nominal, in %",
     )
     tolerance_sigmas: float = Field(
         default=4.5,

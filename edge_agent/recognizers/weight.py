@@ -20,7 +20,9 @@ The weight on a lane counts from the transmitter's zero: lanes are assumed empty
 (tare the transmitters with the lanes empty); the tracked zero then follows idle drift. Each
 lane posts a COUNT (qty = round(load / unit weight), its confidence from the residual) once it
 has been quiet for `count_quiet_s` after a change or the start, then every `count_every_s`,
-so the ledger records any variance against its book.
+so the ledger records any variance against its book. After a change that went to review, the
+lane's counts are doubtful (confidence < 0.5) until the lane is seen empty: the unexplained
+weight may be a foreign item, and two of them can add up to whole units.
 """
 
 import math
@@ -155,6 +157,9 @@ class WeightRecognizer:
         if j.qty < 0:
             confidence = min(confidence, FLAGGED_CONFIDENCE_MAX)
             note = _join(note, f"the lane weighs {count.load_g:.1f} g, below its zero")
+        if count.doubt:
+            confidence = min(confidence, FLAGGED_CONFIDENCE_MAX)
+            note = _join(note, "a change on the lane went to review since it was last empty")
         if abs(count.zero_g) > self.shelf.zero_drift_g_max:
             confidence = min(confidence, FLAGGED_CONFIDENCE_MAX)
             note = _join(note, f"the zero has drifted {count.zero_g:+.1f} g")

@@ -10,7 +10,9 @@
   knock, a noise spike) ends with nothing; any other ends with a `Change`.
 
 After a change (or the first baseline) the lane posts a `Count` once it has been idle for
-`count_quiet_s`, then every `count_every_s`. Everything is decided in sample time.
+`count_quiet_s`, then every `count_every_s`. A change that went to review leaves the lane in
+doubt (it may hold a foreign item, whose weight could add up with another's to whole units):
+its counts are doubtful until the lane weighs nothing. Everything is decided in sample time.
 """
 
 import math
@@ -42,6 +44,7 @@ class Count:
     load_g: float  # the baseline above the tracked zero
     zero_g: float
     judgement: Judgement  # of load_g
+    doubt: bool  # a change since the lane was last empty went to review
 
 
 LaneEvent = Change | Count
@@ -60,10 +63,12 @@ class Lane:
         self.phase = START
         self.baseline_g = 0.0
         self.zero_g = 0.0  # the transmitter's zero is the empty lane, tracked for drift
-        self.start_s = 0.0  # of the change under way
+        self.start_s = 0.0  # of the change under way: its first sample off the baseline
+        self.left = False  # a sample of the change has left the baseline by the trigger
         self.gap_s = 0.0
         self.last_s: float | None = None
         self.count_at_s: float | None = None  # when the next COUNT is due
+        self.doubt = False  # a change went to review: the lane holds weight we cannot explain
 
     def feed(self, sample: Sample) -> list[LaneEvent]:
         """Take one sample (its t_s after the previous one's)."""
@@ -75,6 +80,8 @@ class Lane:
             return []
         if self.phase == IDLE:
             return self._idle(sample, gap_s)
+        if not self.left and abs(sample.grams - self.baseline_g) > self.trigger_g:
+            self.left, self.start_s = True, sample.t_s  # a flicker first, then the real change
         return self._changing(sample.t_s)
 
     def _first_level(self, now_s: float) -> None:
@@ -88,6 +95,7 @@ class Lane:
         if self._moves(sample):
             self.phase = CHANGING
             self.start_s = sample.t_s
+            self.left = abs(sample.grams - self.baseline_g) > self.trigger_g
             self.gap_s = gap_s if gap_s > self.shelf.stable_window_s else 0.0
             return self._changing(sample.t_s)
         step = min(1.0, gap_s / self.shelf.drift_track_s) * (sample.grams - self.baseline_g)
@@ -98,9 +106,8 @@ class Lane:
         self.count_at_s = sample.t_s + self.shelf.count_every_s
         load_g = self.baseline_g - self.zero_g
         noise_g = self.noise_g * math.sqrt(2.0 / self._samples_per_window())
-        return [
-            Count(sample.t_s, load_g, self.zero_g, judge(self.shelf, load_g, self.unit_g, noise_g))
-        ]
+        judgement = judge(self.shelf, load_g, self.unit_g, noise_g)
+        return [Count(sample.t_s, load_g, self.zero_g, judgement, self.doubt)]
 
     def _moves(self, sample: Sample) -> bool:
         if abs(sample.grams - self.baseline_g) > self.trigger_g:
@@ -133,6 +140,10 @@ class Lane:
         )
         self.baseline_g = level.grams
         self.count_at_s = now_s + self.shelf.count_quiet_s
+        empty = judge(self.shelf, change.load_after_g, self.unit_g, noise_g)
+        self.doubt = (self.doubt or not judgement.accepted) and not (
+            empty.qty == 0 and empty.accepted
+        )
         return [change]
 
     def _samples_per_window(self) -> int:
@@ -146,9 +157,11 @@ class Lane:
             "baseline": self.baseline_g,
             "zero": self.zero_g,
             "start": self.start_s,
+            "left": self.left,
             "gap": self.gap_s,
             "last": self.last_s,
             "count_at": self.count_at_s,
+            "doubt": self.doubt,
             "samples": [s.dump() for s in self.window.samples],
         }
 
@@ -161,6 +174,8 @@ class Lane:
         lane.baseline_g = _finite(row["baseline"])
         lane.zero_g = _finite(row["zero"])
         lane.start_s = _finite(row["start"])
+        lane.left = bool(row["left"])
+        lane.doubt = bool(row["doubt"])
         lane.gap_s = _finite(row["gap"])
         lane.last_s = None if row["last"] is None else _finite(row["last"])
         lane.count_at_s = None if row["count_at"] is None else _finite(row["count_at"])

@@ -306,3 +306,29 @@ def test_a_profile_whose_window_outgrows_its_samples_is_refused(tmp_path: Any) -
     bad.write_text('kind = "shelf"\nstable_window_s = 10.0\nwindow_samples_max = 16\n')
     with pytest.raises(ProfileError, match=r"tight.toml: \(root\): .*window_samples_max"):
         load_profile_of(bad, ShelfProfile)
+
+
+def test_a_flicker_just_before_a_change_does_not_move_its_start() -> None:
+    stream = stocked(10, stable_bit=True).hold(0.2, stable=False).hold(0.3)
+    start = stream.t_s
+    stream.change(-250.0).hold(5.0)
+    (pick,) = moves(Feeder().feed(stream.samples))
+    assert (pick.kind, pick.qty) == (TxnKind.PICK, 1)
+    assert abs((pick.occurred_at - stream.at(start)).total_seconds()) < 0.05
+
+
+def test_counts_stay_doubtful_after_a_change_went_to_review_until_the_lane_is_empty() -> None:
+    stream = stocked(2).change(0.6 * 250.0).hold(40.0)  # a foreign item: 2.6 units
+    stream.change(0.4 * 250.0).hold(40.0)  # another: 3.0 units, whole again
+    stream.change(-3.0 * 250.0).hold(40.0)  # all taken: the lane is empty
+    out = drafts(Feeder().feed(stream.samples))
+    assert [(d.kind, d.qty, d.confidence >= 0.5) for d in out] == [
+        (TxnKind.COUNT, 2, True),
+        (TxnKind.RETURN, 1, False),  # 0.6 units: to review
+        (TxnKind.COUNT, 3, False),
+        (TxnKind.COUNT, 3, False),  # the second item: less than a unit, a count for review
+        (TxnKind.COUNT, 3, False),  # whole units again, yet in doubt
+        (TxnKind.PICK, 3, True),
+        (TxnKind.COUNT, 0, True),
+    ]
+    assert "went to review" in (out[4].evidence.note or "")

@@ -185,18 +185,20 @@ def _score_event(s: Score, event: ShelfEvent, found: list[Emitted], run: RandomS
         return
     s.own += 1
     want = TxnKind.PICK if event.pieces < 0 else TxnKind.RETURN
-    right = [e.draft.kind is want and e.draft.qty == abs(event.pieces) for e in found]
-    if any(e.sure for e in found):
-        if len(found) == 1 and right[0]:
-            s.exact += 1
-            s.delays_s.append(found[0].emitted_s - event.at_s)
-        else:
-            s.silent_wrong += 1
-            s.problems.extend(f"{_event(event)}: wrong {_txn(e)}" for e in found)
-    else:
+    sure = [e for e in found if e.sure]
+    if not sure:
         s.flagged += 1
-        s.flagged_wrong += not (len(found) == 1 and right[0])
+        right = len(found) == 1 and found[0].draft.kind is want
+        s.flagged_wrong += not (right and found[0].draft.qty == abs(event.pieces))
         s.problems.extend(f"{_event(event)}: flagged {_txn(e)}" for e in found)
+    elif len(sure) == 1 and sure[0].draft.kind is want and sure[0].draft.qty == abs(event.pieces):
+        s.exact += 1
+        s.delays_s.append(sure[0].emitted_s - event.at_s)
+        s.phantom += len(found) - 1  # a doubtful extra, sent to review
+        s.problems.extend(f"{_event(event)}: extra {_txn(e)}" for e in found if not e.sure)
+    else:
+        s.silent_wrong += 1
+        s.problems.extend(f"{_event(event)}: wrong {_txn(e)}" for e in found)
 
 
 def _event(e: ShelfEvent) -> str:

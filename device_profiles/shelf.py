@@ -55,6 +55,12 @@ class ShelfProfile(ProfileModel):
         le=1.0,
         description="... or this many of the lane's units, when that is less (light items)",
     )
+    change_restart_s: float = Field(
+        default=0.3,
+        ge=0.0,
+        le=10.0,
+        description="a change back near the baseline this long restarts at its next excursion",
+    )
     # Counting statistics: how far from a whole number of units a change may be
     noise_sigma_g: float = Field(
         default=0.5, gt=0.0, le=1000.0, description="sensor noise per sample (after its filter)"
@@ -65,17 +71,48 @@ class ShelfProfile(ProfileModel):
         le=20.0,
         description="the largest spread of one unit's real weight around its nominal, in %",
     )
-    tolerance_sigmas: float = Field(
-        default=4.5,
+    cv_learn_changes: int = Field(
+        default=20,
+        ge=1,
+        le=10_000,
+        description="a lane learns its pieces' spread from about this many last changes",
+    )
+    anomaly_prior_pct: float = Field(
+        default=4.0,
         gt=0.0,
-        le=20.0,
-        description="a change is accepted within this many standard deviations of an integer",
+        lt=50.0,
+        description="how often a change is no whole number of units (a foreign item), in %",
     )
     residual_units_max: float = Field(
         default=0.3,
         gt=0.0,
         lt=0.5,
         description="... and never further than this from it, whatever the spread",
+    )
+    noise_track_s: float = Field(
+        default=60.0,
+        gt=0.0,
+        le=86_400.0,
+        description="time constant of the noise a lane measures while idle",
+    )
+    noise_ratio_max: float = Field(
+        default=4.0,
+        ge=1.0,
+        le=100.0,
+        description="band, trigger and counting noise grow with the measured noise up to this x",
+    )
+    # Levels: a stable level is averaged longer while noise dominates the count (light items)
+    level_noise_units: float = Field(
+        default=0.02,
+        gt=0.0,
+        le=0.5,
+        description="average a new level until the noise of the change is this many units ...",
+    )
+    level_wait_s_max: float = Field(
+        default=2.0,
+        ge=0.0,
+        le=60.0,
+        description="... or this long after it became stable (a new change ends it sooner)",
     )
     # Drift: while idle the baseline (and the tracked zero) follows the samples this slowly
     drift_track_s: float = Field(

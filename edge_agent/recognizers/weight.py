@@ -84,7 +84,7 @@ class WeightRecognizer:
     def restore(self, state: State) -> None:
         try:
             lanes = self._parse_state(state)
-        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
             raise StateError(f"weight recognizer {self.device}: {exc!r}") from None
         self._lanes = lanes
 

@@ -51,6 +51,7 @@ class Window:
     def __init__(self, shelf: ShelfProfile, cells: int = 1) -> None:
         self._shelf = shelf
         self._band_g = shelf.stable_band_g * math.sqrt(cells)
+        self.noise_ratio = 1.0  # the lane's noise over the profile's: the band grows with it
         self._keep_s = max(shelf.stable_window_s, shelf.stable_bit_hold_s)
         self.samples: deque[Sample] = deque(maxlen=shelf.window_samples_max)
 
@@ -78,7 +79,10 @@ class Window:
         return max(grams) - min(grams) if grams else 0.0
 
     def band_g(self, load_g: float) -> float:
-        return self._band_g + self._shelf.stable_band_per_kg_g * abs(load_g) / 1000.0
+        return (
+            self._band_g * self.noise_ratio
+            + self._shelf.stable_band_per_kg_g * abs(load_g) / 1000.0
+        )
 
     def _by_band(self, now_s: float) -> Level | None:
         recent = self._recent(now_s, self._shelf.stable_window_s)

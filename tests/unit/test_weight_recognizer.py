@@ -286,7 +286,7 @@ def test_a_bad_snapshot_is_refused_and_changes_nothing() -> None:
     feeder.feed(stocked(3).samples)
     good = feeder.recognizer.snapshot()
     bad = json.loads(json.dumps(good))
-    bad["lanes"]["L1"]["baseline"] = "heavy"
+    bad["lanes"]["L1"]["baseline"] = ["heavy", 1]
     with pytest.raises(StateError, match="not a finite number"):
         feeder.recognizer.restore(bad)
     for broken in ({"v": 99}, {"v": 1, "lanes": {}}, {"v": 1}):

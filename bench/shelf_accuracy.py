@@ -163,7 +163,9 @@ def score(run: RandomShelfRun, emitted: list[Emitted]) -> Score:
 
 
 def _score_event(s: Score, event: ShelfEvent, found: list[Emitted], run: RandomShelfRun) -> None:
-    if found and event.kind in ("hand-rest", "knock", "foreign"):
+    if event.kind in ("hand-rest", "knock"):
+        s.problems.extend(f"{_event(event)}: {_txn(e)}" for e in found)
+    if event.kind == "foreign":
         s.problems.extend(f"{_event(event)}: {_txn(e)}" for e in found if e.sure)
     if event.kind in ("hand-rest", "knock"):
         s.disturbances += 1

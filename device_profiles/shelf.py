@@ -71,6 +71,12 @@ class ShelfProfile(ProfileModel):
         le=20.0,
         description="the largest spread of one unit's real weight around its nominal, in %",
     )
+    sigma_floor_units: float = Field(
+        default=0.01,
+        ge=0.0,
+        le=0.2,
+        description="spread no model covers (creep, drift, ringing), in units",
+    )
     cv_learn_changes: int = Field(
         default=20,
         ge=1,

@@ -1,10 +1,11 @@
 """Scale-counting statistics: a weight (or a change of weight) in units, and how sure that is.
 
 x = grams / unit weight; n = round(x); the residual r = x - n. A true count of k units reads
-x ~ Normal(k, sigma(k)) with sigma(k) = sqrt(|k| cv^2 + noise^2) in units, where cv is the
-spread of one piece's weight (`piece_weight_cv_pct`, or more as the lane learns it) and noise
-that of the levels compared (the lane's sensor noise over the samples averaged). So the
-spread grows with sqrt(n), as the piece weights add up.
+x ~ Normal(k, sigma(k)) with sigma(k) = sqrt(|k| cv^2 + noise^2 + floor^2) in units, where cv
+is the spread of one piece's weight (`piece_weight_cv_pct`, or more as the lane learns it),
+noise that of the levels compared (the lane's sensor noise over the samples averaged) and
+floor (`sigma_floor_units`) what neither models: creep and drift between the levels, a last
+bit of ringing. So the spread grows with sqrt(n), as the piece weights add up.
 
 The confidence is the posterior probability of n whole units against n - 1 and n + 1 and
 against an anomaly (a foreign item, a broken piece: prior `anomaly_prior_pct`, its residual
@@ -35,8 +36,8 @@ class Judgement:
         return self.confidence >= 0.5
 
 
-def sigma_units(n: int, unit_g: float, noise_g: float, cv: float) -> float:
-    return math.sqrt(abs(n) * cv * cv + (noise_g / unit_g) ** 2)
+def sigma_units(n: int, unit_g: float, noise_g: float, cv: float, floor: float) -> float:
+    return math.sqrt(abs(n) * cv * cv + (noise_g / unit_g) ** 2 + floor * floor)
 
 
 def judge(
@@ -50,14 +51,15 @@ def judge(
     n = round(x)
     r = max(-0.5, min(0.5, x - n))
     prior = shelf.anomaly_prior_pct / 100.0
+    floor = shelf.sigma_floor_units
 
     def density(k: int) -> float:
-        s = sigma_units(k, unit_g, noise_g, cv)
+        s = sigma_units(k, unit_g, noise_g, cv, floor)
         return (1.0 - prior) * math.exp(-0.5 * ((x - k) / s) ** 2) / (s * _SQRT_2PI)
 
     own = density(n)
     posterior = own / (own + density(n - 1) + density(n + 1) + prior)
-    sigma = sigma_units(n, unit_g, noise_g, cv)
+    sigma = sigma_units(n, unit_g, noise_g, cv, floor)
     tolerance = min(shelf.residual_units_max, _even_odds_units(sigma, prior))
     confidence = posterior
     if abs(r) > tolerance or posterior < 0.5:

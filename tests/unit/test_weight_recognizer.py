@@ -5,6 +5,7 @@ baseline (its first COUNT follows count_quiet_s later).
 """
 
 import json
+import random
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -332,3 +333,44 @@ def test_counts_stay_doubtful_after_a_change_went_to_review_until_the_lane_is_em
         (TxnKind.COUNT, 0, True),
     ]
     assert "went to review" in (out[4].evidence.note or "")
+
+
+def test_a_spike_just_before_a_change_does_not_move_its_start() -> None:
+    stream = stocked(10)
+    stream.grams += 10.0
+    stream.hold(0.1)  # one sample 10 g off: a change starts ...
+    stream.grams -= 10.0
+    stream.hold(0.5)  # ... and comes back
+    start = stream.t_s
+    stream.change(-500.0).hold(5.0)
+    (pick,) = moves(Feeder().feed(stream.samples))
+    assert (pick.kind, pick.qty) == (TxnKind.PICK, 2)
+    assert abs((pick.occurred_at - stream.at(start)).total_seconds()) < 0.05
+
+
+def test_a_lane_noisier_than_its_profile_learns_its_noise() -> None:
+    stream = Stream(grams=30 * 20.0, noise_g=1.5, seed=4).hold(120.0)  # 3 x the profile's
+    for delta in (-20.0, -40.0, 20.0, -20.0, 60.0):
+        stream.change(delta).hold(8.0)
+    stream.rest(1500.0, 5.0).hold(8.0)
+    out = Feeder([lane(unit_g=20.0)]).feed(stream.samples)
+    assert [(d.kind, d.qty) for d in moves(out)] == [
+        (TxnKind.PICK, 1),
+        (TxnKind.PICK, 2),
+        (TxnKind.RETURN, 1),
+        (TxnKind.PICK, 1),
+        (TxnKind.RETURN, 3),
+    ]
+    assert all(d.confidence >= 0.5 for d in drafts(out))
+
+
+def test_a_lane_learns_that_its_pieces_spread_more_than_the_profile_says() -> None:
+    rng = random.Random(5)
+    stream = stocked(30, unit_g=500.0)
+    for i in range(60):
+        pieces = [rng.gauss(500.0, 0.05 * 500.0) for _ in range(1 + i % 3)]
+        stream.change(sum(pieces) * (-1 if i % 2 else 1)).hold(6.0)
+    sure = [d.confidence >= 0.5 for d in moves(Feeder([lane(unit_g=500.0)]).feed(stream.samples))]
+    assert len(sure) == 60
+    assert sum(sure[:20]) < 20  # at first some go to review (a CV of 5 %, the profile's 2 %)
+    assert all(sure[40:])

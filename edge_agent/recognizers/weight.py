@@ -10,11 +10,12 @@ Per lane (weight_lane): a change between two stable baselines is judged in units
 (weight_count) and becomes
 - down n units: PICK n from the lane's location (to `pick_to`, or the ledger's @customer);
 - up n units: PUTAWAY from `restock_from` to the lane, or RETURN to it when that is not set;
-- confidence >= 0.5 when the change is within the tolerance of a whole number of units; a
-  change outside it is posted anyway with a confidence below 0.5 (the aggregator's review) and
-  a note saying why: never a silent guess. A change of less than half a unit that is no return
-  to the baseline (a foreign item, a label, a broken piece) moves nothing: it posts a COUNT of
-  the lane at its new weight, for review, noting the change.
+- its confidence is the posterior probability of that many whole units (against one more or
+  less, and against an anomaly): >= 0.5 when the change is within the tolerance of whole
+  units. A change outside it is posted anyway with a confidence below 0.5 (the aggregator's
+  review) and a note saying why: never a silent guess. A change of less than half a unit that
+  is no return to the baseline (a foreign item, a label, a broken piece) moves nothing: it
+  posts a COUNT of the lane at its new weight, for review, noting the change.
 
 The weight on a lane counts from the transmitter's zero: lanes are assumed empty at the zero
 (tare the transmitters with the lanes empty); the tracked zero then follows idle drift. Each

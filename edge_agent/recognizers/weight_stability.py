@@ -60,9 +60,6 @@ class Window:
         while self.samples and self.samples[0].t_s < sample.t_s - self._keep_s - 1e-9:
             self.samples.popleft()
 
-    def clear(self) -> None:
-        self.samples.clear()
-
     def level(self) -> Level | None:
         """The stable level now, or None while the lane moves (or the window is short)."""
         if not self.samples:

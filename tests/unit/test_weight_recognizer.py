@@ -209,18 +209,24 @@ def test_a_device_back_at_another_weight_after_silence_notes_the_gap() -> None:
     assert "stopped for 30.1 s" in pick.evidence.note
 
 
-@pytest.mark.parametrize("cut", [5, 12, 25])
-def test_restart_mid_change_replays_to_identical_outputs(cut: int) -> None:
-    stream = stocked(10).change(-500.0).hold(1.0).change(250.0).hold(35.0)
-    whole = Feeder().feed(stream.samples)
-    split = 400 + cut  # inside the first change
-    first = Feeder()
-    before = first.feed(stream.samples[:split])
+@pytest.mark.parametrize(
+    ("unit_g", "cut", "phase"),
+    [(250.0, 5, "changing"), (5.0, 25, "settling"), (5.0, 33, "changing"), (5.0, 60, "settling")],
+)
+def test_restart_mid_change_replays_to_identical_outputs(
+    unit_g: float, cut: int, phase: str
+) -> None:
+    stream = stocked(10, unit_g).change(-2 * unit_g).hold(1.0).change(unit_g).hold(35.0)
+    lanes = [lane(unit_g)]
+    whole = Feeder(lanes).feed(stream.samples)
+    first = Feeder(lanes)
+    before = first.feed(stream.samples[: 400 + cut])  # the first change starts at 400
     state = json.loads(json.dumps(first.recognizer.snapshot()))
+    assert state["lanes"]["L1"]["phase"] == phase
     assert len(json.dumps(state)) < 2000
-    second = Feeder()
+    second = Feeder(lanes)
     second.recognizer.restore(state)
-    after = second.feed(stream.samples[split:])
+    after = second.feed(stream.samples[400 + cut :])
     assert before + after == whole
     assert [(d.kind, d.qty) for d in moves(whole)] == [(TxnKind.PICK, 2), (TxnKind.RETURN, 1)]
 

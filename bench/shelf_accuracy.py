@@ -164,13 +164,10 @@ def score(run: RandomShelfRun, emitted: list[Emitted]) -> Score:
 
 def _score_event(s: Score, event: ShelfEvent, found: list[Emitted], run: RandomShelfRun) -> None:
     if event.kind in ("hand-rest", "knock"):
-        s.problems.extend(f"{_event(event)}: {_txn(e)}" for e in found)
-    if event.kind == "foreign":
-        s.problems.extend(f"{_event(event)}: {_txn(e)}" for e in found if e.sure)
-    if event.kind in ("hand-rest", "knock"):
         s.disturbances += 1
         s.phantom += len(found)
         s.silent_wrong += sum(e.sure for e in found)
+        s.problems.extend(f"{_event(event)}: {_txn(e)}" for e in found)
         return
     if event.kind in OWN_KINDS:
         s.best_p += best_count_p(event, run.noise) or 0.0
@@ -184,6 +181,7 @@ def _score_event(s: Score, event: ShelfEvent, found: list[Emitted], run: RandomS
         s.foreign += 1
         s.foreign_flagged += not any(e.sure for e in found)
         s.silent_wrong += any(e.sure for e in found)
+        s.problems.extend(f"{_event(event)}: {_txn(e)}" for e in found if e.sure)
         return
     s.own += 1
     want = TxnKind.PICK if event.pieces < 0 else TxnKind.RETURN
@@ -288,7 +286,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--events", type=int, default=10_000)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--noise", type=float, default=1.0, help="noise scale of the main run")
-    parser.add_argument("--sweep", default="0.5,1,2,3,4,6,8", help="noise scales, comma-separated")
+    parser.add_argument(
+        "--sweep", default="0.5,1,1.5,2,2.5,3,4,6,8", help="noise scales, comma-separated"
+    )
     parser.add_argument("--sweep-events", type=int, default=2000)
     parser.add_argument("--profile", default="load-cell-shelf", help="shelf profile name or path")
     parser.add_argument("--show", type=int, default=0, help="print this many problems")

@@ -2,8 +2,8 @@
 
 Every value has its unit last in its name. The recognizer (edge_agent/recognizers/weight.py)
 documents how each one is used; the defaults are designed for the documented default noise
-(white sensor noise sigma 0.5 g at 10 Hz, piece weights with a 1 % CV, transients settled
-within 2 s, drift <= 0.02 g/s).
+(white sensor noise sigma 0.5 g at 10 Hz, piece weights with a CV of 1 % (up to 2 %), transients
+settled within 2 s, drift <= 0.02 g/s).
 """
 
 from typing import Literal, Self

@@ -118,7 +118,7 @@ class ShelfProfile(ProfileModel):
         default=2.0,
         ge=0.0,
         le=60.0,
-        description="... or this long after it became stable (a new change ends it sooner)",
+        description="... and a doubt waits this long for more samples (a new change ends it)",
     )
     # Drift: while idle the baseline (and the tracked zero) follows the samples this slowly
     drift_track_s: float = Field(

@@ -10,9 +10,10 @@
   the trigger from the baseline, or a moving window (or a STABLE bit off), starts a change.
 - changing: wait for a stable level (weight_stability) of the change's own samples.
 - settling: average the level until the noise of the change is `level_noise_units` (heavy
-  items: at once), `level_wait_s_max` has passed, or the lane moves again; then judge the level
-  minus the baseline (weight_count). A change back to the baseline (a hand resting, a knock, a
-  noise spike) ends with nothing; any other ends with a `Change`.
+  items: at once) and its judgement no doubt, `level_wait_s_max` has passed, or the lane moves
+  again; then judge the level minus the baseline (weight_count). A change back to the
+  baseline (a hand resting, a knock, a noise spike) ends with nothing; any other ends with a
+  `Change`.
 
 Each change of whole units also tells how much the lane's pieces spread: the lane learns that
 (`cv_learn_changes`), never below the profile's `piece_weight_cv_pct`.
@@ -206,11 +207,18 @@ class Lane:
         return self._settle_when_sure(sample.t_s)
 
     def _settle_when_sure(self, now_s: float) -> list[LaneEvent]:
-        noise_units = self._change_noise_g() / self.unit_g
-        waited_s = now_s - self.level_found_s
-        if noise_units > self.shelf.level_noise_units and waited_s < self.shelf.level_wait_s_max:
-            return []
+        """Judge the level once its noise is small and the judgement is no doubt; a doubt
+        (to review) waits for more samples, up to `level_wait_s_max`."""
+        if now_s - self.level_found_s < self.shelf.level_wait_s_max:
+            if self._change_noise_g() / self.unit_g > self.shelf.level_noise_units:
+                return []
+            if not self._judge_level().accepted:
+                return []
         return self._settled(now_s)
+
+    def _judge_level(self) -> Judgement:
+        delta_g = self.level_sum_g / self.level_n - self.baseline_g
+        return judge(self.shelf, delta_g, self.unit_g, self._change_noise_g(), self.cv)
 
     def _change_noise_g(self) -> float:
         return math.sqrt(self._noise2() * (1.0 / self.baseline_n + 1.0 / self.level_n))
@@ -221,7 +229,7 @@ class Lane:
     def _settled(self, now_s: float) -> list[LaneEvent]:
         level_g = self.level_sum_g / self.level_n
         noise_g = self._change_noise_g()
-        judgement = judge(self.shelf, level_g - self.baseline_g, self.unit_g, noise_g, self.cv)
+        judgement = self._judge_level()
         self.phase = IDLE
         if judgement.qty == 0 and judgement.accepted:  # back where it was: nothing happened
             return []

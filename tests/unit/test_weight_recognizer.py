@@ -380,3 +380,14 @@ def test_a_lane_learns_that_its_pieces_spread_more_than_the_profile_says() -> No
     assert len(sure) == 60
     assert sum(sure[:20]) < 20  # at first some go to review (a CV of 5 %, the profile's 2 %)
     assert all(sure[40:])
+
+
+def test_a_doubtful_level_waits_for_more_samples_before_review() -> None:
+    stream = stocked(20, 15.0, stable_bit=True).knock(300.0)
+    stream.grams += 1.5  # the first stable samples after the knock read 0.1 units high ...
+    stream.hold(0.7)
+    stream.grams -= 1.5  # ... then the lane is back where it was
+    stream.hold(5.0)
+    assert moves(Feeder([lane(15.0)]).feed(stream.samples)) == []
+    hasty = Feeder([lane(15.0)], profile=shelf(level_wait_s_max=0.0)).feed(stream.samples)
+    assert [(d.kind, d.confidence < 0.5) for d in drafts(hasty)][-1] == (TxnKind.COUNT, True)

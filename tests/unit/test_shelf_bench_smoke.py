@@ -1,0 +1,43 @@
+"""bench/shelf_accuracy.py end to end at a tiny size: it prints every figure (no timing checks)."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+RUN_S_MAX = 120
+
+
+def test_shelf_accuracy_prints_every_figure_and_the_sweep() -> None:
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "bench" / "shelf_accuracy.py"),
+            *("--events", "150", "--sweep", "0.5,4", "--sweep-events", "60", "--seed", "3"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=RUN_S_MAX,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    out = done.stdout
+    for label in (
+        "events of lanes' own items",
+        "counted exactly",
+        "silent wrong counts",
+        "flagged to review",
+        "missed events",
+        "foreign items flagged",
+        "phantom transactions",
+        "event -> txn delay p50",
+        "event -> txn delay p99",
+        "best any counter could do",
+        "ours / best",
+        "continuous counts right",
+    ):
+        assert label in out, out
+    own = next(line for line in out.splitlines() if line.startswith("events of lanes' own"))
+    assert int(own.split()[-1]) > 50, own
+    assert out.count("\n   0.5 ") + out.count("\n     4 ") == 2, out
+    assert "first falls" in out, out

@@ -3,8 +3,9 @@
 An embedded broker (mosquitto if installed, else amqtt), the aggregator with its API on SQLite,
 one edge agent reading the scenario's scanners over TCP, its RFID portals over LLRP and its
 load-cell shelves over Modbus TCP (a gateway in front of the shelf's transmitters, whatever the
-scenario's transport) from our simulators, all on free loopback ports, and a live summary. `--check` compares the ledger with
-the scenario's ground truth once everything was emitted and the edge has nothing pending.
+scenario's transport) from our simulators, all on free loopback ports, and a live summary.
+`--check` compares the ledger with the scenario's ground truth once everything was emitted and
+the edge has nothing pending.
 """
 
 import asyncio
@@ -447,7 +448,9 @@ async def _watch(plan: Plan, sims: _Sims, probe: _Probe, opts: _Run) -> int:
                 print("demo: ledger differs from ground truth:\n  " + "\n  ".join(diff))
             last_diff = diff
             if agreed >= 2:  # the same answer twice, a poll apart: nothing was still in flight
-                print(f"demo: CHECK OK: ledger == ground truth ({len(plan.truth)} balances){flagged}")
+                print(
+                    f"demo: CHECK OK: ledger == ground truth ({len(plan.truth)} balances){flagged}"
+                )
                 return 0
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(opts.quit.wait(), POLL_S)

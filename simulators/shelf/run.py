@@ -6,7 +6,7 @@ import resource
 import signal
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import cast
@@ -118,13 +118,35 @@ def scenario_shelf(scenario: Path, shelf_id: str) -> ScenarioShelf:
     return ScenarioShelf(run.profile, world, list(shelf_faults(plan, shelf_id)), run.end_s)
 
 
+class FirstRequestClock:
+    """Scenario time that starts at the first request (the edge's first poll), as a scenario's
+    scanners start when the edge connects: a slow-starting edge misses no change."""
+
+    def __init__(self, monotonic: Callable[[], float] = time.monotonic) -> None:
+        self._monotonic = monotonic
+        self._start: float | None = None
+
+    @property
+    def started(self) -> bool:
+        return self._start is not None
+
+    def __call__(self) -> float:
+        now = self._monotonic()
+        if self._start is None:
+            self._start = now
+        return now - self._start
+
+
 def shelf_server(
-    profile_name: str, cells: CellSource, faults: Sequence[ShelfFault] = ()
+    profile_name: str,
+    cells: CellSource,
+    faults: Sequence[ShelfFault] = (),
+    clock_s: Callable[[], float] | None = None,
 ) -> ShelfServer:
     """A server for a profile by name or path; ConfigError naming what is wrong."""
     profile = load_profile_of(profile_name, WeighingProfile)
     try:
-        return ShelfServer(profile, cells, faults=faults)
+        return ShelfServer(profile, cells, faults=faults, clock_s=clock_s)
     except (RegisterMapError, FaultError) as e:
         raise ConfigError(str(e)) from None
 

@@ -21,8 +21,8 @@ from simulators.shelf.faults import ShelfFault
 from simulators.shelf.server import ShelfServer
 from stockwire.errors import ConfigError
 from stockwire.status import DeviceState
+from tests.integration.shelf_support import Cells, FakeClock
 from tests.integration.socat_pty import pty_pair
-from tests.integration.test_shelf_server import Cells, FakeClock
 from tests.unit.test_modbus_map import lane
 
 POLL_MS = 20

@@ -8,8 +8,9 @@ as the edge would poll it: the lane's cells summed, with the transmitters' STABL
 recognizer's clock is sample time. A transaction is matched to the latest event on its lane that
 started by its occurred_at (+ TRIGGER_SLACK_S); one after that event has long settled is a
 phantom, and so is any for a hand rest or a knock. COUNTs from the continuous count are scored
-apart (against the lane's true pieces at that time), except the low-confidence COUNT a sub-unit
-change posts, which belongs to its change.
+apart (against the lane's true pieces at that time; lanes holding a foreign item apart from
+clean ones), except the low-confidence COUNT a sub-unit change posts, which belongs to its
+change.
 
 An event of the lane's own item (pick, multi-pick, put) is exact when it got one transaction of
 the right kind and quantity with confidence >= 0.5; a confident wrong one is a silent wrong count;
@@ -37,6 +38,7 @@ from edge_agent.recognizers.base import TxnDraft
 from edge_agent.recognizers.weight import WeightRecognizer
 from edge_agent.settings import CellRef, LaneConfig
 from simulators.shelf.random_events import (
+    EventMix,
     RandomShelfRun,
     ShelfEvent,
     best_count_p,
@@ -50,6 +52,7 @@ TRIGGER_SLACK_S = 0.3  # a change may be seen starting this much before its even
 LATE_S_MAX = 10.0  # a transaction this long after its event settled is no longer its
 TARGET_EXACT = 99.5
 OWN_KINDS = ("pick", "multi-pick", "put")
+DEFAULT_MIX = EventMix()
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,10 +82,11 @@ class Score:
     foreign_flagged: int = 0
     disturbances: int = 0  # hand rests and knocks
     phantom: int = 0  # transactions of no event (confident ones also count as silent wrong)
-    counts: int = 0  # continuous COUNTs
-    counts_right: int = 0  # confident and equal to the lane's true pieces
-    counts_wrong: int = 0  # confident and not
-    counts_doubtful: int = 0  # confidence < 0.5
+    # continuous COUNTs of lanes clean and of lanes holding a foreign item: posted, confident
+    # and equal to the lane's true pieces, confident and not, doubtful (confidence < 0.5)
+    counts: dict[str, list[int]] = field(
+        default_factory=lambda: {"clean": [0, 0, 0, 0], "foreign": [0, 0, 0, 0]}
+    )
     best_p: float = 0.0  # sum over own-item events of the best-counter probability
     delays_s: list[float] = field(default_factory=list)
     samples: int = 0
@@ -219,19 +223,24 @@ def _txn(e: Emitted) -> str:
 
 def _score_count(s: Score, run: RandomShelfRun, events: list[ShelfEvent], e: Emitted) -> None:
     spec = next(lane for lane in run.lanes if lane.id == e.lane)
-    pieces = spec.initial_pieces + sum(x.pieces for x in events if x.step_s <= e.occurred_s)
-    s.counts += 1
+    before = [x for x in events if x.step_s <= e.occurred_s]
+    pieces = spec.initial_pieces + sum(x.pieces for x in before)
+    tally = s.counts["foreign" if any(x.kind == "foreign" for x in before) else "clean"]
+    tally[0] += 1
     if not e.sure:
-        s.counts_doubtful += 1
+        tally[3] += 1
+        s.problems.append(f"doubtful count on {e.lane}: {pieces} pieces, {_txn(e)}")
     elif e.draft.qty == pieces:
-        s.counts_right += 1
+        tally[1] += 1
     else:
-        s.counts_wrong += 1
+        tally[2] += 1
         s.problems.append(f"count on {e.lane}: {pieces} pieces, {_txn(e)}")
 
 
-def run_once(events: int, seed: int, noise: float, shelf: ShelfProfile) -> Score:
-    run = random_shelf_events(events, seed=seed, noise_scale=noise)
+def run_once(
+    events: int, seed: int, noise: float, shelf: ShelfProfile, mix: EventMix = DEFAULT_MIX
+) -> Score:
+    run = random_shelf_events(events, seed=seed, noise_scale=noise, mix=mix)
     emitted, samples, feed_s = recognize(run, shelf)
     s = score(run, emitted)
     s.samples, s.feed_s = samples, feed_s
@@ -254,11 +263,12 @@ def report(s: Score, noise: float) -> None:
     figure("event -> txn delay p99", f"{p99:.2f} s")
     figure("best any counter could do", f"{s.best_pct:.3f} %")
     figure("ours / best", f"{s.exact_pct / max(1e-9, s.best_pct):.4f}")
-    figure(
-        "continuous counts right",
-        f"{s.counts_right} of {s.counts}",
-        f"wrong {s.counts_wrong}, doubtful {s.counts_doubtful}",
-    )
+    for lanes, (posted, right, wrong, doubtful) in s.counts.items():
+        figure(
+            f"counts of {lanes} lanes right",
+            f"{right} of {posted}",
+            f"silent wrong {wrong}, doubtful (to review) {doubtful}",
+        )
     figure("recognizer samples/s (one core)", f"{s.samples / max(1e-9, s.feed_s):,.0f}")
 
 
@@ -292,10 +302,14 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--sweep-events", type=int, default=2000)
     parser.add_argument("--profile", default="load-cell-shelf", help="shelf profile name or path")
     parser.add_argument("--show", type=int, default=0, help="print this many problems")
+    parser.add_argument(
+        "--no-foreign", action="store_true", help="no foreign items (lanes stay countable)"
+    )
     args = parser.parse_args(argv)
     shelf = load_profile_of(args.profile, ShelfProfile)
     started = time.perf_counter()
-    s = run_once(args.events, args.seed, args.noise, shelf)
+    mix = EventMix(foreign=0.0) if args.no_foreign else DEFAULT_MIX
+    s = run_once(args.events, args.seed, args.noise, shelf, mix)
     report(s, args.noise)
     for line in s.problems[: args.show]:
         print(" ", line)

@@ -124,6 +124,12 @@ class ShelfProfile(ProfileModel):
     drift_track_s: float = Field(
         default=10.0, gt=0.0, le=3600.0, description="time constant of idle drift tracking"
     )
+    drift_g_per_s_max: float = Field(
+        default=0.02,
+        ge=0.0,
+        le=100.0,
+        description="drift while a lane changes is not tracked: its zero is this much less sure",
+    )
     zero_drift_g_max: float = Field(
         default=50.0,
         gt=0.0,

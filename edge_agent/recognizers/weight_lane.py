@@ -18,12 +18,14 @@
 Each change of whole units also tells how much the lane's pieces spread: the lane learns that
 (`cv_learn_changes`), never below the profile's `piece_weight_cv_pct`.
 
-The zero's uncertainty grows with every change it follows (the levels' own noise) and is part of
-every COUNT's noise; when the lane is seen empty it is re-zeroed. After a change (or the first
-baseline) the lane posts a `Count` once it has been idle for `count_quiet_s`, then every
-`count_every_s`. A change that went to review leaves the lane in doubt (it may hold a foreign
-item, whose weight could add up with another's to whole units): its counts are doubtful until
-the lane weighs nothing. Everything is decided in sample time.
+The zero's uncertainty grows with every change (the levels' own noise, and the drift while the
+lane was not idle, at most `drift_g_per_s_max`) and is part of every COUNT's noise; when the
+lane is seen empty it is re-zeroed.
+
+After a change (or the first baseline) the lane posts a `Count` once it has been idle for
+`count_quiet_s`, then every `count_every_s`. A change that went to review leaves the lane in
+doubt (it may hold a foreign item, whose weight could add up with another's to whole units):
+its counts are doubtful until the lane weighs nothing. Everything is decided in sample time.
 """
 
 import math
@@ -245,7 +247,8 @@ class Lane:
             judgement=judgement,
         )
         self.baseline_g, self.baseline_n = level_g, float(self.level_n)
-        self.zero_var_g2 += noise_g**2
+        drift_g = self.shelf.drift_g_per_s_max * (now_s - self.start_s)  # not tracked meanwhile
+        self.zero_var_g2 += noise_g**2 + drift_g**2
         self.count_at_s = now_s + self.shelf.count_quiet_s
         empty = judge(self.shelf, change.load_after_g, self.unit_g, noise_g, self.cv)
         if empty.qty == 0 and empty.accepted:  # nothing on the lane: zero it here

@@ -34,7 +34,8 @@ def test_shelf_accuracy_prints_every_figure_and_the_sweep() -> None:
         "event -> txn delay p99",
         "best any counter could do",
         "ours / best",
-        "continuous counts right",
+        "counts of clean lanes right",
+        "counts of foreign lanes right",
     ):
         assert label in out, out
     own = next(line for line in out.splitlines() if line.startswith("events of lanes' own"))

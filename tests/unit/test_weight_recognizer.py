@@ -48,11 +48,7 @@ class Feeder:
     def __init__(self, lanes: Sequence[LaneConfig] = (), profile: ShelfProfile = SHELF) -> None:
         self.now = T0
         self.lanes = tuple(lanes) or (lane(),)
-        self.profile = profile
-        self.recognizer = self.build()
-
-    def build(self) -> WeightRecognizer:
-        return WeightRecognizer(DEVICE, self.profile, self.lanes, self.clock)
+        self.recognizer = WeightRecognizer(DEVICE, profile, self.lanes, self.clock)
 
     def clock(self) -> datetime:
         return self.now
@@ -391,3 +387,13 @@ def test_a_doubtful_level_waits_for_more_samples_before_review() -> None:
     assert moves(Feeder([lane(15.0)]).feed(stream.samples)) == []
     hasty = Feeder([lane(15.0)], profile=shelf(level_wait_s_max=0.0)).feed(stream.samples)
     assert [(d.kind, d.confidence < 0.5) for d in drafts(hasty)][-1] == (TxnKind.COUNT, True)
+
+
+def test_a_zero_drifted_beyond_its_bound_makes_counts_doubtful() -> None:
+    stream = Stream(grams=10 * 250.0, drift_g_per_s=60.0 / 3600.0).hold(3700.0)
+    out = Feeder().feed(stream.samples)
+    assert moves(out) == []
+    first, later = drafts(out, TxnKind.COUNT)
+    assert (first.qty, first.confidence >= 0.5) == (10, True)
+    assert (later.qty, later.confidence < 0.5) == (10, True)
+    assert "the zero has drifted +6" in (later.evidence.note or "")

@@ -20,6 +20,7 @@ counter could do is the mean over own-item events of simulators.shelf.random_eve
 """
 
 import argparse
+import random
 import sys
 import time
 from bisect import bisect_right
@@ -51,6 +52,7 @@ DEVICE = "shelf-1"
 TRIGGER_SLACK_S = 0.3  # a change may be seen starting this much before its event (noise)
 LATE_S_MAX = 10.0  # a transaction this long after its event settled is no longer its
 TARGET_EXACT = 99.5
+POLL_LATENCY_S_MAX = 0.02  # a Modbus request's round trip, 0..this (RTU at 9600 baud: ~15 ms)
 OWN_KINDS = ("pick", "multi-pick", "put")
 DEFAULT_MIX = EventMix()
 
@@ -116,13 +118,22 @@ def lane_configs(run: RandomShelfRun) -> list[LaneConfig]:
     ]
 
 
-def recognize(run: RandomShelfRun, shelf: ShelfProfile) -> tuple[list[Emitted], int, float]:
+def poll_times(duration_s: float, dt_s: float, rng: random.Random) -> list[float]:
+    """When the edge's polls answer: every dt_s from the cycle's start, each answer some
+    0..POLL_LATENCY_S_MAX later (the request's round trip), so never exactly dt_s apart."""
+    count = int(duration_s / dt_s) + 1
+    return [i * dt_s + rng.uniform(0.0, POLL_LATENCY_S_MAX) for i in range(count)]
+
+
+def recognize(
+    run: RandomShelfRun, shelf: ShelfProfile, seed: int
+) -> tuple[list[Emitted], int, float]:
     """Feed every lane's samples (lane by lane: lanes are independent); what came out, when."""
     now = [BASE]
     recognizer = WeightRecognizer(DEVICE, shelf, lane_configs(run), lambda: now[0])
     world = run.world()
     dt_s = shelf.poll_interval_ms / 1000.0
-    times = [i * dt_s for i in range(int(run.duration_s / dt_s) + 1)]
+    times = poll_times(run.duration_s, dt_s, random.Random(seed))
     out: list[Emitted] = []
     feed_s = 0.0
     for spec in run.lanes:
@@ -241,7 +252,7 @@ def run_once(
     events: int, seed: int, noise: float, shelf: ShelfProfile, mix: EventMix = DEFAULT_MIX
 ) -> Score:
     run = random_shelf_events(events, seed=seed, noise_scale=noise, mix=mix)
-    emitted, samples, feed_s = recognize(run, shelf)
+    emitted, samples, feed_s = recognize(run, shelf, seed)
     s = score(run, emitted)
     s.samples, s.feed_s = samples, feed_s
     return s

@@ -16,7 +16,9 @@ from dataclasses import dataclass
 
 from device_profiles.shelf import ShelfProfile
 
-SPAN_SLACK = 0.9  # of a window's time the samples must span (poll jitter)
+# The samples of a window must span it less this many poll intervals: polls are never exactly
+# poll_interval_ms apart, so the sample one window back is as often just outside it as inside.
+SPAN_SLACK_POLLS = 1.5
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +52,7 @@ class Window:
 
     def __init__(self, shelf: ShelfProfile, cells: int = 1) -> None:
         self._shelf = shelf
+        self._poll_s = shelf.poll_interval_ms / 1000.0
         self._band_g = shelf.stable_band_g * math.sqrt(cells)
         self.noise_ratio = 1.0  # the lane's noise over the profile's: the band grows with it
         self._keep_s = max(shelf.stable_window_s, shelf.stable_bit_hold_s)
@@ -83,7 +86,7 @@ class Window:
 
     def _by_band(self, now_s: float) -> Level | None:
         recent = self._recent(now_s, self._shelf.stable_window_s)
-        if not _spans(recent, self._shelf.stable_window_s):
+        if not _spans(recent, self._shelf.stable_window_s, self._poll_s):
             return None
         grams = [s.grams for s in recent]
         mean = sum(grams) / len(grams)
@@ -93,7 +96,7 @@ class Window:
 
     def _by_bit(self, now_s: float) -> Level | None:
         recent = self._recent(now_s, self._shelf.stable_bit_hold_s)
-        if not _spans(recent, self._shelf.stable_bit_hold_s):
+        if not _spans(recent, self._shelf.stable_bit_hold_s, self._poll_s):
             return None
         if not all(s.stable for s in recent):
             return None
@@ -111,8 +114,9 @@ class Window:
         return [s for s in self.samples if s.t_s >= start]
 
 
-def _spans(recent: list[Sample], span_s: float) -> bool:
+def _spans(recent: list[Sample], span_s: float, poll_s: float) -> bool:
     """The samples cover the span with no hole wider than half of it."""
-    if len(recent) < 2 or recent[-1].t_s - recent[0].t_s < SPAN_SLACK * span_s:
+    covered_s = max(span_s - SPAN_SLACK_POLLS * poll_s, span_s / 2)
+    if len(recent) < 2 or recent[-1].t_s - recent[0].t_s < covered_s:
         return False
     return all(b.t_s - a.t_s <= span_s / 2 for a, b in itertools.pairwise(recent))

@@ -4,8 +4,6 @@ import asyncio
 import contextlib
 import os
 import random
-import re
-import shutil
 import tty
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
@@ -24,11 +22,11 @@ from edge_agent.sources.scanner_tcp import ScannerTcpSource
 from simulators.ports import free_port
 from stockwire.errors import ConfigError
 from stockwire.status import DeviceState
+from tests.integration.socat_pty import PtyPair, pty_pair
 
 HOST = "127.0.0.1"
 WAIT_S = 20.0
 POLL_S = 0.01
-SOCAT = shutil.which("socat")
 
 
 def now() -> datetime:
@@ -275,35 +273,10 @@ async def test_tcp_source_waits_for_a_device_that_is_not_there_yet() -> None:
 # -- serial over a socat pty pair ---------------------------------------------------------------
 
 
-class PtyPair:
-    def __init__(self, process: asyncio.subprocess.Process, ends: list[str]) -> None:
-        self.process = process
-        self.source_end, self.device_end = ends
-
-    async def stop(self) -> None:
-        if self.process.returncode is None:
-            self.process.kill()
-        await self.process.wait()
-
-
 @pytest.fixture
 async def ptys() -> AsyncIterator[PtyPair]:
-    if SOCAT is None:
-        pytest.skip("socat not installed")
-    process = await asyncio.create_subprocess_exec(
-        SOCAT, "-d", "-d", "pty,raw,echo=0", "pty,raw,echo=0", stderr=asyncio.subprocess.PIPE
-    )
-    assert process.stderr is not None
-    ends: list[str] = []
-    async with asyncio.timeout(WAIT_S):
-        while len(ends) < 2:
-            line = (await process.stderr.readline()).decode()
-            assert line, "socat exited before opening both ptys"
-            if match := re.search(r"PTY is (\S+)", line):
-                ends.append(match.group(1))
-    pair = PtyPair(process, ends)
-    yield pair
-    await pair.stop()
+    async with pty_pair() as pair:
+        yield pair
 
 
 def open_device_end(path: str) -> int:
@@ -314,7 +287,7 @@ def open_device_end(path: str) -> int:
 
 async def test_serial_lines_overlong_bad_bytes_and_port_loss(ptys: PtyPair) -> None:
     profile = small("generic-serial-scanner")
-    source = ScannerSerialSource("bench-1", profile, ptys.source_end, backoff=fast_backoff())
+    source = ScannerSerialSource("bench-1", profile, ptys.edge_end, backoff=fast_backoff())
     fd = open_device_end(ptys.device_end)
     try:
         async with Collector(source) as got:

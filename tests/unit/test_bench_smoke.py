@@ -1,29 +1,11 @@
 """Each benchmark runs end to end at a tiny size and prints its figure lines (no timing checks)."""
 
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
 
 from simulators.mosquitto import mosquitto_binary
-
-ROOT = Path(__file__).resolve().parents[2]
-RUN_S_MAX = 120
+from tests.bench_run import run_bench
 
 pytestmark = pytest.mark.skipif(mosquitto_binary() is None, reason="mosquitto not installed")
-
-
-def run_bench(name: str, *args: str) -> str:
-    done = subprocess.run(
-        [sys.executable, str(ROOT / "bench" / name), *args],
-        capture_output=True,
-        text=True,
-        timeout=RUN_S_MAX,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr[-2000:]
-    return done.stdout
 
 
 def figure(out: str, label: str) -> list[str]:
@@ -86,3 +68,12 @@ def test_rfid_throughput_prints_the_baseline_and_the_source() -> None:
     assert figure(out, "source: framing+decode+bridge")[1] == "reads/s"
     assert figure(out, "source + PortalRecognizer")[1] == "reads/s"
     assert "target >= 50,000 reads/s (with recognizer)" in out
+
+
+def test_modbus_poll_prints_cpu_per_poll_and_rss() -> None:
+    out = run_bench("modbus_poll.py", "--devices", "2", "--seconds", "3", "--warmup-s", "1")
+    assert "2 shelves x 4 lanes" in out
+    polls = float(figure(out, "polls/s (target devices x hz)")[0])
+    assert polls > 0, out
+    for label in ("edge CPU s / 1,000 polls", "edge RSS MB", "simulator CPU s / 1,000 requests"):
+        assert float(figure(out, label)[0]) > 0, out

@@ -26,9 +26,9 @@ def _no_env_overrides(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_edge_example_loads_and_names_real_profiles() -> None:
     settings = load_settings(EdgeSettings, CONFIG / "edge.example.toml")
     assert settings.edge == "dock-1"
-    assert [d.id for d in settings.devices] == ["scanner-1", "scanner-2", "door-1"]
+    assert [d.id for d in settings.devices] == ["scanner-1", "scanner-2", "door-1", "shelf-a10"]
     kinds = [load_profile(device.profile).kind for device in settings.devices]
-    assert kinds == ["scanner", "scanner", "rfid-reader"]
+    assert kinds == ["scanner", "scanner", "rfid-reader", "weighing-transmitter"]
     for device in settings.devices:  # profiles, portal layout and epc_map all fit together
         source, _ = build_device(device, lambda: datetime.now(UTC))
         assert source.device == device.id

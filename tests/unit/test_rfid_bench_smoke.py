@@ -1,27 +1,12 @@
 """bench/rfid_accuracy.py end to end at a tiny size: it prints every figure (no timing checks)."""
 
-import subprocess
-import sys
-from pathlib import Path
-
-ROOT = Path(__file__).resolve().parents[2]
-RUN_S_MAX = 120
+from tests.bench_run import run_bench
 
 
 def test_rfid_accuracy_prints_every_figure_and_the_sweep() -> None:
-    done = subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "bench" / "rfid_accuracy.py"),
-            *("--passes", "40", "--sweep", "0.5,2", "--sweep-passes", "20"),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=RUN_S_MAX,
-        check=False,
+    out = run_bench(
+        "rfid_accuracy.py", *("--passes", "40", "--sweep", "0.5,2", "--sweep-passes", "20")
     )
-    assert done.returncode == 0, done.stderr[-2000:]
-    out = done.stdout
     for label in (
         "true passes",
         "right direction",

@@ -1,27 +1,13 @@
 """bench/shelf_accuracy.py end to end at a tiny size: it prints every figure (no timing checks)."""
 
-import subprocess
-import sys
-from pathlib import Path
-
-ROOT = Path(__file__).resolve().parents[2]
-RUN_S_MAX = 120
+from tests.bench_run import run_bench
 
 
 def test_shelf_accuracy_prints_every_figure_and_the_sweep() -> None:
-    done = subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "bench" / "shelf_accuracy.py"),
-            *("--events", "150", "--sweep", "0.5,4", "--sweep-events", "60", "--seed", "3"),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=RUN_S_MAX,
-        check=False,
+    out = run_bench(
+        "shelf_accuracy.py",
+        *("--events", "150", "--sweep", "0.5,4", "--sweep-events", "60", "--seed", "3"),
     )
-    assert done.returncode == 0, done.stderr[-2000:]
-    out = done.stdout
     for label in (
         "events of lanes' own items",
         "counted exactly",

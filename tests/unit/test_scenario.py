@@ -282,7 +282,7 @@ def test_small_site_covers_every_kind_and_finishes_in_about_20_s() -> None:
     kinds = Counter(e.kind for e in plan.scenario.events)
     assert set(kinds) == {
         "delivery", "putaway", "transfer", "pick", "shipment", "return", "adjustment", "count",
-        "shrink", "backout",
+        "shrink", "backout", "hand-rest",
     }  # fmt: skip
     assert {e.direction for e in plan.scenario.events if e.kind == "adjustment"} == {"in", "out"}
     assert 40 <= len(plan.scenario.events) <= 80

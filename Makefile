@@ -39,6 +39,8 @@ bench: $(STAMP)
 	$(BIN)/python bench/edge_rss.py
 	$(BIN)/python bench/rfid_accuracy.py
 	$(BIN)/python bench/rfid_throughput.py
+	$(BIN)/python bench/shelf_accuracy.py
+	$(BIN)/python bench/modbus_poll.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache *.egg-info

@@ -93,6 +93,7 @@ EnvFirst = _InitFirst
 def load_settings(cls: type[S], path: Path | None, **overrides: Any) -> S:
     data = read_toml(path) if path is not None else {}
     data.update(overrides)
+    _no_unknown_variables(cls)
     try:
         return cls(**data)
     except ValidationError as e:
@@ -100,6 +101,21 @@ def load_settings(cls: type[S], path: Path | None, **overrides: Any) -> S:
         raise ConfigError(describe(e, where, env_variables(cls))) from None
     except SettingsError as e:  # a list or section given as an environment variable, not JSON
         raise ConfigError(f"environment variables: {_json_hint(cls, str(e))}") from None
+
+
+def _no_unknown_variables(cls: type[BaseSettings]) -> None:
+    """pydantic-settings ignores a variable with our prefix that names no field: a typo
+    (STOCKWIRE_EDGE_MQTT_PASSWORD for ..._MQTT__PASSWORD) would go unnoticed."""
+    fields = set(cls.model_fields)
+    unknown = sorted(
+        name for path, name in env_variables(cls).items() if path.split(".")[0] not in fields
+    )
+    if unknown:
+        known = ", ".join(sorted(fields))
+        raise ConfigError(
+            f"environment variable {unknown[0]}: names no setting (settings: {known};"
+            " nested ones joined with __)"
+        )
 
 
 def _json_hint(cls: type[BaseSettings], error: str) -> str:

@@ -113,6 +113,13 @@ CASES = {
         2,
         ("STOCKWIRE_EDGE_DEVICES: not valid JSON",),
     ),
+    "edge-env-typo": Case(
+        ("edge", "--config", "{tmp}/edge.toml"),
+        {"edge.toml": EDGE},
+        {"STOCKWIRE_EDGE_TICKMS": "100"},
+        2,
+        ("environment variable STOCKWIRE_EDGE_TICKMS: names no setting", "tick_ms"),
+    ),
     "database-url": Case(
         ("aggregator", "--config", "{tmp}/agg.toml"),
         {"agg.toml": AGGREGATOR.format(url="mysql://u@127.0.0.1/ledger")},

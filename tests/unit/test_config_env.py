@@ -91,6 +91,16 @@ def test_file_and_environment_each_get_their_own_blame(
     assert "  mqtt.host: " in message  # from the file: no variable named
 
 
+def test_a_variable_that_names_no_setting_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("STOCKWIRE_EDGE_MQTT_PASSWORD", "s3cret")  # one _ where __ is meant
+    message = error(edge_file(tmp_path))
+    assert message.startswith("environment variable STOCKWIRE_EDGE_MQTT_PASSWORD: names no ")
+    assert "s3cret" not in message
+    assert "mqtt, outbox" in message
+
+
 def test_a_list_that_is_not_json_names_the_variable(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -17,7 +17,10 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from stockwire.errors import ConfigError
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 _BEGIN_OPTION = "stockwire_sqlite_begin"
@@ -25,8 +28,21 @@ _SYNC_DRIVERS = {"sqlite": "sqlite", "postgresql": "postgresql+psycopg"}
 _ASYNC_DRIVERS = {"sqlite": "sqlite+aiosqlite", "postgresql": "postgresql+asyncpg"}
 
 
-class DatabaseUrlError(ValueError):
-    pass
+class DatabaseUrlError(ConfigError, ValueError):
+    """A database_url the aggregator cannot use: a configuration error (exit 2)."""
+
+
+def supported_url(url: str) -> str:
+    """`url` if it names a backend we support; a ValueError naming the backends otherwise."""
+    try:
+        backend = make_url(url).get_backend_name()
+    except ArgumentError:
+        raise ValueError(
+            f"{url!r} is not a database URL (sqlite+aiosqlite:///path/ledger.db, postgresql://...)"
+        ) from None
+    if backend not in _SYNC_DRIVERS:
+        raise ValueError(f"{backend!r} is not supported: only sqlite and postgresql are")
+    return url
 
 
 def async_url(url: str) -> URL:

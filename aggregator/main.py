@@ -7,7 +7,6 @@ from pathlib import Path
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from aggregator.database import DatabaseUrlError
 from aggregator.errors import AggregatorError
 from aggregator.service import run_aggregator
 from aggregator.settings import AggregatorSettings
@@ -24,7 +23,7 @@ async def run(config: Path) -> int:
         loop.add_signal_handler(sig, stop.set)
     try:
         await run_aggregator(settings, stop=stop)
-    except (AggregatorError, DatabaseUrlError, SQLAlchemyError) as e:
+    except (AggregatorError, SQLAlchemyError) as e:  # a DatabaseUrlError is a ConfigError: 2
         log.error("aggregator: %s", e)  # noqa: TRY400  (a clear message, not a traceback)
         return 1
     finally:

@@ -7,10 +7,12 @@ from pydantic import (
     ConfigDict,
     Field,
     StringConstraints,
+    field_validator,
     model_validator,
 )
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from aggregator.database import supported_url
 from stockwire.broker_connection import BrokerConnection
 from stockwire.config import EnvFirst
 from stockwire.names import Ident
@@ -99,6 +101,11 @@ class AggregatorSettings(EnvFirst, BaseSettings):
     # publishing the ack, as a crash between commit and ack would. Never set in production.
     fault_exit_after_commits: int | None = Field(default=None, ge=1)
     api: ApiSettings = ApiSettings()
+
+    @field_validator("database_url")
+    @classmethod
+    def _supported(cls, url: str) -> str:
+        return supported_url(url)
 
     @model_validator(mode="after")
     def _fill_client_id(self) -> Self:

@@ -1,6 +1,6 @@
 """Validated TOML profiles of real devices and the pydantic schema that loads them."""
 
-from device_profiles.errors import ProfileError
+from device_profiles.errors import ProfileError, UnknownProfileError
 from device_profiles.loader import known_profiles, load_profile, load_profile_of
 from device_profiles.portal import PortalProfile
 from device_profiles.rfid import RfidReaderProfile
@@ -14,6 +14,7 @@ __all__ = [
     "RfidReaderProfile",
     "ScannerProfile",
     "SerialSettings",
+    "UnknownProfileError",
     "known_profiles",
     "load_profile",
     "load_profile_of",

@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 
 from pydantic import TypeAdapter, ValidationError
 
-from device_profiles.errors import ProfileError
+from device_profiles.errors import ProfileError, UnknownProfileError
 from device_profiles.portal import PortalProfile
 from device_profiles.rfid import RfidReaderProfile
 from device_profiles.schema import Profile, ScannerProfile
@@ -40,11 +40,19 @@ P = TypeVar("P", ScannerProfile, PortalProfile, RfidReaderProfile, WeighingProfi
 
 def load_profile_of(name_or_path: str | Path, kind: type[P]) -> P:
     """`load_profile`, for a caller that needs one kind of profile (a ProfileError if not)."""
-    profile = load_profile(name_or_path)
+    try:
+        profile = load_profile(name_or_path)
+    except UnknownProfileError as e:
+        raise UnknownProfileError(e.name, _shipped_of(kind)) from None
     if not isinstance(profile, kind):
         where = _locate(name_or_path)
         raise ProfileError(where, "kind", f"{profile.kind!r}, but a {kind.__name__} is needed")
     return profile
+
+
+def _shipped_of(kind: type[P]) -> list[str]:
+    """The shipped profiles of one kind (read only to explain an unknown name)."""
+    return [name for name in known_profiles() if isinstance(load_profile(name), kind)]
 
 
 def _locate(name_or_path: str | Path) -> Path:
@@ -53,8 +61,7 @@ def _locate(name_or_path: str | Path) -> Path:
         return Path(name_or_path)
     shipped = resources.files("device_profiles") / "profiles" / f"{text}.toml"
     if not shipped.is_file():
-        known = ", ".join(known_profiles())
-        raise ProfileError(f"{text}.toml", "(name)", f"no profile {text!r}; known: {known}")
+        raise UnknownProfileError(text, known_profiles())
     return Path(str(shipped))
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from edge_agent.agent import run_agent
 from edge_agent.settings import load_edge_settings
+from stockwire.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -25,6 +26,8 @@ async def run(config: Path) -> int:
             len(settings.devices),
         )
         await run_agent(settings, stop=stop)
+    except ConfigError as e:  # a device the file describes (its profile, its transport)
+        raise ConfigError(f"{config}: {e}") from None
     finally:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)

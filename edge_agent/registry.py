@@ -31,9 +31,13 @@ def builder(kind: str) -> Builder:
 
 def build_device(device: DeviceConfig, clock: Clock) -> tuple[Source, Recognizer]:
     """Load the device's profile and build its source and recognizer."""
+    from device_profiles.errors import ProfileError
     from device_profiles.loader import load_profile
 
-    profile = load_profile(device.profile)
+    try:
+        profile = load_profile(device.profile)
+    except ProfileError as e:
+        raise ConfigError(f"device {device.id!r}: profile: {e}") from None
     try:
         build = builder(profile.kind)
     except ConfigError as e:

@@ -128,7 +128,8 @@ def shelf_faults(plan: Plan, shelf_id: str) -> tuple[ShelfFault, ...]:
 def _shelf(plan: Plan, shelf_id: str) -> ShelfRun:
     run = plan.shelves.get(shelf_id)
     if run is None:
-        raise ScenarioError(f"no shelf {shelf_id!r} in the scenario")
+        known = ", ".join(sorted(plan.shelves)) or "none"
+        raise ScenarioError(f"no shelf {shelf_id!r} in the scenario (shelves: {known})")
     return run
 
 

@@ -348,7 +348,8 @@ class Scenario(_Model):
         for actor in self.scanners:
             if actor.id == scanner_id:
                 return actor
-        raise ScenarioError(f"no scanner {scanner_id!r} in the scenario")
+        known = ", ".join(a.id for a in self.scanners) or "none"
+        raise ScenarioError(f"no scanner {scanner_id!r} in the scenario (scanners: {known})")
 
     def portal(self, portal_id: str) -> PortalActor | None:
         return next((p for p in self.portals if p.id == portal_id), None)

@@ -9,10 +9,18 @@ from pathlib import Path
 
 from stockwire.errors import ConfigError
 
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="stockwire", description="Sensor-driven perpetual inventory.")
-    p.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING, ERROR")
+    p.add_argument(
+        "--log-level",
+        default="INFO",
+        type=str.upper,
+        choices=LOG_LEVELS,
+        help="one of %(choices)s (default: %(default)s)",
+    )
     sub = p.add_subparsers(dest="command", required=True)
 
     demo = sub.add_parser("demo", help="run a small simulated site with no external service")
@@ -24,10 +32,20 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--workdir", type=Path, default=None, help="keep files here (default: temp)")
 
     edge = sub.add_parser("edge", help="run an edge agent")
-    edge.add_argument("--config", type=Path, required=True)
+    edge.add_argument(
+        "--config",
+        type=Path,
+        required=True,
+        help="the edge's TOML (deploy/config/edge.example.toml)",
+    )
 
     agg = sub.add_parser("aggregator", help="run the aggregator (ingest, ledger, API)")
-    agg.add_argument("--config", type=Path, required=True)
+    agg.add_argument(
+        "--config",
+        type=Path,
+        required=True,
+        help="the aggregator's TOML (deploy/config/aggregator.example.toml)",
+    )
 
     sim = sub.add_parser("sim", help="device simulators")
     sim_sub = sim.add_subparsers(dest="device", required=True)
@@ -251,7 +269,7 @@ def _run(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     logging.basicConfig(
-        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+        level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     # Alembic narrates every plugin and migration step at INFO; only its warnings matter here.
     logging.getLogger("alembic").setLevel(max(logging.WARNING, logging.getLogger().level))

@@ -7,10 +7,9 @@ parameters, its `location` the dock door the loads cross.
 from collections.abc import Mapping
 from typing import Protocol
 
-from device_profiles.loader import load_profile_of
 from device_profiles.portal import PortalProfile
 from device_profiles.rfid import RfidReaderProfile
-from edge_agent.devices import tcp_endpoint
+from edge_agent.devices import device_profile, tcp_endpoint
 from edge_agent.recognizers.base import Clock
 from edge_agent.recognizers.portal import PortalRecognizer
 from edge_agent.sources.rfid_llrp import RfidLlrpSource
@@ -41,7 +40,7 @@ def build_rfid(
             f"device {device.id!r}: an RFID reader needs portal (a portal profile) and location"
             " (the dock door)"
         )
-    portal = load_profile_of(device.portal, PortalProfile)
+    portal = device_profile(device.id, "portal", device.portal, PortalProfile)
     ports = {*portal.outside_ports, *portal.inside_ports, *portal.neighbour_ports}
     beyond = sorted(p for p in ports if p > profile.antenna_ports)
     if beyond:

@@ -10,10 +10,9 @@ refuses lanes on channels the model lacks, naming the device, lane and cell.
 from collections.abc import Sequence
 from typing import Protocol
 
-from device_profiles.loader import load_profile_of
 from device_profiles.shelf import ShelfProfile
 from device_profiles.weighing import WeighingProfile
-from edge_agent.devices import tcp_endpoint
+from edge_agent.devices import device_profile, tcp_endpoint
 from edge_agent.recognizers.base import Clock
 from edge_agent.recognizers.weight import WeightRecognizer
 from edge_agent.settings import LaneConfig
@@ -41,7 +40,7 @@ class ShelfDevice(Protocol):
 def build_shelf(
     device: ShelfDevice, profile: WeighingProfile, clock: Clock
 ) -> tuple[ModbusShelfSource, WeightRecognizer]:
-    shelf = load_profile_of(device.shelf or DEFAULT_SHELF, ShelfProfile)
+    shelf = device_profile(device.id, "shelf", device.shelf or DEFAULT_SHELF, ShelfProfile)
     source = ModbusShelfSource(
         device.id,
         profile,

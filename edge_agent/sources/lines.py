@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 
 from device_profiles.schema import ScannerProfile
 from edge_agent.backoff import Backoff
+from edge_agent.outage import OutageReport
 from edge_agent.readings import Scan
 from edge_agent.recognizers.base import Clock
 from edge_agent.sources.base import SourceError
@@ -120,6 +121,8 @@ class LineSource(ABC):
         self._framer = LineFramer(profile.terminator.encode("ascii"), profile.max_line_bytes)
         self._state = DeviceState.UNKNOWN
         self._detail: str | None = None
+        # A device that stays away is reported steadily, not at every retry.
+        self.report = OutageReport(log, f"scanner {device}")
 
     @property
     @abstractmethod
@@ -181,11 +184,13 @@ class LineSource(ABC):
         self.counters.connects += 1
         self._backoff.reset()
         self._state, self._detail = DeviceState.UP, None
-        log.info("scanner %s: connected to %s", self.device, self.endpoint)
+        log.info(
+            "scanner %s: connected to %s%s", self.device, self.endpoint, self.report.recovered()
+        )
 
     async def _pause(self, reason: str) -> None:
         self.counters.failures += 1
         self._state, self._detail = DeviceState.DOWN, reason[:DETAIL_CHARS_MAX]
         delay_s = self._backoff.next_s()
-        log.warning("scanner %s: %s; retrying in %.1f s", self.device, reason, delay_s)
+        self.report.failed(reason, delay_s)
         await asyncio.sleep(delay_s)

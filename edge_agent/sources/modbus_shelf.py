@@ -36,6 +36,7 @@ from pymodbus.pdu import ModbusPDU
 from device_profiles.serial import SerialSettings
 from device_profiles.weighing import WeighingProfile
 from edge_agent.backoff import Backoff
+from edge_agent.outage import OutageReport
 from edge_agent.readings import WeightSample
 from edge_agent.recognizers.base import Clock
 from edge_agent.settings import LaneConfig
@@ -196,6 +197,7 @@ class ModbusShelfSource:
             for unit in self.plans
         }
         self._backoff = backoff or Backoff(0.2, 10.0)
+        self.report = OutageReport(log, f"shelf {device}")  # steady, not at every retry
         self._connected = False
         self._problem: str | None = None
         self._left_out: dict[str, str] = {}
@@ -295,7 +297,9 @@ class ModbusShelfSource:
         self._problem = None
         self._silent_cycles = 0
         self._backoff.reset()
-        log.info("shelf %s: connected to %s", self.device, self.transport)
+        log.info(
+            "shelf %s: connected to %s%s", self.device, self.transport, self.report.recovered()
+        )
 
     async def _polls(
         self, client: AsyncModbusTcpClient | AsyncModbusSerialClient
@@ -448,5 +452,5 @@ class ModbusShelfSource:
         self._problem = reason[:DETAIL_CHARS_MAX]
         self.counters.connect_failures += 1
         delay_s = self._backoff.next_s()
-        log.warning("shelf %s: %s; retrying in %.1f s", self.device, reason, delay_s)
+        self.report.failed(reason, delay_s)
         await asyncio.sleep(delay_s)

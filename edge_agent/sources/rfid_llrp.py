@@ -48,6 +48,7 @@ from sllurp.llrp_errors import ReaderConfigurationError
 
 from device_profiles.rfid import RfidReaderProfile
 from edge_agent.backoff import Backoff
+from edge_agent.outage import OutageReport
 from edge_agent.readings import TagRead
 from edge_agent.recognizers.base import Clock
 from edge_agent.sources.base import SourceError
@@ -503,6 +504,7 @@ class RfidLlrpSource:
         self.connect_timeout_s = connect_timeout_s
         self.setup_timeout_s = setup_timeout_s
         self._backoff = backoff or Backoff(0.2, 10.0)
+        self.report = OutageReport(log, f"rfid {device}")  # steady, not at every retry
         self._state = DeviceState.UNKNOWN
         self._problem: str | None = None
         self.tx_power: tuple[int, float] | None = None  # (table index, dBm) the reader runs at
@@ -604,11 +606,12 @@ class RfidLlrpSource:
         self._state, self._problem = DeviceState.UP, None
         self.tx_power = tx_power
         power = "" if tx_power is None else f" at {tx_power[1]} dBm (index {tx_power[0]})"
-        log.info("rfid %s: inventorying on %s%s", self.device, self.endpoint, power)
+        back = self.report.recovered()
+        log.info("rfid %s: inventorying on %s%s%s", self.device, self.endpoint, power, back)
 
     async def _pause(self, reason: str) -> None:
         self.counters.failures += 1
         self._state, self._problem = DeviceState.DOWN, reason[:DETAIL_CHARS_MAX]
         delay_s = self._backoff.next_s()
-        log.warning("rfid %s: %s; retrying in %.1f s", self.device, reason, delay_s)
+        self.report.failed(reason, delay_s)
         await asyncio.sleep(delay_s)

@@ -6,8 +6,10 @@ from device_profiles import (
     PortalProfile,
     ProfileError,
     ScannerProfile,
+    UnknownProfileError,
     known_profiles,
     load_profile,
+    load_profile_of,
 )
 from device_profiles.schema import DEFAULT_SKU_PATTERN
 from stockwire.errors import ConfigError
@@ -54,9 +56,21 @@ def test_serial_profiles_are_9600_8n1() -> None:
 def test_unknown_name_lists_the_known_ones() -> None:
     with pytest.raises(
         ProfileError,
-        match="no profile 'nope'; known: baykon-mx08, dock-door-portal, generic-rs485-4ch, ",
+        match=r"^no profile named 'nope'; known: baykon-mx08, dock-door-portal, generic-rs485-",
     ):
         load_profile("nope")
+
+
+def test_unknown_name_of_a_kind_lists_that_kind_only() -> None:
+    with pytest.raises(UnknownProfileError) as info:
+        load_profile_of("nope", ScannerProfile)
+    assert info.value.known == (
+        "generic-serial-scanner",
+        "generic-serial-scanner-aim",
+        "generic-tcp-scanner",
+        "generic-tcp-scanner-aim",
+    )
+    assert "nope.toml" not in str(info.value)  # no file is blamed: there is none
 
 
 def test_a_profile_error_is_a_config_error() -> None:

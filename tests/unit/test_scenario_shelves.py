@@ -261,7 +261,10 @@ def test_a_misplaced_return_is_flagged_from_outside(tmp_path: Path, profile: Pat
         (("channel = 2", "channel = 1"), "lanes.1: unit 1 channel 1 is under another lane"),
         (("share = 0.4", "share = 0.3"), "lanes.2.cells: shares must sum to 1"),
         (("cells = [", "unit = 3, cells = ["), "lanes.2: give either unit"),
-        (('profile = "PROFILE"', 'profile = "nope"'), "shelves.0.profile: nope.toml: (name)"),
+        (
+            ('profile = "PROFILE"', 'profile = "nope"'),
+            "shelves.0.profile: no profile named 'nope'; known: baykon-mx08, generic-rs485-4ch,",
+        ),
         (('id = "shelf"', 'id = "s1"'), "shelves.0.id: 's1' is also a scanner"),
         (('to = "L1"', 'to = "L3"'), "events.1.from: lane 'L3' restocks from None"),
         (

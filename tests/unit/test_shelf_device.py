@@ -4,7 +4,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from device_profiles import ProfileError, load_profile_of
+from device_profiles import load_profile_of
 from device_profiles.weighing import WeighingProfile
 from edge_agent.devices.shelf import build_shelf
 from edge_agent.recognizers.weight import WeightRecognizer
@@ -54,7 +54,7 @@ def test_a_tcp_only_model_on_a_serial_port_is_refused() -> None:
 
 def test_a_shelf_profile_of_another_kind_is_refused() -> None:
     device = shelf(tcp="127.0.0.1:502").model_copy(update={"shelf": "dock-door-portal"})
-    with pytest.raises(ProfileError, match="ShelfProfile"):
+    with pytest.raises(ConfigError, match=r"^device 'shelf-1': shelf: .*ShelfProfile"):
         build_device(device, lambda: T0)
 
 

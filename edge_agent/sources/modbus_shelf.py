@@ -421,6 +421,7 @@ class ModbusShelfSource:
         self._rx_bytes = 0
         try:
             response = await read(request.address, count=request.count, device_id=unit)
+            _reraise_lost_cancel()
         except ConnectionException as exc:
             raise ModbusReadError(request, unit, "connection", str(exc)) from exc
         except (ModbusIOException, TimeoutError) as exc:
@@ -454,3 +455,12 @@ class ModbusShelfSource:
         delay_s = self._backoff.next_s()
         self.report.failed(reason, delay_s)
         await asyncio.sleep(delay_s)
+
+
+def _reraise_lost_cancel() -> None:
+    """Python 3.11's asyncio.wait_for (inside pymodbus) returns the answer instead of raising
+    when the task is cancelled just as the answer arrives: the cancel is lost, and a stopping
+    edge would go on polling. The task still counts the request to cancel; honour it."""
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError

@@ -1,5 +1,7 @@
 """Read planning and decoding of weighing transmitters, from hand-computed registers."""
 
+import asyncio
+import contextlib
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -267,3 +269,26 @@ def test_a_unit_backs_off_after_n_failures_and_comes_back_when_it_answers() -> N
     assert health.describe() == "unit 3 failing x2 (timeout)"
     health.answered()
     assert (health.answering, health.due(7.0), backoff.resets) == (True, True, 1)
+
+
+async def test_a_cancel_that_python_311_wait_for_swallowed_is_raised_again() -> None:
+    from edge_agent.sources.modbus_shelf import _reraise_lost_cancel
+
+    answered = asyncio.Event()
+
+    async def request() -> str:
+        with contextlib.suppress(asyncio.CancelledError):  # as 3.11's wait_for may
+            await answered.wait()
+        _reraise_lost_cancel()
+        return "polled on"
+
+    task = asyncio.create_task(request())
+    await asyncio.sleep(0)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+
+    calm = asyncio.create_task(request())
+    await asyncio.sleep(0)
+    answered.set()
+    assert await calm == "polled on"

@@ -26,7 +26,14 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Self
 
-from edge_agent.readings import Reading, ReadingFormatError, from_journal_row, journal_row
+from edge_agent.readings import (
+    Journaled,
+    Reading,
+    ReadingFormatError,
+    Unreadable,
+    from_journal_row,
+    journal_row,
+)
 from edge_agent.recognizers.base import Clock, Rejected
 from edge_agent.store import Store, insert_rows
 
@@ -45,7 +52,8 @@ CREATE TABLE IF NOT EXISTS recognizer_state_bad (
     at TEXT NOT NULL);
 """
 
-Entry = tuple[int, Reading | Rejected]  # (seq, reading); Rejected: a row that does not decode
+# (seq, reading); Rejected: a row that does not decode, or what a source could not read
+Entry = tuple[int, Reading | Rejected]
 Row = tuple[int, str, int, str]
 
 
@@ -181,7 +189,7 @@ class Journal:
     def _decode(self, device: str, row: Row) -> Reading | Rejected:
         seq, kind, at_us, payload = row
         try:
-            return from_journal_row(device, kind, at_us, payload)
+            return _entry(from_journal_row(device, kind, at_us, payload))
         except (ReadingFormatError, ValueError, OverflowError) as e:
             problem = str(e)
         log.error("journal: reading %d of device %r does not decode: %s", seq, device, problem)
@@ -189,7 +197,7 @@ class Journal:
 
     # -- the pump's side -----------------------------------------------------------------------
 
-    async def append(self, device: str, batch: Sequence[Reading]) -> None:
+    async def append(self, device: str, batch: Sequence[Journaled]) -> None:
         """Journal one batch (one commit); waits while the device's journal is full. The stage
         may take the batch before that commit is done."""
         if not batch:
@@ -202,7 +210,8 @@ class Journal:
         self.appends += 1
         fault = self._fault_exit_after is not None and self.appended >= self._fault_exit_after
         if not fault:  # (test-only: the batch that trips the fault is never seen by a stage)
-            dev.pending.extend(zip(range(first, first + len(batch)), batch, strict=True))
+            entries = map(_entry, batch)
+            dev.pending.extend(zip(range(first, first + len(batch)), entries, strict=True))
             dev.arrived.set()
         rows = [(first + i, device, *journal_row(r)) for i, r in enumerate(batch)]
         append = partial(self._tables.append, rows)
@@ -277,3 +286,10 @@ class Journal:
         at = self._clock().isoformat()
         await self._store.write(partial(self._tables.set_aside, device, reason, at))
         self._devices[device].state = None
+
+
+def _entry(reading: Journaled) -> Reading | Rejected:
+    """What the stage takes: an Unreadable goes to rejected_readings, not to the recognizer."""
+    if isinstance(reading, Unreadable):
+        return Rejected(reading.device, reading.raw, reading.reason, reading.at)
+    return reading

@@ -61,6 +61,23 @@ class WeightSample:
 Reading = Scan | TagRead | WeightSample
 
 
+@dataclass(frozen=True, slots=True)
+class Unreadable:
+    """Device data a source could not make into a reading (a scanner line over max_line_bytes).
+
+    Journaled like a reading, then kept in the edge's rejected_readings; never fed to a
+    recognizer. `raw` is a capped prefix; `reason` says what was wrong, with the size.
+    """
+
+    device: str
+    raw: str
+    reason: str
+    at: datetime
+
+
+Journaled = Reading | Unreadable  # what a source yields and the journal stores
+
+
 class ReadingFormatError(ValueError):
     """A journal row that does not decode into a reading (a kind this version does not know)."""
 
@@ -69,8 +86,11 @@ def _us(at: datetime) -> int:
     return (at - EPOCH) // _US
 
 
-def journal_row(reading: Reading) -> tuple[str, int, str]:
+def journal_row(reading: Journaled) -> tuple[str, int, str]:
     """(kind, at_us, payload) of a reading; times must be timezone-aware (exact to the us)."""
+    if isinstance(reading, Unreadable):
+        assert "\n" not in reading.reason
+        return "unreadable", _us(reading.at), f"{reading.reason}\n{reading.raw}"
     if isinstance(reading, Scan):
         return "scan", _us(reading.at), reading.raw
     if isinstance(reading, WeightSample):
@@ -83,9 +103,14 @@ def journal_row(reading: Reading) -> tuple[str, int, str]:
     return "tag", _us(reading.at), payload
 
 
-def from_journal_row(device: str, kind: str, at_us: int, payload: str) -> Reading:
+def from_journal_row(device: str, kind: str, at_us: int, payload: str) -> Journaled:
     if kind == "scan":
         return Scan(device=device, raw=payload, at=EPOCH + at_us * _US)
+    if kind == "unreadable":
+        reason, newline, raw = payload.partition("\n")
+        if not newline:
+            raise ReadingFormatError(f"journal row of device {device!r}: bad unreadable payload")
+        return Unreadable(device=device, raw=raw, reason=reason, at=EPOCH + at_us * _US)
     if kind == "weight":
         return _weight(device, at_us, payload)
     if kind != "tag":

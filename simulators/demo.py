@@ -5,7 +5,8 @@ one edge agent reading the scenario's scanners over TCP, its RFID portals over L
 load-cell shelves over Modbus TCP (a gateway in front of the shelf's transmitters, whatever the
 scenario's transport) from our simulators, all on free loopback ports, and a live summary.
 `--check` compares the ledger with the scenario's ground truth once everything was emitted and
-the edge has nothing pending.
+the edge has nothing pending; run from a terminal (stdin a TTY), the API then stays up until
+Ctrl-C, and otherwise (tests, CI, a pipe) the demo exits with the check's code.
 """
 
 import asyncio
@@ -15,6 +16,7 @@ import logging
 import os
 import signal
 import sqlite3
+import sys
 import tempfile
 import urllib.request
 from collections.abc import Iterator
@@ -201,6 +203,8 @@ class _Run:
     duration_s: float | None
     check: bool
     quit: asyncio.Event
+    # A person at a terminal: after CHECK OK the API stays up until Ctrl-C (pipes exit).
+    stay_up: bool = field(default_factory=lambda: _interactive())
     started: float = field(default_factory=lambda: asyncio.get_running_loop().time())
 
 
@@ -234,12 +238,57 @@ async def _run_site(
                 tg.create_task(s.serve(), name=f"scanner {n}") for n, s in sims.scanners.items()
             ]
             probe = _Probe(url, edge.outbox.path, viewer)
-            return await _watch(plan, sims, probe, opts)
+            print(_legend(plan), flush=True)
+            code = await _watch(plan, sims, probe, opts)
+            if code == 0 and opts.check and opts.stay_up:
+                await _stay_up(url, opts)
+            return code
         finally:
             stop.set()
             for task in tasks:
                 task.cancel()
     raise AssertionError("unreachable")
+
+
+def _interactive() -> bool:
+    try:
+        return sys.stdin is not None and sys.stdin.isatty()
+    except ValueError:  # stdin closed
+        return False
+
+
+async def _stay_up(url: str, opts: _Run) -> None:
+    """A person at a terminal gets to try the API on the checked ledger until Ctrl-C."""
+    print(f"demo: the API stays up at {url.rstrip('/')} until Ctrl-C", flush=True)
+    await opts.quit.wait()
+    print("demo: stopped")
+
+
+def _noise_reads(plan: Plan) -> tuple[int, int]:
+    """(garbage, double) reads the scenario adds on purpose: a double repeats the read before."""
+    garbage = double = 0
+    for scans in plan.scans.values():
+        previous = None
+        for scan in scans:
+            if scan.noise and previous is not None and scan.barcode == previous.barcode:
+                double += 1
+            elif scan.noise:
+                garbage += 1
+            previous = scan
+    return garbage, double
+
+
+def _legend(plan: Plan) -> str:
+    garbage, double = _noise_reads(plan)
+    return (
+        "demo: live line: txns = stock transactions the edge made from scans, RFID loads and"
+        " shelf changes, posted = acknowledged by the aggregator, outbox = not yet; ledger"
+        " movements = the double-entry postings the txns became (a count posts only its"
+        " variance, so movements and txns differ); balances = (item, location, lot) rows\n"
+        f"demo: rejected reads = deliberate noise: the scenario sends {garbage} garbage"
+        f" read(s) (bad check digit, unreadable) that the edge keeps in rejected_readings, and"
+        f" {double} double scan(s) that it drops as duplicates"
+    )
 
 
 def _keys(database_url: str) -> tuple[str, str]:
@@ -481,7 +530,7 @@ def _summary(elapsed: float, progress: str, snap: _Snapshot) -> str:
         e = snap.edge
         edge = (
             f"edge: {e.made - e.pending - e.rejected_txns} txns posted, outbox {e.pending}, "
-            f"rejected {e.rejected_txns} txns + {e.rejected_reads} reads"
+            f"rejected {e.rejected_txns} txns + {e.rejected_reads} reads (noise)"
         )
     balances = None if snap.stock is None else len(snap.stock)
     return (

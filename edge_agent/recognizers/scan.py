@@ -227,14 +227,16 @@ class ScanRecognizer:
                 out = self._close_count(at)
                 self._mode = mode
                 self._count = {} if mode is Mode.COUNT else None
+                if self._count is None and self._qty_once == 0:
+                    self._qty_once = None  # a count's "absent" leaves with the count
                 return out
             case SetLocation(code):
                 return self._set_location(code, at)
             case SetDestination(code):
                 self._to = code
             case SetQty(qty):
-                if qty == 0 and self._mode is not Mode.COUNT:
-                    return [self._reject(raw, at, "SW:QTY:0 is only allowed in COUNT mode")]
+                if qty == 0 and self._count is None:
+                    return [self._reject(raw, at, self._qty_zero_problem())]
                 self._qty_once = qty
             case SetLot(lot):
                 self._lot_once = lot
@@ -244,6 +246,11 @@ class ScanRecognizer:
                 self._qty_once = self._lot_once = None
                 self._count = None
         return []
+
+    def _qty_zero_problem(self) -> str:
+        if self._mode is not Mode.COUNT:
+            return "SW:QTY:0 is only allowed in COUNT mode"
+        return "SW:QTY:0 is only allowed in an open count; scan SW:LOC:<code> first"
 
     def _set_location(self, code: str, at: datetime) -> list[Output]:
         if self._mode is not Mode.COUNT:

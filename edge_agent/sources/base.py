@@ -13,7 +13,7 @@ device back.
 from collections.abc import AsyncIterator, Sequence
 from typing import Protocol
 
-from edge_agent.readings import Reading
+from edge_agent.readings import Journaled
 from stockwire.status import DeviceStatus
 
 
@@ -24,9 +24,9 @@ class SourceError(Exception):
 class Source(Protocol):
     device: str
 
-    def batches(self) -> AsyncIterator[Sequence[Reading]]:
-        """Yield non-empty batches of readings, in device order, forever; reconnect on
-        failure; return only when cancelled."""
+    def batches(self) -> AsyncIterator[Sequence[Journaled]]:
+        """Yield non-empty batches of readings (and of what could not be read), in device
+        order, forever; reconnect on failure; return only when cancelled."""
         ...
 
     def status(self) -> DeviceStatus: ...

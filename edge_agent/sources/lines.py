@@ -1,8 +1,9 @@
 """Line framing and the reconnect loop shared by the scanner transports (TCP and serial).
 
 A scanner sends one scan per line. Lines end at the profile's terminator; a line longer than
-max_line_bytes is dropped (logged, counted) and the stream resyncs at the next terminator. Bytes
-are decoded with errors="replace": bad bytes never stop a source.
+max_line_bytes is not a scan: its first OVERLONG_PREFIX_BYTES_MAX bytes and its size become an
+Unreadable (kept in the edge's rejected_readings, logged, counted) and the stream resyncs at the
+next terminator. Bytes are decoded with errors="replace": bad bytes never stop a source.
 """
 
 import asyncio
@@ -15,7 +16,7 @@ from datetime import UTC, datetime
 from device_profiles.schema import ScannerProfile
 from edge_agent.backoff import Backoff
 from edge_agent.outage import OutageReport
-from edge_agent.readings import Scan
+from edge_agent.readings import Scan, Unreadable
 from edge_agent.recognizers.base import Clock
 from edge_agent.sources.base import SourceError
 from stockwire.status import DeviceState, DeviceStatus
@@ -24,10 +25,33 @@ log = logging.getLogger(__name__)
 
 READ_BYTES_MAX = 4096
 DETAIL_CHARS_MAX = 500
+OVERLONG_PREFIX_BYTES_MAX = 256
+
+
+@dataclass(frozen=True, slots=True)
+class Overlong:
+    """A line longer than the framer's max: its first bytes, its size, whether it ended."""
+
+    prefix: bytes
+    size_bytes: int
+    ended: bool = True
+
+    def reason(self, max_line_bytes: int) -> str:
+        over = f"is over max_line_bytes {max_line_bytes}"
+        kept = f"the first {len(self.prefix)} bytes kept"
+        if self.ended:
+            return f"line of {self.size_bytes} bytes {over}; {kept}"
+        return (
+            f"line of {self.size_bytes}+ bytes {over} and the connection ended before its"
+            f" terminator; {kept}"
+        )
 
 
 class LineFramer:
-    """Splits a byte stream into lines at `terminator`; no line (or buffer) exceeds the max."""
+    """Splits a byte stream into lines at `terminator`; no line (or buffer) exceeds the max.
+
+    Over-long lines are not returned by `feed`; `take_overlong` hands them over (prefix, size).
+    """
 
     def __init__(self, terminator: bytes, max_line_bytes: int) -> None:
         assert terminator
@@ -37,6 +61,9 @@ class LineFramer:
         self.overlong = 0
         self._buffer = bytearray()
         self._skipping = False
+        self._skipped_prefix = b""
+        self._skipped_bytes = 0
+        self._dropped: list[Overlong] = []
 
     def feed(self, data: bytes) -> list[bytes]:
         """The complete lines in `data` (and what came before it), without terminators."""
@@ -45,30 +72,44 @@ class LineFramer:
         while (end := self._buffer.find(self.terminator)) >= 0:
             line = bytes(self._buffer[:end])
             del self._buffer[: end + len(self.terminator)]
-            if self._skipping:
-                self._skipping = False  # the tail of an over-long line: resync here
+            if self._skipping:  # the tail of an over-long line: resync here
+                self._skipping = False
+                size = self._skipped_bytes + len(line)
+                self._overlong(Overlong(self._skipped_prefix, size))
             elif len(line) > self.max_line_bytes:
-                self._overlong(len(line))
+                self._overlong(Overlong(line[:OVERLONG_PREFIX_BYTES_MAX], len(line)))
             else:
                 lines.append(line)
         if len(self._buffer) > self.max_line_bytes + len(self.terminator) - 1:
             if not self._skipping:
-                self._overlong(len(self._buffer))
-            self._skipping = True
+                self._skipping = True
+                self._skipped_prefix = bytes(self._buffer[:OVERLONG_PREFIX_BYTES_MAX])
+                self._skipped_bytes = 0
             keep = len(self.terminator) - 1  # a terminator may be split across reads
+            self._skipped_bytes += len(self._buffer) - keep
             del self._buffer[: len(self._buffer) - keep]
         return lines
 
+    def take_overlong(self) -> list[Overlong]:
+        """The over-long lines met since the last call, in stream order."""
+        dropped, self._dropped = self._dropped, []
+        return dropped
+
     def reset(self) -> None:
-        """Forget a partial line (after a reconnect it cannot be completed)."""
+        """Forget a partial line (after a reconnect it cannot be completed); an over-long
+        line cut short this way is still handed over by `take_overlong`."""
+        if self._skipping:
+            size = self._skipped_bytes + len(self._buffer)
+            self._overlong(Overlong(self._skipped_prefix, size, ended=False))
         self._buffer.clear()
         self._skipping = False
 
-    def _overlong(self, size: int) -> None:
+    def _overlong(self, line: Overlong) -> None:
         self.overlong += 1
+        self._dropped.append(line)
         log.warning(
-            "dropped a line of %d+ bytes (max_line_bytes %d; %d dropped so far)",
-            size,
+            "rejected a line of %d bytes (max_line_bytes %d; %d over-long so far)",
+            line.size_bytes,
             self.max_line_bytes,
             self.overlong,
         )
@@ -136,10 +177,10 @@ class LineSource(ABC):
     def status(self) -> DeviceStatus:
         detail = self._detail
         if detail is None and self.counters.overlong:
-            detail = f"{self.counters.overlong} over-long line(s) dropped"
+            detail = f"{self.counters.overlong} over-long line(s) rejected"
         return DeviceStatus(kind=self.kind, state=self._state, detail=detail)
 
-    async def batches(self) -> AsyncIterator[list[Scan]]:
+    async def batches(self) -> AsyncIterator[list[Scan | Unreadable]]:
         while True:
             try:
                 reader, writer = await self._open()
@@ -148,9 +189,11 @@ class LineSource(ABC):
                 continue
             self._up()
             try:
-                async for texts in self._lines(reader):
+                async for texts, overlong in self._lines(reader):
                     at = self._clock()
-                    yield [Scan(device=self.device, raw=text, at=at) for text in texts]
+                    batch: list[Scan | Unreadable] = [self._unreadable(o, at) for o in overlong]
+                    batch += [Scan(device=self.device, raw=text, at=at) for text in texts]
+                    yield batch
                 reason = f"{self.endpoint} closed the connection"
             except SourceError as exc:
                 reason = f"read from {self.endpoint} failed: {exc}"
@@ -158,15 +201,21 @@ class LineSource(ABC):
                 writer.close()
             await self._pause(reason)
 
-    async def _lines(self, reader: asyncio.StreamReader) -> AsyncIterator[list[str]]:
-        """The non-empty scan texts of each read that completes any."""
-        self._framer.reset()
+    async def _lines(
+        self, reader: asyncio.StreamReader
+    ) -> AsyncIterator[tuple[list[str], list[Overlong]]]:
+        """The non-empty scan texts and the over-long lines of each read that completes any."""
+        self._framer.reset()  # an over-long line a lost connection cut short is handed over here
         while True:
             try:
                 data = await reader.read(READ_BYTES_MAX)
             except OSError as exc:
                 raise SourceError(str(exc) or type(exc).__name__) from exc
             if not data:
+                self._framer.reset()
+                self.counters.overlong = self._framer.overlong
+                if overlong := self._framer.take_overlong():
+                    yield [], overlong
                 return
             texts = []
             for line in self._framer.feed(data):
@@ -177,8 +226,13 @@ class LineSource(ABC):
                 self.counters.lines += 1
                 texts.append(text)
             self.counters.overlong = self._framer.overlong
-            if texts:
-                yield texts
+            overlong = self._framer.take_overlong()
+            if texts or overlong:
+                yield texts, overlong
+
+    def _unreadable(self, line: Overlong, at: datetime) -> Unreadable:
+        raw = line.prefix.decode(self.profile.encoding, errors="replace")
+        return Unreadable(self.device, raw, line.reason(self.profile.max_line_bytes), at)
 
     def _up(self) -> None:
         self.counters.connects += 1

@@ -2,6 +2,7 @@
 the scenario's ground truth."""
 
 import os
+import pty
 import re
 import signal
 import subprocess
@@ -25,6 +26,7 @@ def stockwire(*args: str) -> list[str]:
 def test_demo_ledger_matches_ground_truth(tmp_path: Path, broker: str) -> None:
     done = subprocess.run(
         stockwire("demo", "--duration", "90", "--check", "--workdir", str(tmp_path)),
+        stdin=subprocess.DEVNULL,  # not a terminal: exits with the check's code
         capture_output=True,
         text=True,
         timeout=DEMO_TIMEOUT_S,
@@ -43,6 +45,7 @@ def test_demo_ledger_matches_ground_truth(tmp_path: Path, broker: str) -> None:
     summaries = [line for line in done.stdout.splitlines() if line.startswith("[")]
     assert summaries, output
     assert "dead letters 0" in summaries[-1], output
+    assert "stays up" not in done.stdout, output
     assert list(tmp_path.glob("run-*/ledger.sqlite")), "the ledger file was kept in --workdir"
 
 
@@ -50,7 +53,11 @@ def test_demo_ledger_matches_ground_truth(tmp_path: Path, broker: str) -> None:
 def test_demo_stops_cleanly_on_ctrl_c(tmp_path: Path) -> None:
     command = stockwire("demo", "--workdir", str(tmp_path))
     with subprocess.Popen(
-        command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        command,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     ) as proc:
         assert proc.stdout is not None
         watchdog = threading.Timer(DEMO_TIMEOUT_S, proc.kill)  # never hang the suite
@@ -70,6 +77,46 @@ def test_demo_stops_cleanly_on_ctrl_c(tmp_path: Path) -> None:
     assert proc.returncode == 0, "".join(seen) + rest
     assert "demo: stopped" in rest
     assert (with_key, without_key) == (200, 401)
+    legend = "".join(seen)  # said once, before the first live line
+    assert "demo: live line: txns = stock transactions" in legend
+    assert "ledger movements = the double-entry postings" in legend
+    assert re.search(r"rejected reads = deliberate noise: the scenario sends [1-9]", legend)
+    assert "live line" not in rest
+
+
+@pytest.mark.e2e
+def test_demo_from_a_terminal_keeps_the_api_up_after_check_ok(tmp_path: Path) -> None:
+    """stdin a TTY (a pty): after CHECK OK the API answers until Ctrl-C, then exit 0."""
+    command = stockwire("demo", "--duration", "90", "--check", "--workdir", str(tmp_path))
+    controller, terminal = pty.openpty()
+    try:
+        with subprocess.Popen(
+            command, stdin=terminal, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        ) as proc:
+            assert proc.stdout is not None
+            watchdog = threading.Timer(DEMO_TIMEOUT_S, proc.kill)  # never hang the suite
+            watchdog.start()
+            try:
+                seen = []
+                for line in proc.stdout:
+                    seen.append(line)
+                    if "stays up" in line:
+                        break
+                output = "".join(seen)
+                assert "CHECK OK" in output, output
+                assert proc.poll() is None, output  # still running after the check
+                with_key, without_key = _try_the_printed_key(output)
+                proc.send_signal(signal.SIGINT)
+                rest, _ = proc.communicate(timeout=60)
+            finally:
+                watchdog.cancel()
+                proc.kill()
+    finally:
+        os.close(controller)
+        os.close(terminal)
+    assert (with_key, without_key) == (200, 401)
+    assert proc.returncode == 0, output + rest
+    assert "demo: stopped" in rest
 
 
 def _try_the_printed_key(output: str) -> tuple[int, int]:
@@ -94,6 +141,7 @@ def test_demo_check_fails_when_time_runs_out(tmp_path: Path) -> None:
     """The small site needs ~20 s of scanning: 3 s cannot be enough, so --check must say no."""
     done = subprocess.run(
         stockwire("demo", "--duration", "3", "--check", "--workdir", str(tmp_path)),
+        stdin=subprocess.DEVNULL,
         capture_output=True,
         text=True,
         timeout=DEMO_TIMEOUT_S,

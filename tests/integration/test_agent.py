@@ -14,6 +14,7 @@ from edge_agent.agent import run_agent
 from edge_agent.recognizers.scan import ScanRecognizer
 from edge_agent.registry import builder
 from edge_agent.settings import DeviceConfig, EdgeSettings
+from edge_agent.sources.scanner_tcp import ScannerTcpSource
 from simulators.mosquitto import Mosquitto
 from stockwire.errors import ConfigError
 from stockwire.status import EdgeState
@@ -114,6 +115,47 @@ async def test_pipeline_from_sources_to_acked(mosquitto: Mosquitto, tmp_path: Pa
     )
     status = await retained_status(mosquitto)
     assert status.state is EdgeState.OFFLINE  # graceful stop
+
+
+async def test_an_overlong_scanner_line_is_kept_in_rejected_readings(
+    mosquitto: Mosquitto, tmp_path: Path
+) -> None:
+    """A 5,000-byte line from a real TCP scanner: prefix, size and reason kept; the scans after
+    it post as usual."""
+    lines = [b"SW:MODE:PICK", b"SW:LOC:A-01-02", b"W" * 5000, b"WIDGET-42"]
+    connections: list[asyncio.StreamWriter] = []
+
+    async def scanner_device(_: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        connections.append(writer)
+        writer.write(b"".join(line + b"\r\n" for line in lines))
+        await writer.drain()
+
+    device = await asyncio.start_server(scanner_device, "127.0.0.1", 0)
+    port = device.sockets[0].getsockname()[1]
+    profile = load_profile_of("generic-tcp-scanner", ScannerProfile)
+    source = ScannerTcpSource("scan1", profile, "127.0.0.1", port)
+    settings = edge_settings(mosquitto, tmp_path)
+    aggregator = Aggregator(mosquitto)
+    stop = asyncio.Event()
+    try:
+        async with running(aggregator.run()):
+            devices = [(source, scanner())]
+            agent = asyncio.create_task(run_agent(settings, stop=stop, sources=devices))
+            await wait_until(lambda: len(aggregator.accepted) == 1, "the pick acked")
+            await stop_agent(stop, agent)
+    finally:
+        device.close()
+        for writer in connections:
+            writer.close()
+            await writer.wait_closed()
+        await device.wait_closed()
+    assert [t.sku for t in aggregator.accepted.values()] == ["WIDGET-42"]
+    [(dev, raw, reason)] = rejected_readings(settings)
+    assert (dev, raw) == ("scan1", "W" * 256)
+    assert reason == (
+        f"line of 5000 bytes is over max_line_bytes {profile.max_line_bytes};"
+        " the first 256 bytes kept"
+    )
 
 
 async def test_broker_down_only_grows_the_outbox(mosquitto: Mosquitto, tmp_path: Path) -> None:

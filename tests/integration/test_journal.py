@@ -12,7 +12,8 @@ import pytest
 
 from edge_agent.journal import Journal, Taken
 from edge_agent.outbox import Outbox
-from edge_agent.readings import Scan
+from edge_agent.readings import Scan, Unreadable
+from edge_agent.recognizers.base import Rejected
 from edge_agent.store import Store, StoreError
 from tests.integration.edge_support import EDGE, WAIT_S, draft, now, wait_until
 
@@ -246,3 +247,23 @@ async def test_a_failed_transaction_fails_its_group_and_the_store_takes_no_more(
     with pytest.raises(StoreError, match="an earlier transaction failed"):
         await edge.journal.append("b", scans("b", "B-1"))
     assert rows(edge.path, "SELECT count(*) FROM readings") == [(0,)]
+
+
+async def test_an_unreadable_line_reaches_the_stage_as_rejected_also_after_a_restart(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "edge.sqlite"
+    edge = await open_edge(path, ["a"])
+    bad = Unreadable("a", "X" * 256, "line of 5000 bytes is over max_line_bytes 4096", T0)
+    await edge.journal.append("a", [bad, *scans("a", "WIDGET-42")])
+    taken = [edge.journal.take("a"), edge.journal.take("a")]
+    await edge.store.close()
+    expected = Rejected("a", "X" * 256, bad.reason, T0)
+    assert [r for _, r in filter(None, taken)] == [expected, *scans("a", "WIDGET-42")]
+    edge = await open_edge(path, ["a"])  # not consumed: replayed from the file
+    try:
+        replayed = edge.journal.take("a")
+        assert replayed is not None
+        assert replayed[1] == expected
+    finally:
+        await edge.store.close()

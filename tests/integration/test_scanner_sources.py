@@ -14,7 +14,7 @@ import pytest
 from device_profiles import ScannerProfile, load_profile_of
 from edge_agent.backoff import Backoff
 from edge_agent.devices.scanner import build_scanner
-from edge_agent.readings import Scan
+from edge_agent.readings import Scan, Unreadable
 from edge_agent.settings import DeviceConfig
 from edge_agent.sources.lines import LineFramer, LineSource, decode_line
 from edge_agent.sources.scanner_serial import ScannerSerialSource
@@ -57,7 +57,8 @@ class Collector:
     def __init__(self, source: LineSource) -> None:
         self.source = source
         self.scans: list[Scan] = []
-        self.batches: list[list[Scan]] = []
+        self.unreadable: list[Unreadable] = []
+        self.batches: list[list[Scan | Unreadable]] = []
         self._task: asyncio.Task[None] | None = None
 
     async def __aenter__(self) -> "Collector":
@@ -75,7 +76,8 @@ class Collector:
         async for batch in self.source.batches():
             assert batch, "a batch is never empty"
             self.batches.append(batch)
-            self.scans.extend(batch)
+            self.scans.extend(r for r in batch if isinstance(r, Scan))
+            self.unreadable.extend(r for r in batch if isinstance(r, Unreadable))
 
     @property
     def raws(self) -> list[str]:
@@ -105,6 +107,27 @@ def test_framer_drops_an_overlong_line_and_resyncs() -> None:
     assert framer.feed(b"tail\rNEXT\r") == [b"NEXT"]
     assert framer.overlong == 2
     assert framer.feed(b"12345678\r") == [b"12345678"]  # exactly the max is fine
+
+
+def test_framer_hands_over_overlong_lines_with_prefix_and_size() -> None:
+    framer = LineFramer(b"\r\n", 16)
+    assert framer.feed(b"A" * 5000 + b"\r\nOK\r\n") == [b"OK"]
+    assert framer.feed(b"B" * 20) == []
+    assert framer.feed(b"B" * 30 + b"\r") == []
+    assert framer.feed(b"\nC" * 10) == []  # cut short by a reconnect
+    framer.reset()
+    got = framer.take_overlong()
+    assert [(len(o.prefix), o.size_bytes, o.ended) for o in got] == [
+        (256, 5000, True),
+        (20, 50, True),
+        (19, 19, False),
+    ]
+    assert got[0].prefix == b"A" * 256
+    assert got[0].reason(16) == (
+        "line of 5000 bytes is over max_line_bytes 16; the first 256 bytes kept"
+    )
+    assert "connection ended" in got[2].reason(16)
+    assert framer.take_overlong() == []
 
 
 def test_decode_strips_prefix_and_suffix_and_replaces_bad_bytes() -> None:
@@ -208,9 +231,11 @@ async def test_tcp_lines_split_packets_overlong_and_bad_bytes(server: LineServer
     ]
     assert all(s.device == "dock-1" and s.at.tzinfo is not None for s in got.scans)
     assert source.counters.overlong == 1
+    assert [(u.device, u.raw[:40]) for u in got.unreadable] == [("dock-1", "X" * 40)]
+    assert "line of 59 bytes is over max_line_bytes 32" in got.unreadable[0].reason
     assert source.counters.empty == 1
     assert source.status().state is DeviceState.UP
-    assert source.status().detail == "1 over-long line(s) dropped"
+    assert source.status().detail == "1 over-long line(s) rejected"
 
 
 async def test_tcp_lines_of_one_read_come_as_one_batch(server: LineServer) -> None:

@@ -42,3 +42,23 @@ def test_aggregator_example_loads() -> None:
     assert settings.database_url.startswith("sqlite+aiosqlite:///")
     assert (settings.mqtt.username, settings.mqtt.tls) == ("aggregator", True)
     assert settings.site == load_settings(EdgeSettings, CONFIG / "edge.example.toml").site
+
+
+def test_the_readme_first_try_overrides_point_the_examples_at_a_loopback_broker(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The README's `export` lines (first try with `mosquitto -p 1883`) load as it says."""
+    readme = (CONFIG.parents[1] / "README.md").read_text(encoding="utf-8")
+    exports = [line for line in readme.splitlines() if line.startswith("export STOCKWIRE_")]
+    assignments = [
+        word.split("=", 1) for line in exports for word in line.removeprefix("export ").split()
+    ]
+    assert len(assignments) >= 8, "the README's first-try block is gone"
+    for name, value in assignments:
+        monkeypatch.setenv(name, value.replace("$PWD", str(tmp_path)))
+    edge = load_settings(EdgeSettings, CONFIG / "edge.example.toml")
+    aggregator = load_settings(AggregatorSettings, CONFIG / "aggregator.example.toml")
+    for mqtt in (edge.mqtt, aggregator.mqtt):
+        assert (mqtt.host, mqtt.port, mqtt.tls) == ("127.0.0.1", 1883, False)
+    assert edge.outbox.path == tmp_path / "outbox.sqlite"
+    assert aggregator.database_url == f"sqlite+aiosqlite:///{tmp_path}/ledger.db"

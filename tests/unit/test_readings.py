@@ -6,6 +6,7 @@ from edge_agent.readings import (
     ReadingFormatError,
     Scan,
     TagRead,
+    Unreadable,
     WeightSample,
     from_journal_row,
     journal_row,
@@ -32,9 +33,10 @@ AT = datetime(2026, 11, 29, 7, 30, 1, 123456, tzinfo=UTC)
         WeightSample("shelf-c", "lane-1", 1234.5678, AT, stable=True),
         WeightSample("shelf-c", "lane-2", -0.25, AT, stable=False),
         WeightSample("shelf-c", "lane-3", 0.1 + 0.2, AT),
+        Unreadable("scan-1", "XX\nY\r", "line of 5000 bytes is over max_line_bytes 4096", AT),
     ],
 )
-def test_journal_row_round_trip(reading: Scan | TagRead | WeightSample) -> None:
+def test_journal_row_round_trip(reading: Scan | TagRead | WeightSample | Unreadable) -> None:
     kind, at_us, payload = journal_row(reading)
     assert from_journal_row(reading.device, kind, at_us, payload) == reading
 
@@ -47,6 +49,7 @@ def test_journal_row_round_trip(reading: Scan | TagRead | WeightSample) -> None:
         ("weight", "lane-1 x 1"),
         ("tag", "3034257BF7194E4000001A85 2 -58.5"),
         ("tag", "x y z 1 2 3"),
+        ("unreadable", "a reason without the raw part"),
     ],
 )
 def test_bad_journal_rows_raise_format_errors(kind: str, payload: str) -> None:

@@ -2,8 +2,10 @@
 rather than ignored, stock filters that say why they match nothing, and an honest /health.
 create_app over a real database, served by uvicorn on a free port."""
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 from uuid import uuid4
 
@@ -15,6 +17,7 @@ from aggregator.api.deps import ApiState
 from aggregator.database import create_engine
 from aggregator.ledger import Ledger
 from aggregator.roles import Role
+from simulators.demo import _Probe
 from stockwire.txn import TxnKind
 from tests.integration import aggregator_support as support
 from tests.integration.aggregator_support import (
@@ -167,12 +170,15 @@ async def test_stock_filters_that_name_nothing_say_so(db_url: str, ledger: Ledge
 async def test_health_is_503_while_degraded_with_the_same_body(db_url: str, ledger: Ledger) -> None:
     async with api(ledger, db_url, mqtt=False) as http:
         degraded = await http.get("/health")
+        demo_probe = _Probe(str(http.base_url), Path("/nonexistent"), key=None)
+        demo_reads = await asyncio.to_thread(demo_probe.health)  # the demo's _mqtt_up
     async with api(ledger, db_url, mqtt=True) as http:
         ok = await http.get("/health")
         spec = (await http.get("/openapi.json")).json()
     down = {"status": "degraded", "database": True, "mqtt": False}
     assert degraded.status_code == 503
     assert degraded.json().items() >= down.items()
+    assert demo_reads == degraded.json()
     assert ok.status_code == 200
     assert ok.json().items() >= {"status": "ok", "database": True, "mqtt": True}.items()
     assert "MQTT" in spec["paths"]["/health"]["get"]["responses"]["503"]["description"]

@@ -11,11 +11,13 @@ from uuid import uuid4
 
 import httpx
 import pytest
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from aggregator.api.app import create_app
 from aggregator.api.deps import ApiState
 from aggregator.database import create_engine
-from aggregator.ledger import Ledger
+from aggregator.ledger import Ledger, reads
 from aggregator.roles import Role
 from simulators.demo import _Probe
 from stockwire.txn import TxnKind
@@ -182,3 +184,18 @@ async def test_health_is_503_while_degraded_with_the_same_body(db_url: str, ledg
     assert ok.status_code == 200
     assert ok.json().items() >= {"status": "ok", "database": True, "mqtt": True}.items()
     assert "MQTT" in spec["paths"]["/health"]["get"]["responses"]["503"]["description"]
+
+
+@sqlite_only
+async def test_the_review_queue_is_read_through_its_index(engine: AsyncEngine) -> None:
+    """Pending transactions are a few among millions posted: no scan of them all per page."""
+    for status, after in (("pending", None), ("voided", uuid4())):
+        query = reads.transactions_query(status, after, 100)
+        async with engine.connect() as conn:
+            plan = await conn.execute(sa.text(f"EXPLAIN QUERY PLAN {_literal(query, conn)}"))
+            steps = " / ".join(str(row[-1]) for row in plan)
+        assert "USING INDEX ix_transactions_not_posted" in steps, steps
+
+
+def _literal(query: sa.Select[Any], conn: AsyncConnection) -> str:
+    return str(query.compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True}))

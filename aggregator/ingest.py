@@ -148,14 +148,18 @@ class Ingest:
     async def run(self) -> None:
         """Forever: connect, subscribe, consume; on a lost connection, back off and reconnect."""
         failures = 0
+        broker = self._broker()
         while True:
+            connected = False
             try:
                 async with mqtt.client(self.settings.mqtt, self.flow) as client:
                     await self._subscribe(client)
+                    connected = True
                     failures = 0
                     self.stats.connected = True
                     self._client = client
                     self.ready.set()
+                    log.info("mqtt: connected to %s, subscribed to the site's edges", broker)
                     await self._consume(client)
             except aiomqtt.MqttError as e:
                 if cancelling():
@@ -164,13 +168,23 @@ class Ingest:
                 failures += 1
                 self.stats.reconnects += 1
                 delay_s = self._backoff_s(failures)
-                log.warning("mqtt: %s; reconnecting in %.1fs", e, delay_s)
+                what = "lost the connection to" if connected else "cannot connect to"
+                log.warning("mqtt: %s %s: %s; reconnecting in %.1fs", what, broker, e, delay_s)
                 await asyncio.sleep(delay_s)
+                log.info("mqtt: reconnecting to %s (attempt %d)", broker, failures)
+            except asyncio.CancelledError:
+                log.info("mqtt: the aggregator is stopping; leaving %s", broker)
+                raise
             finally:
                 self.stats.connected = False
                 self._client = None
                 for task in self._sending:
                     task.cancel()  # the connection they were queued on is gone
+
+    def _broker(self) -> str:
+        conf = self.settings.mqtt
+        user = conf.username or "anonymous"
+        return f"mqtt{'s' if conf.tls else ''}://{conf.host}:{conf.port} as {user}"
 
     def _backoff_s(self, failures: int) -> float:
         cap_s = self.settings.mqtt.reconnect_delay_max_s

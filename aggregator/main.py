@@ -20,7 +20,7 @@ async def run(config: Path) -> int:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
+        loop.add_signal_handler(sig, _stop_on, sig, stop)
     try:
         await run_aggregator(settings, stop=stop)
     except (AggregatorError, SQLAlchemyError) as e:  # a DatabaseUrlError is a ConfigError: 2
@@ -30,3 +30,8 @@ async def run(config: Path) -> int:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
     return 0
+
+
+def _stop_on(sig: signal.Signals, stop: asyncio.Event) -> None:
+    log.info("aggregator: %s received, stopping", sig.name)
+    stop.set()

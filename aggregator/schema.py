@@ -52,6 +52,15 @@ sa.Index(
     sqlite_where=transactions.c.load_id.isnot(None),
     postgresql_where=transactions.c.load_id.isnot(None),
 )
+# The review queue and the voided: a few rows among many posted ones (GET /transactions).
+# Queries must say `status <> 'posted'` for SQLite to use it.
+sa.Index(
+    "ix_transactions_not_posted",
+    transactions.c.status,
+    transactions.c.id,
+    sqlite_where=transactions.c.status != "posted",
+    postgresql_where=transactions.c.status != "posted",
+)
 
 movements = sa.Table(
     "movements",

@@ -88,6 +88,7 @@ async def run_aggregator(
     finally:
         await asyncio.to_thread(writer.close)
         await engine.dispose()
+        log.info("aggregator for site %s: stopped", settings.site)
 
 
 async def _serve_until(
@@ -106,6 +107,8 @@ async def _serve_until(
         stop_task = asyncio.create_task(stop.wait())
         await asyncio.wait({stop_task, api_task, ingest_task}, return_when=asyncio.FIRST_COMPLETED)
         stop_task.cancel()
+        why = "asked to stop" if stop.is_set() else "a part of it ended"
+        log.info("aggregator for site %s: stopping (%s)", ingest.settings.site, why)
         for task in (api_task, ingest_task):
             if task.done():
                 task.result()  # an unexpected end of either part is an error

@@ -18,6 +18,7 @@ import signal
 import sqlite3
 import sys
 import tempfile
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -304,6 +305,7 @@ def _print_api(url: str, admin: str) -> None:
         f"demo: API {api}  (docs at {api}/docs: 'Authorize' with the key below)\n"
         f"demo: admin API key, made for this run: {admin}\n"
         f"demo:   curl {bearer} {api}/stock\n"
+        f"demo:   curl {bearer} '{api}/transactions?status=pending'   (waiting in review)\n"
         f"demo:   curl -X POST {bearer} {api}/transactions/<txn id>/approve"
         "   (or /void: a transaction waiting in review)\n"
         f"demo:   curl {bearer} {api}/audit   (every write attempt)",
@@ -316,7 +318,7 @@ async def _mqtt_up(url: str) -> None:
     probe = _Probe(url, Path("/nonexistent"), key=None)
     deadline = asyncio.get_running_loop().time() + READY_S
     while asyncio.get_running_loop().time() < deadline:
-        health = await asyncio.to_thread(probe.get, "/health")
+        health = await asyncio.to_thread(probe.health)
         if isinstance(health, dict) and health.get("mqtt"):
             return
         await asyncio.sleep(0.2)
@@ -404,6 +406,13 @@ class _Snapshot:
     dead_letters: int | None
 
 
+def _json_or_none(body: bytes) -> Any:
+    try:
+        return json.loads(body)
+    except ValueError:
+        return None
+
+
 class _Probe:
     """Reads the edge's outbox file and the aggregator's API; None where they do not answer."""
 
@@ -431,6 +440,18 @@ class _Probe:
             with urllib.request.urlopen(request, timeout=HTTP_TIMEOUT_S) as response:  # noqa: S310
                 return json.load(response)
         except (OSError, ValueError):
+            return None
+
+    def health(self) -> Any:
+        """GET /health: its body says what is down, also on the 503 of a degraded aggregator."""
+        url = self._api + "/health"
+        try:
+            with urllib.request.urlopen(url, timeout=HTTP_TIMEOUT_S) as response:  # noqa: S310
+                return _json_or_none(response.read())
+        except urllib.error.HTTPError as e:
+            with e:
+                return _json_or_none(e.read())
+        except OSError:
             return None
 
     def _count_movements(self) -> int | None:

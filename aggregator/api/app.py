@@ -5,11 +5,11 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from starlette.middleware.cors import CORSMiddleware
 
 from aggregator.api import problems
-from aggregator.api.deps import ApiState
+from aggregator.api.deps import ApiState, known_query
 from aggregator.api.middleware import REQUEST_ID_HEADER, RequestMiddleware
 from aggregator.api.routes import (
     audit,
@@ -32,7 +32,12 @@ def create_app(state: ApiState) -> FastAPI:
     async def lifespan(_app: FastAPI) -> AsyncIterator[dict[str, Any]]:
         yield {"api": state}
 
-    app = FastAPI(title="Stockwire aggregator", version="1", lifespan=lifespan)
+    app = FastAPI(
+        title="Stockwire aggregator",
+        version="1",
+        lifespan=lifespan,
+        dependencies=[Depends(known_query)],  # every route: an unknown query parameter is a 422
+    )
     routes = (
         health,
         stock,

@@ -5,6 +5,9 @@ from dataclasses import dataclass, field
 from typing import Annotated
 
 from fastapi import Depends, Query, Request
+from fastapi.dependencies.models import Dependant
+from fastapi.exceptions import RequestValidationError
+from fastapi.routing import APIRoute
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from aggregator.ledger import Ledger
@@ -71,3 +74,34 @@ LimitQuery = Annotated[int, Query(ge=1, le=PAGE_ROWS_MAX)]
 def next_cursor(ids: list[int], limit: int) -> int | None:
     """The cursor of the next page, or None when this page is the last."""
     return ids[-1] if len(ids) == limit else None
+
+
+def known_query(request: Request) -> None:
+    """Refuse query parameters the route does not take (422 naming each), rather than ignore
+    them: `/stock?skus=X` must not answer every line as if unfiltered."""
+    route = request.scope.get("route")
+    if not isinstance(route, APIRoute):
+        return
+    taken = _query_names(route.dependant)
+    unknown = [name for name in dict.fromkeys(request.query_params) if name not in taken]
+    if unknown:
+        takes = ", ".join(sorted(taken)) or "no query parameters"
+        raise RequestValidationError(
+            [
+                {
+                    "type": "unknown_parameter",
+                    "loc": ("query", name),
+                    "msg": f"unknown parameter; {route.path} takes {takes}",
+                    "input": request.query_params[name],
+                }
+                for name in unknown
+            ]
+        )
+
+
+def _query_names(dependant: Dependant) -> set[str]:
+    """The query parameters a route and its dependencies take, as clients spell them."""
+    names = {p.alias for p in dependant.query_params}
+    for sub in dependant.dependencies:
+        names |= _query_names(sub)
+    return names

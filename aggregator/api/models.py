@@ -81,6 +81,39 @@ class Transaction(BaseModel):
     movements: list[Movement]
 
 
+TxnStatus = Literal["pending", "posted", "voided"]
+
+
+class TransactionSummary(BaseModel):
+    """One transaction in a listing: who saw what, and the body's main fields."""
+
+    id: UUID
+    edge: str
+    device: str
+    seq: int
+    kind: str
+    status: TxnStatus
+    review_reason: str | None = Field(description="why a pending transaction waits in review")
+    sku: str | None
+    gtin: str | None
+    lot: str | None
+    qty: int
+    uom: str
+    from_location: str | None
+    to_location: str | None
+    confidence: float
+    epcs: int = Field(description="how many EPCs it carries (GET /transactions/{id} lists them)")
+    load_id: UUID | None
+    occurred_at: datetime
+    received_at: datetime
+    committed_at: datetime | None
+
+
+class TransactionPage(BaseModel):
+    items: list[TransactionSummary]
+    next: UUID | None = Field(description="pass as `after` for the next page; null on the last")
+
+
 class EpcMove(BaseModel):
     movement_id: int
     txn_id: UUID

@@ -235,6 +235,75 @@ async def transaction(engine: AsyncEngine, txn_id: UUID) -> TxnRow | None:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class TxnListRow:
+    id: UUID
+    edge: str
+    seq: int
+    kind: str
+    status: str
+    body: dict[str, Any]
+    occurred_at: datetime
+    received_at: datetime
+    committed_at: datetime | None
+    review_reason: str | None
+    load_id: UUID | None
+
+
+async def transactions_after(
+    engine: AsyncEngine, status: str | None, after: UUID | None, limit: int
+) -> list[TxnListRow]:
+    """Transactions with id > after by id (UUIDv7: the edges' clocks), of one status or all."""
+    query = transactions_query(status, after, limit)
+    async with engine.connect() as conn:
+        return [
+            TxnListRow(
+                id=r.id,
+                edge=r.edge,
+                seq=r.seq,
+                kind=r.kind,
+                status=r.status,
+                body=r.body,
+                occurred_at=aware(r.occurred_at),
+                received_at=aware(r.received_at),
+                committed_at=aware(r.committed_at) if r.committed_at is not None else None,
+                review_reason=r.review_reason,
+                load_id=r.load_id,
+            )
+            for r in await conn.execute(query)
+        ]
+
+
+def transactions_query(status: str | None, after: UUID | None, limit: int) -> sa.Select[Any]:
+    query = sa.select(transactions).order_by(transactions.c.id).limit(limit)
+    if status is not None:
+        query = query.where(transactions.c.status == status)
+    if status is not None and status != "posted":
+        # As ix_transactions_not_posted is declared, literally: SQLite's planner then uses it.
+        query = query.where(transactions.c.status != sa.literal_column("'posted'"))
+    if after is not None:
+        query = query.where(transactions.c.id > after)
+    return query
+
+
+async def unknown_filter(engine: AsyncEngine, where: StockFilter) -> tuple[str, str] | None:
+    """The first of sku, gtin, location that names nothing the ledger has ever seen, with the
+    value: (parameter, value). None when each names something (its stock may just be zero)."""
+    checks = (
+        ("sku", where.sku, items.c.sku),
+        ("gtin", where.gtin, items.c.gtin),
+        ("location", where.location, locations.c.code),
+    )
+    async with engine.connect() as conn:
+        for name, value, column in checks:
+            if value is None:
+                continue
+            found = await conn.execute(sa.select(1).where(column == value).limit(1))
+            if found.first() is None:
+                return name, value
+    return None
+
+
 async def item_totals(engine: AsyncEngine) -> dict[int, int]:
     """Sum over all locations per item: the double-entry invariant says every value is 0."""
     query = sa.select(balances.c.item_id, sa.func.sum(balances.c.qty)).group_by(balances.c.item_id)

@@ -1,5 +1,6 @@
 """Ingest end to end: a plain aiomqtt 'edge' publishes TxnBatch JSON to a real mosquitto."""
 
+import logging
 import tomllib
 from pathlib import Path
 
@@ -152,14 +153,18 @@ async def test_negative_stock_and_offline_edge_raise_alerts(
     assert (row.edge, row.state, row.last_seq) == (EDGE, "offline", short.txns[0].seq)
 
 
-async def test_ingest_reconnects_after_a_broker_restart(
-    mosquitto: Mosquitto, agg_settings: AggregatorSettings
+async def test_ingest_reconnects_after_a_broker_restart_and_logs_it(
+    mosquitto: Mosquitto, agg_settings: AggregatorSettings, caplog: pytest.LogCaptureFixture
 ) -> None:
     later = batch(txn(K.RECEIPT, 6, to_location="A-1"))
+    codes: dict[bool, int] = {}
+    caplog.set_level(logging.INFO, logger="aggregator")
     async with running_aggregator(agg_settings) as url, httpx.AsyncClient(base_url=url) as http:
 
         async def mqtt_is(up: bool) -> bool:
-            return bool((await http.get("/health")).json()["mqtt"]) is up
+            health = await http.get("/health")
+            codes[up] = health.status_code
+            return bool(health.json()["mqtt"]) is up
 
         mosquitto.kill()
         await wait_for(lambda: mqtt_is(False), "the aggregator to notice the broker is gone")
@@ -169,3 +174,18 @@ async def test_ingest_reconnects_after_a_broker_restart(
             await client.publish(TXN_TOPIC, later.model_dump_json(), qos=1)
             ack = await wait_ack(inbox, {later.txns[0].id})
     assert [r.status for r in ack.results] == [AckStatus.ACCEPTED]
+    assert codes == {False: 503, True: 200}  # degraded while the broker is away
+    broker = f"mqtt://{mosquitto.host}:{mosquitto.port}"
+    said = [r.getMessage() for r in caplog.records if r.name.startswith("aggregator")]
+    story = [
+        f"mqtt: connected to {broker}",
+        f"mqtt: lost the connection to {broker}",
+        f"mqtt: reconnecting to {broker}",
+        f"mqtt: connected to {broker}",
+        f"aggregator for site {SITE}: stopping (asked to stop)",
+        "mqtt: the aggregator is stopping",
+        f"aggregator for site {SITE}: stopped",
+    ]
+    told = iter(said)
+    for line in story:  # in this order, other lines between
+        assert any(m.startswith(line) for m in told), (line, said)

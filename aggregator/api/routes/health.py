@@ -15,21 +15,27 @@ router = APIRouter(tags=["health"])
 @router.get(
     "/health",
     responses={
-        503: {"model": Health, "description": "The database does not answer"},
+        503: {
+            "model": Health,
+            "description": "Degraded: the database does not answer or MQTT is not connected",
+        },
         500: problems(500)[500],
     },
 )
 async def health(state: StateDep, response: Response) -> Health:
+    """For monitors, without a key: 200 when the database answers and MQTT is connected,
+    else 503 with the same body saying which is down."""
     try:
         database = await reads.ping(state.engine)
     except (SQLAlchemyError, OSError):
         log.exception("health: database unreachable")
         database = False
     mqtt = state.mqtt_connected()
-    if not database:
+    up = database and mqtt
+    if not up:
         response.status_code = status.HTTP_503_SERVICE_UNAVAILABLE
     return Health(
-        status="ok" if database and mqtt else "degraded",
+        status="ok" if up else "degraded",
         database=database,
         mqtt=mqtt,
         mqtt_anonymous=state.mqtt_anonymous(),

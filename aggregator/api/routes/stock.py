@@ -1,6 +1,6 @@
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, HTTPException, Query, status
 
 from aggregator.api.auth import READS
 from aggregator.api.deps import EngineDep, LimitQuery
@@ -8,7 +8,7 @@ from aggregator.api.models import StockLine
 from aggregator.api.problems import problems
 from aggregator.ledger import reads
 
-router = APIRouter(tags=["stock"], dependencies=READS, responses=problems(401, 403, 422))
+router = APIRouter(tags=["stock"], dependencies=READS, responses=problems(401, 403, 404, 422))
 # Filters take the shapes the ledger stores (no control characters: PostgreSQL refuses NUL).
 _SKU = r"^[^\s\x00-\x1f\x7f]{1,64}$"
 _GTIN = r"^[0-9]{14}$"
@@ -26,12 +26,27 @@ async def stock(
     include_virtual: Annotated[bool, Query(description="also show @virtual locations")] = False,
     limit: LimitQuery = 1000,
 ) -> list[StockLine]:
-    """Non-zero balances; physical locations only unless include_virtual."""
+    """Non-zero balances; physical locations only unless include_virtual.
+
+    A sku, gtin or location the ledger has never seen is a 404 naming it (scanned items are
+    known by their GTIN only); one it knows with no stock now is an empty list.
+    """
     where = reads.StockFilter(sku, gtin, location, lot, include_virtual)
     rows = await reads.stock(engine, where, limit)
+    if not rows and (unknown := await reads.unknown_filter(engine, where)) is not None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, _never_seen(*unknown))
     return [
         StockLine(
             sku=r.sku, gtin=r.gtin, location=r.location, virtual=r.virtual, lot=r.lot, qty=r.qty
         )
         for r in rows
     ]
+
+
+def _never_seen(name: str, value: str) -> str:
+    if name == "location":
+        return f"query.location: the ledger knows no location {value!r}"
+    detail = f"query.{name}: the ledger knows no item with {name} {value!r}"
+    if name == "sku":
+        detail += "; scanned items are known by their GTIN only: try ?gtin=<14 digits>"
+    return detail

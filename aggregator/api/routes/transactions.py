@@ -1,19 +1,36 @@
 from collections.abc import Awaitable
-from typing import TypeVar
+from typing import Annotated, TypeVar
 from uuid import UUID
 
-from fastapi import APIRouter, HTTPException, status
+from fastapi import APIRouter, HTTPException, Query, status
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from aggregator.api.auth import Approver, Operator, Viewer
-from aggregator.api.deps import EngineDep, LedgerDep, RepublishDep
-from aggregator.api.models import Transaction
+from aggregator.api.deps import EngineDep, LedgerDep, LimitQuery, RepublishDep
+from aggregator.api.models import Transaction, TransactionPage, TransactionSummary, TxnStatus
 from aggregator.api.problems import problems
 from aggregator.errors import LedgerError, NotFoundError
 from aggregator.ledger import reads
 
 router = APIRouter(tags=["transactions"])
 T = TypeVar("T")
+
+
+@router.get("/transactions", responses=problems(401, 403, 422))
+async def transactions(
+    engine: EngineDep,
+    _: Viewer,
+    wanted: Annotated[
+        TxnStatus | None, Query(alias="status", description="only these; all when absent")
+    ] = None,
+    after: Annotated[UUID | None, Query(description="return transactions with id > after")] = None,
+    limit: LimitQuery = 100,
+) -> TransactionPage:
+    """Transactions by id: UUIDv7s made at the edges, so oldest first (to the millisecond of
+    the edge's clock). `?status=pending` is the review queue, for approve and void."""
+    rows = await reads.transactions_after(engine, wanted, after, limit)
+    items = [_summary(r) for r in rows]
+    return TransactionPage(items=items, next=rows[-1].id if len(rows) == limit else None)
 
 
 @router.get("/transactions/{txn_id}", responses=problems(401, 403, 404, 422))
@@ -57,6 +74,32 @@ async def _transaction(engine: AsyncEngine, txn_id: UUID) -> Transaction:
         review_reason=row.review_reason,
         load_id=row.load_id,
         movements=row.movements,
+    )
+
+
+def _summary(r: reads.TxnListRow) -> TransactionSummary:
+    body = r.body
+    return TransactionSummary(
+        id=r.id,
+        edge=r.edge,
+        device=body["device"],
+        seq=r.seq,
+        kind=r.kind,
+        status=r.status,  # validated: one of the schema check constraint's values
+        review_reason=r.review_reason,
+        sku=body.get("sku"),
+        gtin=body.get("gtin"),
+        lot=body.get("lot"),
+        qty=body["qty"],
+        uom=body["uom"],
+        from_location=body.get("from_location"),
+        to_location=body.get("to_location"),
+        confidence=body["confidence"],
+        epcs=len(body.get("epcs", ())),
+        load_id=r.load_id,
+        occurred_at=r.occurred_at,
+        received_at=r.received_at,
+        committed_at=r.committed_at,
     )
 
 

@@ -10,6 +10,7 @@ from starlette.middleware.cors import CORSMiddleware
 
 from aggregator.api import problems
 from aggregator.api.deps import ApiState, known_query
+from aggregator.api.docs import docs_app
 from aggregator.api.middleware import REQUEST_ID_HEADER, RequestMiddleware
 from aggregator.api.routes import (
     audit,
@@ -32,7 +33,7 @@ def create_app(state: ApiState) -> FastAPI:
     async def lifespan(_app: FastAPI) -> AsyncIterator[dict[str, Any]]:
         yield {"api": state}
 
-    app = FastAPI(
+    app = docs_app(
         title="Stockwire aggregator",
         version="1",
         lifespan=lifespan,

@@ -2,7 +2,7 @@
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Self
 from uuid import UUID
 
 import sqlalchemy as sa
@@ -66,7 +66,9 @@ class RejectedRow:
 
 
 @dataclass(frozen=True, slots=True)
-class TxnRow:
+class TxnListRow:
+    """A transaction as GET /transactions lists it."""
+
     id: UUID
     edge: str
     seq: int
@@ -78,6 +80,29 @@ class TxnRow:
     committed_at: datetime | None
     review_reason: str | None
     load_id: UUID | None
+
+    @classmethod
+    def of(cls, r: sa.Row[Any]) -> Self:
+        return cls(
+            id=r.id,
+            edge=r.edge,
+            seq=r.seq,
+            kind=r.kind,
+            status=r.status,
+            body=r.body,
+            occurred_at=aware(r.occurred_at),
+            received_at=aware(r.received_at),
+            committed_at=aware(r.committed_at) if r.committed_at is not None else None,
+            review_reason=r.review_reason,
+            load_id=r.load_id,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class TxnRow:
+    """One transaction with its movements (GET /transactions/{id})."""
+
+    txn: TxnListRow
     movements: list[Movement]
 
 
@@ -219,35 +244,7 @@ async def transaction(engine: AsyncEngine, txn_id: UUID) -> TxnRow | None:
         if r is None:
             return None
         moved = await conn.execute(_movement_query().where(movements.c.txn_id == txn_id))
-        return TxnRow(
-            id=r.id,
-            edge=r.edge,
-            seq=r.seq,
-            kind=r.kind,
-            status=r.status,
-            body=r.body,
-            occurred_at=aware(r.occurred_at),
-            received_at=aware(r.received_at),
-            committed_at=aware(r.committed_at) if r.committed_at is not None else None,
-            review_reason=r.review_reason,
-            load_id=r.load_id,
-            movements=[_movement(m) for m in moved],
-        )
-
-
-@dataclass(frozen=True, slots=True)
-class TxnListRow:
-    id: UUID
-    edge: str
-    seq: int
-    kind: str
-    status: str
-    body: dict[str, Any]
-    occurred_at: datetime
-    received_at: datetime
-    committed_at: datetime | None
-    review_reason: str | None
-    load_id: UUID | None
+        return TxnRow(TxnListRow.of(r), [_movement(m) for m in moved])
 
 
 async def transactions_after(
@@ -256,22 +253,7 @@ async def transactions_after(
     """Transactions with id > after by id (UUIDv7: the edges' clocks), of one status or all."""
     query = transactions_query(status, after, limit)
     async with engine.connect() as conn:
-        return [
-            TxnListRow(
-                id=r.id,
-                edge=r.edge,
-                seq=r.seq,
-                kind=r.kind,
-                status=r.status,
-                body=r.body,
-                occurred_at=aware(r.occurred_at),
-                received_at=aware(r.received_at),
-                committed_at=aware(r.committed_at) if r.committed_at is not None else None,
-                review_reason=r.review_reason,
-                load_id=r.load_id,
-            )
-            for r in await conn.execute(query)
-        ]
+        return [TxnListRow.of(r) for r in await conn.execute(query)]
 
 
 def transactions_query(status: str | None, after: UUID | None, limit: int) -> sa.Select[Any]:

@@ -61,18 +61,19 @@ async def _transaction(engine: AsyncEngine, txn_id: UUID) -> Transaction:
     row = await reads.transaction(engine, txn_id)
     if row is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"transaction {txn_id} not found")
+    txn = row.txn
     return Transaction(
-        id=row.id,
-        edge=row.edge,
-        seq=row.seq,
-        kind=row.kind,
-        status=row.status,
-        body=row.body,
-        occurred_at=row.occurred_at,
-        received_at=row.received_at,
-        committed_at=row.committed_at,
-        review_reason=row.review_reason,
-        load_id=row.load_id,
+        id=txn.id,
+        edge=txn.edge,
+        seq=txn.seq,
+        kind=txn.kind,
+        status=txn.status,
+        body=txn.body,
+        occurred_at=txn.occurred_at,
+        received_at=txn.received_at,
+        committed_at=txn.committed_at,
+        review_reason=txn.review_reason,
+        load_id=txn.load_id,
         movements=row.movements,
     )
 

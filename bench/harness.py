@@ -63,8 +63,7 @@ class Aggregator:
 
     def cpu_s(self) -> float:
         """User + system CPU seconds of the aggregator process so far (all threads)."""
-        times = psutil.Process(self.pid).cpu_times()
-        return float(times.user + times.system)
+        return cpu_s(self.pid)
 
 
 def aggregator_config(
@@ -146,6 +145,12 @@ def wait_healthy(
             pass
         time.sleep(0.1)
     raise TimeoutError(f"aggregator at {url} not healthy after {timeout_s}s")
+
+
+def cpu_s(pid: int) -> float:
+    """User + system CPU seconds of a process so far (all threads)."""
+    times = psutil.Process(pid).cpu_times()
+    return float(times.user + times.system)
 
 
 def rss_mb(pid: int) -> float:

@@ -24,9 +24,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import psutil
-
-from bench.harness import aggregator_process, figure, process, rss_mb
+from bench.harness import aggregator_process, cpu_s, figure, process, rss_mb
 from simulators.mosquitto import Mosquitto
 
 SITE = "bench"
@@ -40,11 +38,6 @@ INITIAL_PIECES = 40
 UNIT_WEIGHTS_G = (12.0, 48.5, 250.0, 1200.0)
 START_WAIT_S = 60.0
 BASELINE_CODE = "import asyncio; asyncio.run(asyncio.sleep(3600))"
-
-
-def cpu_s(pid: int) -> float:
-    times = psutil.Process(pid).cpu_times()
-    return float(times.user + times.system)
 
 
 # --- the simulator process (`--serve N`) -----------------------------------------------------

@@ -10,6 +10,8 @@ import sys
 import threading
 import urllib.error
 import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -49,15 +51,21 @@ def test_demo_ledger_matches_ground_truth(tmp_path: Path, broker: str) -> None:
     assert list(tmp_path.glob("run-*/ledger.sqlite")), "the ledger file was kept in --workdir"
 
 
-@pytest.mark.e2e
-def test_demo_stops_cleanly_on_ctrl_c(tmp_path: Path) -> None:
-    command = stockwire("demo", "--workdir", str(tmp_path))
+@dataclass(frozen=True, slots=True)
+class Interrupted:
+    seen: str  # the output up to the line it waited for
+    rest: str  # after Ctrl-C
+    returncode: int
+    running_then: bool  # still running when the line came
+    statuses: tuple[int, int]  # GET /stock with the printed key, then without one
+
+
+def run_until_then_ctrl_c(
+    command: list[str], stdin: int, until: Callable[[str], bool]
+) -> Interrupted:
+    """Run the demo until a line is `until`, try its API, then SIGINT it (Ctrl-C)."""
     with subprocess.Popen(
-        command,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
+        command, stdin=stdin, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     ) as proc:
         assert proc.stdout is not None
         watchdog = threading.Timer(DEMO_TIMEOUT_S, proc.kill)  # never hang the suite
@@ -66,22 +74,31 @@ def test_demo_stops_cleanly_on_ctrl_c(tmp_path: Path) -> None:
             seen = []
             for line in proc.stdout:
                 seen.append(line)
-                if line.startswith("["):  # the first live summary: everything is up
+                if until(line):
                     break
-            with_key, without_key = _try_the_printed_key("".join(seen))
+            running = proc.poll() is None
+            statuses = _try_the_printed_key("".join(seen))
             proc.send_signal(signal.SIGINT)
             rest, _ = proc.communicate(timeout=60)
         finally:
             watchdog.cancel()
             proc.kill()
-    assert proc.returncode == 0, "".join(seen) + rest
-    assert "demo: stopped" in rest
-    assert (with_key, without_key) == (200, 401)
-    legend = "".join(seen)  # said once, before the first live line
+    return Interrupted("".join(seen), rest, proc.returncode, running, statuses)
+
+
+@pytest.mark.e2e
+def test_demo_stops_cleanly_on_ctrl_c(tmp_path: Path) -> None:
+    command = stockwire("demo", "--workdir", str(tmp_path))
+    # the first live summary: everything is up
+    run = run_until_then_ctrl_c(command, subprocess.DEVNULL, lambda line: line.startswith("["))
+    assert run.returncode == 0, run.seen + run.rest
+    assert "demo: stopped" in run.rest
+    assert run.statuses == (200, 401)
+    legend = run.seen  # said once, before the first live line
     assert "demo: live line: txns = stock transactions" in legend
     assert "ledger movements = the double-entry postings" in legend
     assert re.search(r"rejected reads = deliberate noise: the scenario sends [1-9]", legend)
-    assert "live line" not in rest
+    assert "live line" not in run.rest
 
 
 @pytest.mark.e2e
@@ -90,33 +107,15 @@ def test_demo_from_a_terminal_keeps_the_api_up_after_check_ok(tmp_path: Path) ->
     command = stockwire("demo", "--duration", "90", "--check", "--workdir", str(tmp_path))
     controller, terminal = pty.openpty()
     try:
-        with subprocess.Popen(
-            command, stdin=terminal, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-        ) as proc:
-            assert proc.stdout is not None
-            watchdog = threading.Timer(DEMO_TIMEOUT_S, proc.kill)  # never hang the suite
-            watchdog.start()
-            try:
-                seen = []
-                for line in proc.stdout:
-                    seen.append(line)
-                    if "stays up" in line:
-                        break
-                output = "".join(seen)
-                assert "CHECK OK" in output, output
-                assert proc.poll() is None, output  # still running after the check
-                with_key, without_key = _try_the_printed_key(output)
-                proc.send_signal(signal.SIGINT)
-                rest, _ = proc.communicate(timeout=60)
-            finally:
-                watchdog.cancel()
-                proc.kill()
+        run = run_until_then_ctrl_c(command, terminal, lambda line: "stays up" in line)
     finally:
         os.close(controller)
         os.close(terminal)
-    assert (with_key, without_key) == (200, 401)
-    assert proc.returncode == 0, output + rest
-    assert "demo: stopped" in rest
+    assert "CHECK OK" in run.seen, run.seen
+    assert run.running_then, run.seen  # still running after the check
+    assert run.statuses == (200, 401)
+    assert run.returncode == 0, run.seen + run.rest
+    assert "demo: stopped" in run.rest
 
 
 def _try_the_printed_key(output: str) -> tuple[int, int]:

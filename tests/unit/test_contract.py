@@ -1,4 +1,5 @@
 import json
+import re
 from datetime import UTC, datetime
 from typing import Any
 
@@ -8,6 +9,7 @@ from pydantic import ValidationError
 from stockwire.ack import Ack, AckResult, AckStatus
 from stockwire.events import Alert, AlertKind, LedgerEvents, Movement, Severity
 from stockwire.ids import uuid7
+from stockwire.measurements import CATALOG
 from stockwire.status import DeviceState, DeviceStatus, EdgeState, EdgeStatus
 from stockwire.telemetry import Sample, TelemetryBatch
 from stockwire.txn import StockTransaction, TxnBatch, TxnKind
@@ -115,7 +117,7 @@ def test_other_messages_round_trip() -> None:
         ),
         TelemetryBatch(
             edge="dock-1",
-            samples=(Sample(measurement="scan_rate", device="s1", at=NOW, fields={"v": 1.0}),),
+            samples=(Sample(measurement="scans", device="s1", at=NOW, fields={"scans": 1.0}),),
         ),
         EdgeStatus(
             edge="dock-1",
@@ -150,3 +152,32 @@ def test_other_messages_round_trip() -> None:
         text = message.model_dump_json()
         assert type(message).model_validate_json(text) == message
         assert json.loads(text)["schema_version"] == 1
+
+
+@pytest.mark.parametrize(
+    ("sample", "why"),
+    [
+        ({"measurement": "scan_rate", "fields": {"scans": 1.0}}, "unknown telemetry measurement"),
+        ({"measurement": "stock_level", "fields": {"qty": 1.0}}, "unknown telemetry measurement"),
+        ({"measurement": "scans", "fields": {"v": 1.0}}, "has no field(s) ['v']"),
+        (
+            {"measurement": "lane_weight", "fields": {"grams": 1.0}, "tags": {"bin": "x"}},
+            "has no tag(s) ['bin']",
+        ),
+    ],
+)
+def test_telemetry_samples_stay_inside_the_catalog(sample: dict[str, object], why: str) -> None:
+    raw = {"device": "s1", "at": "2026-11-29T10:00:00Z", **sample}
+    with pytest.raises(ValidationError, match=re.escape(why)):
+        Sample.model_validate(raw)
+
+
+def test_every_catalog_tag_and_field_is_a_valid_name() -> None:
+    names = [m.name for m in CATALOG]
+    assert len(names) == len(set(names))
+    for measurement in CATALOG:
+        tags = measurement.all_tags
+        assert len(tags) == len(set(tags)), measurement.name
+        assert not set(tags) & set(measurement.fields), measurement.name
+        for name in (measurement.name, *tags, *measurement.fields):
+            assert re.fullmatch(r"[a-z][a-z0-9_]*", name), name

@@ -16,12 +16,13 @@ from edge_agent.recognizers.base import Output, State
 from edge_agent.settings import EdgeSettings
 from edge_agent.sources.base import SourceHealth
 from simulators.mosquitto import Mosquitto
-from stockwire.status import DeviceState, DeviceStatus
+from stockwire.status import DeviceState, DeviceStatus, EdgeState, EdgeStatus
 from stockwire.telemetry import Sample, TelemetryBatch
 from stockwire.topics import EdgeChannel, edge_filter, edge_topic
 from tests.integration.edge_support import (
     EDGE,
     SITE,
+    WAIT_S,
     Aggregator,
     LineRecognizer,
     MemorySource,
@@ -250,3 +251,34 @@ async def test_while_the_broker_is_down_telemetry_is_bounded_and_thinned(
     assert [s.at for s in offline] == sorted(s.at for s in offline)  # thinning keeps order
     # Both series (agent, device_health of scan1) survive thinning, at reduced resolution.
     assert {s.measurement for s in backlog} == {"agent", "device_health"}
+
+
+async def test_disabled_telemetry_sends_nothing(mosquitto: Mosquitto, tmp_path: Path) -> None:
+    settings = with_telemetry(
+        edge_settings(mosquitto, tmp_path, status_interval_s=0.1),
+        enabled=False,
+        interval_s=0.1,
+        lane_weight_interval_s=0.1,
+    )
+    shelf = Scripted("shelf1", "shelf", shelf_batch, 0.02)
+    statuses: list[EdgeStatus] = []
+    telemetry: list[bytes] = []
+    stop = asyncio.Event()
+    async with aiomqtt.Client(mosquitto.host, mosquitto.port) as client:
+        await client.subscribe(edge_topic(SITE, EDGE, EdgeChannel.TELEMETRY), qos=1)
+        await client.subscribe(edge_topic(SITE, EDGE, EdgeChannel.STATUS), qos=1)
+        agent = asyncio.create_task(run_agent(settings, stop=stop, sources=[(shelf, Ignore())]))
+        async with asyncio.timeout(WAIT_S):
+            async for message in client.messages:  # heartbeats every 0.1 s, as telemetry would
+                assert isinstance(message.payload, bytes)
+                if message.topic.matches(edge_topic(SITE, EDGE, EdgeChannel.TELEMETRY)):
+                    telemetry.append(message.payload)
+                    continue
+                statuses.append(EdgeStatus.model_validate_json(message.payload))
+                if len(statuses) == 5:
+                    stop.set()
+                if statuses[-1].state is EdgeState.OFFLINE:
+                    break
+        await asyncio.wait_for(agent, 30)
+    assert shelf.polls > 5  # readings flowed all along
+    assert telemetry == []

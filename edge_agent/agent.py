@@ -21,6 +21,7 @@ from edge_agent.collector import Collector
 from edge_agent.journal import Journal
 from edge_agent.outbox import Outbox, utc_now
 from edge_agent.publisher import Publisher
+from edge_agent.readings import Journaled
 from edge_agent.recognizers.base import Clock, Recognizer
 from edge_agent.registry import build_device
 from edge_agent.settings import EdgeSettings
@@ -125,8 +126,16 @@ async def _pump(source: Source, journal: Journal, tap: Tap | None) -> None:
             async for batch in source.batches():
                 await journal.append(source.device, batch)
                 if tap is not None:
-                    tap.observe(source.device, batch)
+                    _observe(tap, source.device, batch)
             log.warning("device %s: source ended; restarting", source.device)
         except Exception:
             log.exception("device %s: source failed; restarting", source.device)
         await asyncio.sleep(SOURCE_RESTART_S)
+
+
+def _observe(tap: Tap, device: str, batch: Sequence[Journaled]) -> None:
+    """A telemetry bug must not restart the source (its readings are journaled already)."""
+    try:
+        tap.observe(device, batch)
+    except Exception:
+        log.exception("device %s: telemetry tap failed on a batch (readings unaffected)", device)

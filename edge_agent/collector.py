@@ -7,6 +7,7 @@ waits on the network.
 """
 
 import asyncio
+import logging
 import resource
 import time
 from collections.abc import Callable, Sequence
@@ -23,6 +24,8 @@ from edge_agent.taps import Tap, flag
 from edge_agent.telemetry_queue import SampleQueue
 from stockwire.status import DeviceState
 from stockwire.telemetry import Sample
+
+log = logging.getLogger(__name__)
 
 STATM = Path("/proc/self/statm")
 
@@ -69,6 +72,9 @@ class Collector:
         self._since = clock()
         self._cpu_s = self._probe.cpu_s()
         self._health: dict[str, SourceHealth] = {}
+        for source in sources:  # a scanner's counts are sent from the start, zeros included
+            if source.status().kind == "scanner":
+                tap.scanner(source.device)
 
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
@@ -79,14 +85,21 @@ class Collector:
         while True:
             await asyncio.sleep(max(0.0, min(next_all, next_lanes) - loop.time()))
             now_s = loop.time()
-            samples: list[Sample] = []
-            if now_s >= next_lanes:
-                samples += self._tap.lane_samples(self._clock())
+            lanes, everything = now_s >= next_lanes, now_s >= next_all
+            if lanes:
                 next_lanes = max(next_lanes + lanes_every_s, now_s)
-            if now_s >= next_all:
-                samples += await self.interval_samples()
+            if everything:
                 next_all = max(next_all + every_s, now_s)
-            self._queue.put(samples)
+            try:
+                self._queue.put(await self.collect(lanes=lanes, everything=everything))
+            except Exception:  # telemetry must never stop the agent
+                log.exception("telemetry: collecting samples failed (skipped this time)")
+
+    async def collect(self, *, lanes: bool, everything: bool) -> list[Sample]:
+        samples = self._tap.lane_samples(self._clock()) if lanes else []
+        if everything:
+            samples += await self.interval_samples()
+        return samples
 
     async def interval_samples(self) -> list[Sample]:
         now = self._clock()

@@ -52,9 +52,10 @@ class _Antenna:
 
     def add(self, read: TagRead) -> None:
         self.reads += read.seen_count
-        self.entries += 1
-        self.rssi_sum += read.rssi_dbm
-        self.rssi_max = max(self.rssi_max, read.rssi_dbm)
+        if math.isfinite(read.rssi_dbm):
+            self.entries += 1
+            self.rssi_sum += read.rssi_dbm
+            self.rssi_max = max(self.rssi_max, read.rssi_dbm)
         if len(self.epcs) < EPCS_PER_ANTENNA_MAX:
             self.epcs.add(read.epc)
 
@@ -137,6 +138,8 @@ class Tap:
             self._emit(lane.last)
 
     def _emit(self, sample: WeightSample) -> None:
+        if not math.isfinite(sample.grams):  # not a number on the wire; sources reject these
+            return
         if len(self._pending) >= PENDING_LANE_SAMPLES_MAX:
             del self._pending[0]
             self.dropped += 1
@@ -171,6 +174,10 @@ class Tap:
                 return
             antenna = antennas[read.antenna] = _Antenna()
         antenna.add(read)
+
+    def scanner(self, device: str) -> None:
+        """Report `scans` of `device` from now on, before its first scan."""
+        self._scans_of(device)
 
     def _scans_of(self, device: str) -> _Scans:
         return self._scans.setdefault(device, _Scans())

@@ -1,5 +1,6 @@
 """The edge's telemetry aggregation (edge_agent/taps.py) and queue, no I/O: times are given."""
 
+import math
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -155,6 +156,23 @@ def test_scans_unreadable_and_readings_per_device() -> None:
     assert [s.fields for s in again.samples if s.measurement == "scans"] == [
         {"scans": 0.0, "unreadable": 0.0}
     ]
+
+
+def test_a_scanner_announced_reports_zero_scans_before_its_first() -> None:
+    tap = Tap(5.0, T0)
+    tap.scanner("scan9")
+    [sample] = tap.interval_samples(at(10.0)).samples
+    assert (sample.measurement, sample.device) == ("scans", "scan9")
+    assert sample.fields == {"scans": 0.0, "unreadable": 0.0}
+
+
+def test_values_that_are_not_numbers_never_reach_a_sample() -> None:
+    tap = Tap(5.0, T0)
+    tap.observe("shelf1", [weight(1.0, math.nan), weight(6.0, 5.0)])
+    tap.observe("door1", [tag("E1", 1, math.nan), tag("E2", 1, -50.0)])
+    assert lanes(tap.lane_samples(at(10.0))) == [("L1", 6.0, 5.0, 1.0)]
+    fields = antenna_fields(tap, at(10.0))["1"]
+    assert (fields["reads"], fields["rssi_dbm_mean"]) == (2.0, -50.0)
 
 
 def test_every_sample_the_tap_makes_is_valid_on_the_wire() -> None:

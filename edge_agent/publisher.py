@@ -411,6 +411,8 @@ class Publisher:
             samples = queue.take(limit)
             for payload in payloads(self._settings.edge, samples, MESSAGE_BYTES_MAX):
                 await client.publish(topic, payload, qos=0)
+                if cancelling():  # Python 3.11's wait_for (in publish) can swallow a cancel
+                    raise asyncio.CancelledError
             self.stats.telemetry_batches += 1
             self.stats.telemetry_samples += len(samples)
 

@@ -91,6 +91,7 @@ _BUCKET = re.compile(r"\bbucket\s*:\s*([^,)]+)")
 _FLUX_VAR = re.compile(r"\bv\.(\w+)")
 _GRAFANA_VAR = re.compile(r"\$\{(\w+)(?::\w+)?\}|\$(\w+)")
 _STRING = re.compile(r'"([^"]*)"')
+_REGEX = re.compile(r"(?<![\w)\]])\s*/[^/\n]*/")  # a regex literal, not a division
 
 
 @dataclass
@@ -114,9 +115,24 @@ def _code(query: str) -> str:
     return "\n".join(line for line in lines if not line.strip().startswith("import "))
 
 
+def _unbalanced(code: str) -> str | None:
+    """The first bracket that does not pair up, outside strings and regex literals."""
+    stack: list[str] = []
+    pairs = {")": "(", "]": "[", "}": "{"}
+    for char in _STRING.sub('""', _REGEX.sub("//", code)):
+        if char in "([{":
+            stack.append(char)
+        elif char in pairs and (not stack or stack.pop() != pairs[char]):
+            return char
+    return stack[-1] if stack else None
+
+
 def extract(query: str) -> FluxRefs:
     code = _code(query)
     refs = FluxRefs()
+    bracket = _unbalanced(code)
+    if bracket is not None or code.count('"') % 2:
+        refs.problems.append(f"unbalanced {bracket or 'quote'}")
     for params in _LAMBDA.findall(code):
         if params != "r":
             refs.problems.append(f"a function of ({params}): name its one parameter r")
@@ -339,6 +355,8 @@ def test_a_good_query_passes_and_is_read() -> None:
         (("v.windowPeriod", "v.window"), "v.window is not a Grafana Flux variable"),
         (("${site:regex}", "${sites:regex}"), "${sites} is not a variable of the dashboard"),
         (("|> group(", "|> map(fn: (r) => r) |> group("), "function map() is not one"),
+        (("createEmpty: false)", "createEmpty: false"), "unbalanced ("),
+        (('["device", "lane"]', '["device", "lane")'), "unbalanced )"),
     ],
 )
 def test_a_bad_query_is_named(change: tuple[str, str], problem: str) -> None:

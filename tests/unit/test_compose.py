@@ -31,7 +31,9 @@ ENV_EXAMPLE = DEPLOY / ".env.example"
 CORE = {"mosquitto", "postgres", "influxdb", "grafana", "aggregator"}
 SIM = {"edge", "sim-scan-dock", "sim-scan-a", "sim-scan-b", "sim-llrp", "sim-shelf"}
 # Mounted, and made on the deployment host by the README's steps: never in git.
-HOST_MADE = {"deploy/mosquitto/passwd", "deploy/mosquitto/certs", "deploy/mosquitto/certs/ca.crt"}
+HOST_MADE = {"deploy/mosquitto/passwd"} | {
+    f"deploy/mosquitto/certs/{name}" for name in ("ca.crt", "server.crt", "server.key")
+}
 IMAGE_ROOT = "/opt/stockwire"  # deploy/Dockerfile's WORKDIR for the sources
 
 

@@ -13,10 +13,12 @@ the next start resumes from there.
 """
 
 import asyncio
+import functools
 import logging
 from collections.abc import Sequence
 
 from edge_agent.journal import Journal
+from edge_agent.metrics import EdgeMetrics, Watched, serving
 from edge_agent.outbox import Outbox, utc_now
 from edge_agent.publisher import Publisher
 from edge_agent.recognizers.base import Clock, Recognizer
@@ -80,10 +82,15 @@ async def run_pipeline(
     stop: asyncio.Event,
     clock: Clock,
 ) -> None:
-    """Pumps, stages and the publisher on an open outbox and journal, until `stop` is set."""
-    publisher = Publisher(settings, outbox, lambda: _states(devices), clock)
+    """Pumps, stages, the publisher and /metrics on an open outbox and journal, until `stop`
+    is set."""
+    metrics = EdgeMetrics()
+    states = functools.partial(_states, devices)
+    publisher = Publisher(settings, outbox, states, clock, metrics.publish_seconds.observe)
+    metrics.watch(Watched(outbox, journal, publisher, states, clock))
     tick_s = settings.tick_ms / 1000
-    async with asyncio.TaskGroup() as tg:
+    endpoint = serving(metrics, settings.metrics.host, settings.metrics.port)
+    async with endpoint, asyncio.TaskGroup() as tg:
         workers: list[asyncio.Task[None]] = []
         for source, recognizer in devices:
             stage = Stage(source.device, recognizer, journal, outbox, publisher.wake, tick_s, clock)

@@ -145,6 +145,11 @@ def _read_page(
     return Page(out, max(0 if meta is None else int(meta[0]), from_seq))
 
 
+def _oldest_at(conn: sqlite3.Connection) -> datetime | None:
+    row = conn.execute("SELECT created_at FROM outbox ORDER BY seq LIMIT 1").fetchone()
+    return None if row is None else datetime.fromisoformat(row[0])
+
+
 def _build(draft: TxnDraft, edge: str, seq: int, now: datetime) -> StockTransaction | Rejected:
     values: dict[str, Any] = {name: getattr(draft, name) for name in DRAFT_FIELDS}
     try:
@@ -348,6 +353,10 @@ class Outbox:
     ) -> Page:
         """From SQLite: up to `limit` rows with seq >= from_seq not in `exclude`, in seq order."""
         return await self._store.read(_read_page, self._tables.edge, from_seq, limit, exclude)
+
+    async def oldest_at(self) -> datetime | None:
+        """When the oldest row still in the outbox was stored; None when it is empty."""
+        return await self._store.read(_oldest_at)
 
     def unsent_count(self, from_seq: int) -> int | None:
         """How many stored transactions from `from_seq` on are held in memory; None when

@@ -67,6 +67,7 @@ class _Sent:
     ids: set[UUID]
     first_seq: int
     deadline: float  # loop time
+    published: float  # loop time
 
 
 @dataclass
@@ -79,15 +80,18 @@ class _Inflight:
     def ids(self) -> frozenset[UUID]:
         return frozenset(i for sent in self.batches.values() for i in sent.ids)
 
-    def add(self, txns: list[StockTransaction], deadline: float) -> None:
+    def add(self, txns: list[StockTransaction], deadline: float, now: float) -> None:
         self.sent += 1
-        self.batches[self.sent] = _Sent({t.id for t in txns}, txns[0].seq, deadline)
+        self.batches[self.sent] = _Sent({t.id for t in txns}, txns[0].seq, deadline, now)
 
-    def acked(self, ids: set[UUID]) -> None:
+    def acked(self, ids: set[UUID]) -> list[_Sent]:
+        """The batches these acks complete."""
+        done = []
         for number, sent in list(self.batches.items()):
             sent.ids -= ids
             if not sent.ids:
-                del self.batches[number]
+                done.append(self.batches.pop(number))
+        return done
 
     def expire(self, now: float) -> list[_Sent]:
         late = [n for n, sent in self.batches.items() if sent.deadline <= now]
@@ -104,8 +108,11 @@ class Publisher:
         outbox: Outbox,
         devices: DeviceStates | None = None,
         clock: Clock | None = None,
+        on_acked_s: Callable[[float], None] | None = None,
     ) -> None:
+        """`on_acked_s` gets each batch's seconds from publish to its last txn's ack."""
         self._settings = settings
+        self._on_acked_s = on_acked_s
         self._outbox = outbox
         self._devices = devices or dict
         self._clock = clock or utc_now
@@ -259,7 +266,11 @@ class Publisher:
             if ack is None:
                 continue
             await self._outbox.apply_ack(ack)  # rows go first, so they are never re-sent
-            self._inflight.acked({r.id for r in ack.results})
+            done = self._inflight.acked({r.id for r in ack.results})
+            if self._on_acked_s is not None:
+                now = asyncio.get_running_loop().time()
+                for sent in done:
+                    self._on_acked_s(now - sent.published)
             self.stats.acks += 1
             self._changed.set()
 
@@ -346,7 +357,7 @@ class Publisher:
         loop = asyncio.get_running_loop()
         batch = TxnBatch(edge=self._settings.edge, sent_at=self._clock(), txns=tuple(txns))
         # In flight before the publish: the ack can arrive before the PUBACK does.
-        self._inflight.add(txns, loop.time() + self._settings.publisher.ack_timeout_s)
+        self._inflight.add(txns, loop.time() + self._settings.publisher.ack_timeout_s, loop.time())
         self._last_batch_at = loop.time()
         task = tg.create_task(self._publish_batch(client, batch.model_dump_json(), len(txns)))
         self._publishing.add(task)

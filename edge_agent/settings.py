@@ -45,6 +45,13 @@ class PublisherSettings(_Section):
         return self
 
 
+class MetricsSettings(_Section):
+    """GET /metrics for Prometheus (edge_agent/metrics.py); off while port is None."""
+
+    port: int | None = Field(default=None, ge=0, le=65535)  # 0: any free port (tests)
+    host: str = "127.0.0.1"
+
+
 MODBUS_UNIT_MAX = 247  # Modbus device (unit/slave) ids are 1..247; 0 is broadcast
 LANES_MAX = 256
 
@@ -156,6 +163,7 @@ class EdgeSettings(EnvFirst, BaseSettings):
     mqtt: MqttSettings = MqttSettings()
     outbox: OutboxSettings = OutboxSettings()
     publisher: PublisherSettings = PublisherSettings()
+    metrics: MetricsSettings = MetricsSettings()
     tick_ms: int = Field(default=200, ge=10, le=60_000)
     # Per device: readings journaled and not consumed by its recognizer yet; at this mark the
     # edge stops reading the device until its stage catches up.

@@ -12,6 +12,7 @@ are retried with backoff and the stream waits there too.
 """
 
 import asyncio
+import json
 import logging
 import os
 import random
@@ -36,6 +37,7 @@ from aggregator.metrics import AggregatorMetrics
 from aggregator.rate_limit import AlertThrottle, EdgeRateLimit
 from aggregator.settings import AggregatorSettings
 from aggregator.writer import Work, Writer
+from stockwire import logs
 from stockwire.ack import Ack, AckStatus
 from stockwire.config import describe
 from stockwire.events import Alert, AlertKind, LedgerEvents, Movement, Severity
@@ -64,6 +66,7 @@ GROUP_MESSAGES_MAX = 200
 # A batch that fails to post this often while the database answers is kept as a dead letter.
 POST_ATTEMPTS_MAX = 3
 FAULT_EXIT_CODE = 70  # fault_exit_after_commits
+REJECTED_LOGGED_MAX = 20  # per group commit, one line each; the rest in one line
 
 
 class IngestRejectError(Exception):
@@ -358,6 +361,7 @@ class Ingest:
                 len(one.batch.txns),
                 one.topic,
                 exc_info=error,
+                extra=logs.about((t.id for t in one.batch.txns), one.batch.edge),
             )
             if failures >= POST_ATTEMPTS_MAX and await self._database_answers():
                 reason = f"posting failed {failures} times: {error!r}"
@@ -389,6 +393,7 @@ class Ingest:
         self.stats.posted(group.results)
         self.metrics.committed(len(b.batch.txns) for b in chunk)
         self._fault_exit()
+        _log_rejected(chunk, group)
         self._announce(client, chunk, group)
         for one in chunk:
             one.ticket.done()
@@ -454,7 +459,10 @@ class Ingest:
     ) -> None:
         held = self.throttle.due("dead_letter", edge)
         if held is None:
-            log.debug("dead letter %d from %s: %s", letter_id, letter.topic, letter.reason)
+            if log.isEnabledFor(logging.DEBUG):
+                about = logs.about(_txn_ids(letter.payload), edge)
+                why = (letter_id, letter.topic, letter.reason)
+                log.debug("dead letter %d from %s: %s", *why, extra=about)
             return
         log.warning(
             "dead letter %d from %s: %s%s",
@@ -462,6 +470,7 @@ class Ingest:
             letter.topic,
             letter.reason,
             f" ({held} more from this edge since the last warning)" if held else "",
+            extra=logs.about(_txn_ids(letter.payload), edge),
         )
         more = f" (and {held} more since the last alert)" if held else ""
         alert = Alert(
@@ -541,6 +550,29 @@ def _edge_level(topic: str) -> str:
     """The {edge} level of stockwire/v1/{site}/{edge}/{channel}, whatever it holds."""
     parts = topic.split("/", 4)
     return parts[3] if len(parts) > 3 else "(no edge level)"
+
+
+def _log_rejected(chunk: list[_Batch], group: GroupPosting) -> None:
+    rejected = [
+        (o, one.batch.edge)
+        for one, outcomes in zip(chunk, group.results, strict=True)
+        for o in outcomes
+        if o.status is AckStatus.REJECTED
+    ]
+    for outcome, edge in rejected[:REJECTED_LOGGED_MAX]:
+        about = logs.about(outcome.id, edge)
+        log.warning("txn %s from %s rejected: %s", outcome.id, edge, outcome.reason, extra=about)
+    if len(rejected) > REJECTED_LOGGED_MAX:
+        log.warning("and %d more rejected in this commit", len(rejected) - REJECTED_LOGGED_MAX)
+
+
+def _txn_ids(payload: bytes) -> list[str]:
+    """The txn ids a dead-lettered payload names, if it is JSON enough to tell (for logs)."""
+    try:
+        txns = json.loads(payload).get("txns")
+        return [t["id"] for t in txns if isinstance(t["id"], str)]
+    except (ValueError, TypeError, KeyError, AttributeError):
+        return []
 
 
 def _channel_level(topic: str) -> str:

@@ -27,6 +27,7 @@ from edge_agent.settings import EdgeSettings
 from edge_agent.sources.base import Source
 from edge_agent.stage import Stage
 from edge_agent.store import Store
+from stockwire import logs
 from stockwire.status import DeviceStatus
 
 log = logging.getLogger(__name__)
@@ -45,7 +46,18 @@ async def run_agent(
     """Run until `stop` is set (or forever); on a graceful stop publish a retained offline status.
 
     `sources` replaces building devices from `settings.devices` (tests inject in-memory ones).
+    Every line it logs names the edge (stockwire.logs).
     """
+    with logs.context(edge=settings.edge):
+        await _run_agent(settings, stop, clock, sources)
+
+
+async def _run_agent(
+    settings: EdgeSettings,
+    stop: asyncio.Event | None,
+    clock: Clock | None,
+    sources: Sequence[Device] | None,
+) -> None:
     clock = clock or utc_now
     devices = list(sources) if sources is not None else _build(settings, clock)
     store = await Store.open(settings.outbox.path)

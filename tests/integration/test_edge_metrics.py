@@ -43,6 +43,9 @@ async def scrape(http: httpx.AsyncClient) -> Samples:
     response = await http.get("/metrics")
     assert response.status_code == 200, response.text
     assert response.headers["content-type"] == metrics.CONTENT_TYPE
+    parsed = text_string_to_metric_families(response.text)
+    families = {f.name for f in parsed if not f.name.endswith("_created")}  # the library's
+    assert families == {metrics.PREFIX + spec.name for spec in metrics.SPECS}  # = the README
     return {
         (s.name, tuple(sorted(s.labels.items()))): s.value
         for family in text_string_to_metric_families(response.text)

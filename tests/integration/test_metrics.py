@@ -88,6 +88,9 @@ async def test_metrics_count_what_ingest_did(
             nobody = await anonymous.get("/metrics")
 
     assert response.headers["content-type"] == metrics.CONTENT_TYPE
+    parsed = text_string_to_metric_families(response.text)
+    families = {f.name for f in parsed if not f.name.endswith("_created")}  # the library's
+    assert families == {metrics.PREFIX + spec.name for spec in metrics.SPECS}  # = the README
     assert (unknown.status_code, nobody.status_code) == (422, 401)
     assert before.keys() <= after.keys()
     assert value(after, "messages_total", channel="txn", outcome="posted") == 2  # 1st + refused

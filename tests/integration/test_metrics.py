@@ -5,10 +5,14 @@ from datetime import UTC, datetime
 import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from aggregator import metrics
+from aggregator.api.app import create_app
+from aggregator.api.deps import ApiState
+from aggregator.ledger import Ledger
 from aggregator.roles import Role
-from aggregator.settings import AggregatorSettings
+from aggregator.settings import AggregatorSettings, ApiSettings
 from simulators.mosquitto import Mosquitto
 from stockwire.ack import AckStatus
 from stockwire.status import EdgeState, EdgeStatus
@@ -23,6 +27,7 @@ from tests.integration.aggregator_support import (
     batch,
     edge_client,
     running_aggregator,
+    serving,
     txn,
     wait_ack,
     wait_for,
@@ -30,6 +35,9 @@ from tests.integration.aggregator_support import (
 
 agg_settings = support.agg_settings
 db_url = support.db_url
+engine = support.engine
+writer = support.writer
+ledger = support.ledger
 
 K = TxnKind
 TXN_TOPIC = edge_topic(SITE, EDGE, EdgeChannel.TXN)
@@ -106,3 +114,15 @@ async def test_metrics_count_what_ingest_did(
     assert value(after, "ack_latency_seconds_count") == 3  # one per ack
     assert value(after, "commit_seconds_count") > value(before, "commit_seconds_count")
     assert value(after, "incoming_messages") == 0
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+async def test_metrics_need_no_key_with_open_reads(engine: AsyncEngine, ledger: Ledger) -> None:
+    own = metrics.AggregatorMetrics()
+    own.commit_seconds.observe(0.5)
+    settings = ApiSettings(open_reads=True)
+    app = create_app(ApiState(engine, ledger, settings=settings, metrics=own.render))
+    async with serving(app) as url, httpx.AsyncClient(base_url=url) as anonymous:
+        response = await anonymous.get("/metrics")
+    assert response.status_code == 200, response.text
+    assert value(parse(response.text), "commit_seconds_sum") == 0.5

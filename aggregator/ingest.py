@@ -67,6 +67,7 @@ GROUP_MESSAGES_MAX = 200
 POST_ATTEMPTS_MAX = 3
 FAULT_EXIT_CODE = 70  # fault_exit_after_commits
 REJECTED_LOGGED_MAX = 20  # per group commit, one line each; the rest in one line
+_CHANNELS = frozenset(EdgeChannel)
 
 
 class IngestRejectError(Exception):
@@ -578,7 +579,7 @@ def _txn_ids(payload: bytes) -> list[str]:
 def _channel_level(topic: str) -> str:
     """The {channel} level of an edge topic if it is one of ours, else "other"."""
     channel = topic.rsplit("/", 1)[-1]
-    return channel if channel in set(EdgeChannel) else "other"
+    return channel if channel in _CHANNELS else "other"
 
 
 def _raw(payload: object) -> bytes:

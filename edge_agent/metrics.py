@@ -134,7 +134,7 @@ class EdgeMetrics:
     async def render(self) -> bytes:
         """The Prometheus text format (CONTENT_TYPE), with the outbox's oldest row read now."""
         if self._stats is not None:
-            self._stats.oldest = await self._stats.watched.outbox.oldest_at()
+            self._stats.oldest = await self._stats.watched.outbox.oldest_created_at()
         return generate_latest(self.registry)
 
 

@@ -147,7 +147,7 @@ def _read_page(
     return Page(out, max(0 if meta is None else int(meta[0]), from_seq))
 
 
-def _oldest_at(conn: sqlite3.Connection) -> datetime | None:
+def _oldest_created_at(conn: sqlite3.Connection) -> datetime | None:
     row = conn.execute("SELECT created_at FROM outbox ORDER BY seq LIMIT 1").fetchone()
     return None if row is None else datetime.fromisoformat(row[0])
 
@@ -266,6 +266,12 @@ class Outbox:
     def count(self) -> int:
         return self._tables.rows
 
+    async def oldest_created_at(self) -> datetime | None:
+        """When the oldest row still in the outbox was stored; None when it is empty."""
+        if not self._tables.rows:
+            return None
+        return await self._store.read(_oldest_created_at)
+
     @property
     def next_seq(self) -> int:
         """The seq the next transaction gets (seqs are never reused)."""
@@ -355,10 +361,6 @@ class Outbox:
     ) -> Page:
         """From SQLite: up to `limit` rows with seq >= from_seq not in `exclude`, in seq order."""
         return await self._store.read(_read_page, self._tables.edge, from_seq, limit, exclude)
-
-    async def oldest_at(self) -> datetime | None:
-        """When the oldest row still in the outbox was stored; None when it is empty."""
-        return await self._store.read(_oldest_at)
 
     def unsent_count(self, from_seq: int) -> int | None:
         """How many stored transactions from `from_seq` on are held in memory; None when

@@ -67,7 +67,7 @@ class _Sent:
     ids: set[UUID]
     first_seq: int
     deadline: float  # loop time
-    published: float  # loop time
+    published_at: float  # loop time
 
 
 @dataclass
@@ -85,7 +85,7 @@ class _Inflight:
         self.batches[self.sent] = _Sent({t.id for t in txns}, txns[0].seq, deadline, now)
 
     def acked(self, ids: set[UUID]) -> list[_Sent]:
-        """The batches these acks complete."""
+        """Forget `ids`; the batches now fully acked."""
         done = []
         for number, sent in list(self.batches.items()):
             sent.ids -= ids
@@ -108,7 +108,7 @@ class Publisher:
         outbox: Outbox,
         devices: DeviceStates | None = None,
         clock: Clock | None = None,
-        on_acked_s: Callable[[float], None] | None = None,
+        on_acked_s: Callable[[float], None] = lambda _s: None,
     ) -> None:
         """`on_acked_s` gets each batch's seconds from publish to its last txn's ack."""
         self._settings = settings
@@ -266,11 +266,9 @@ class Publisher:
             if ack is None:
                 continue
             await self._outbox.apply_ack(ack)  # rows go first, so they are never re-sent
-            done = self._inflight.acked({r.id for r in ack.results})
-            if self._on_acked_s is not None:
-                now = asyncio.get_running_loop().time()
-                for sent in done:
-                    self._on_acked_s(now - sent.published)
+            now = asyncio.get_running_loop().time()
+            for sent in self._inflight.acked({r.id for r in ack.results}):
+                self._on_acked_s(now - sent.published_at)
             self.stats.acks += 1
             self._changed.set()
 
@@ -357,7 +355,8 @@ class Publisher:
         loop = asyncio.get_running_loop()
         batch = TxnBatch(edge=self._settings.edge, sent_at=self._clock(), txns=tuple(txns))
         # In flight before the publish: the ack can arrive before the PUBACK does.
-        self._inflight.add(txns, loop.time() + self._settings.publisher.ack_timeout_s, loop.time())
+        now = loop.time()
+        self._inflight.add(txns, now + self._settings.publisher.ack_timeout_s, now)
         self._last_batch_at = loop.time()
         task = tg.create_task(self._publish_batch(client, batch.model_dump_json(), len(txns)))
         self._publishing.add(task)

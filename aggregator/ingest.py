@@ -101,7 +101,7 @@ class _Batch:
     ticket: Ticket
     topic: str
     payload: bytes  # kept as a dead letter if the batch cannot be posted
-    received: float  # time.monotonic() when the client received it
+    arrived: float  # time.monotonic() when the MQTT client received it (ack latency)
 
 
 @dataclass(slots=True)
@@ -444,7 +444,7 @@ class Ingest:
             edge = one.batch.edge
             ack = _ack(edge, outcomes, self.clock())
             outgoing.append((edge_topic(site, edge, EdgeChannel.ACK), ack.model_dump_json()))
-            self.metrics.ack_seconds.observe(time.monotonic() - one.received)
+            self.metrics.ack_seconds.observe(time.monotonic() - one.arrived)
         if group.movements:
             events = LedgerEvents(site=site, movements=tuple(group.movements))
             outgoing.append((site_topic(site, SiteChannel.LEDGER), events.model_dump_json()))

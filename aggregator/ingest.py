@@ -12,9 +12,12 @@ are retried with backoff and the stream waits there too.
 """
 
 import asyncio
+import json
 import logging
 import os
 import random
+import time
+from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -30,10 +33,12 @@ from aggregator.acks import InOrderAcks, Ticket
 from aggregator.dead_letters import Letter
 from aggregator.ledger import GroupPosting, Ledger, NegativeBalance, Outcome
 from aggregator.ledger.ledger import GROUP_TXNS_MAX
+from aggregator.metrics import AggregatorMetrics
 from aggregator.rate_limit import AlertThrottle, EdgeRateLimit
 from aggregator.settings import AggregatorSettings
 from aggregator.writer import Work, Writer
-from stockwire.ack import Ack
+from stockwire import logs
+from stockwire.ack import Ack, AckStatus
 from stockwire.config import describe
 from stockwire.events import Alert, AlertKind, LedgerEvents, Movement, Severity
 from stockwire.status import EdgeState, EdgeStatus
@@ -61,6 +66,8 @@ GROUP_MESSAGES_MAX = 200
 # A batch that fails to post this often while the database answers is kept as a dead letter.
 POST_ATTEMPTS_MAX = 3
 FAULT_EXIT_CODE = 70  # fault_exit_after_commits
+REJECTED_LOGGED_MAX = 20  # per group commit, one line each; the rest in one line
+_CHANNELS = frozenset(EdgeChannel)
 
 
 class IngestRejectError(Exception):
@@ -76,6 +83,16 @@ class IngestStats:
     post_failures: int = 0
     write_failures: int = 0
     reconnects: int = 0
+    messages: Counter[tuple[str, str]] = field(default_factory=Counter)  # (channel, outcome)
+    txn_statuses: Counter[str] = field(default_factory=Counter)  # of committed batches
+
+    def posted(self, results: list[list[Outcome]]) -> None:
+        """Committed batches, with each one's outcomes."""
+        for outcomes in results:
+            statuses = Counter(o.status.value for o in outcomes)
+            self.txn_statuses.update(statuses)
+            every_one_duplicate = statuses[AckStatus.DUPLICATE.value] == len(outcomes)
+            self.messages["txn", "duplicate" if every_one_duplicate else "posted"] += 1
 
 
 @dataclass(slots=True)
@@ -84,6 +101,7 @@ class _Batch:
     ticket: Ticket
     topic: str
     payload: bytes  # kept as a dead letter if the batch cannot be posted
+    arrived: float  # time.monotonic() when the MQTT client received it (ack latency)
 
 
 @dataclass(slots=True)
@@ -104,6 +122,7 @@ class Ingest:
         *,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         jitter: Callable[[], float] = random.random,
+        metrics: AggregatorMetrics | None = None,
     ) -> None:
         self.settings = settings
         self.writer = writer
@@ -111,6 +130,7 @@ class Ingest:
         self.clock = clock
         self.jitter = jitter
         self.stats = IngestStats()
+        self.metrics = metrics or AggregatorMetrics()
         self.limits = EdgeRateLimit(settings.rate_limit)
         self.throttle = AlertThrottle(
             settings.rate_limit.alert_interval_s, settings.rate_limit.edges_max
@@ -126,6 +146,10 @@ class Ingest:
     def refused(self) -> Mapping[str, int]:
         """Messages refused since start (over the rate limit), by edge."""
         return dict(self.limits.refused)
+
+    def publishing(self) -> int:
+        """Acks, ledger events and alerts published and not confirmed by the broker yet."""
+        return len(self._sending)
 
     async def republish(self, movements: list[Movement]) -> None:
         """Announce movements committed outside ingest (review approvals, reversals).
@@ -229,9 +253,11 @@ class Ingest:
         now = self.clock()
         for message in received:
             ticket = acks.track(message)
+            arrived = self.flow.received_at(message)
             topic = message.topic.value
             edge = _edge_level(topic)
             if not self.limits.allow(edge):
+                self.stats.messages[_channel_level(topic), "refused"] += 1
                 self._note_refused(edge, topic)
                 ticket.done()
                 continue
@@ -240,7 +266,7 @@ class Ingest:
                 where = self._where(topic)
                 if where.channel is EdgeChannel.TXN:
                     batch = self._parse(TxnBatch, where, payload)
-                    group.batches.append(_Batch(batch, ticket, topic, payload))
+                    group.batches.append(_Batch(batch, ticket, topic, payload, arrived))
                 elif where.channel is EdgeChannel.STATUS:
                     status = self._parse(EdgeStatus, where, payload) if payload else None
                     group.statuses.append((where, status, ticket))  # None: a cleared retained one
@@ -281,6 +307,7 @@ class Ingest:
         ids, before = await self._write(work)
         self.stats.dead_letters += len(ids)
         for (letter, edge, ticket), letter_id in zip(group.letters, ids, strict=True):
+            self.stats.messages[_channel_level(letter.topic), "dead_letter"] += 1
             self._dead_letter_alert(client, letter, edge, letter_id)
             ticket.done()
         reported = [(w, s) for w, s, _ in group.statuses if s is not None]
@@ -288,6 +315,7 @@ class Ingest:
             if status.state is EdgeState.OFFLINE and was != EdgeState.OFFLINE.value:
                 self._alert(client, _offline_alert(site, where.edge, self.clock()))
         for _, _, ticket in group.statuses:
+            self.stats.messages[EdgeChannel.STATUS.value, "recorded"] += 1
             ticket.done()
 
     async def _write(self, work: Work[T]) -> T:
@@ -334,6 +362,7 @@ class Ingest:
                 len(one.batch.txns),
                 one.topic,
                 exc_info=error,
+                extra=logs.about((t.id for t in one.batch.txns), one.batch.edge),
             )
             if failures >= POST_ATTEMPTS_MAX and await self._database_answers():
                 reason = f"posting failed {failures} times: {error!r}"
@@ -362,8 +391,11 @@ class Ingest:
     ) -> None:
         self.stats.batches += len(chunk)
         self.stats.txns += sum(len(b.batch.txns) for b in chunk)
+        self.stats.posted(group.results)
+        self.metrics.committed(len(b.batch.txns) for b in chunk)
         self._fault_exit()
-        self._announce(client, [b.batch for b in chunk], group)
+        _log_rejected(chunk, group)
+        self._announce(client, chunk, group)
         for one in chunk:
             one.ticket.done()
 
@@ -404,15 +436,15 @@ class Ingest:
             )
         return parsed
 
-    def _announce(
-        self, client: aiomqtt.Client, batches: list[TxnBatch], group: GroupPosting
-    ) -> None:
+    def _announce(self, client: aiomqtt.Client, chunk: list[_Batch], group: GroupPosting) -> None:
         """Acks first, then the movements, then alerts, one after another on the wire."""
         site = self.settings.site
         outgoing: list[tuple[str, str]] = []
-        for batch, outcomes in zip(batches, group.results, strict=True):
-            ack = _ack(batch.edge, outcomes, self.clock())
-            outgoing.append((edge_topic(site, batch.edge, EdgeChannel.ACK), ack.model_dump_json()))
+        for one, outcomes in zip(chunk, group.results, strict=True):
+            edge = one.batch.edge
+            ack = _ack(edge, outcomes, self.clock())
+            outgoing.append((edge_topic(site, edge, EdgeChannel.ACK), ack.model_dump_json()))
+            self.metrics.ack_seconds.observe(time.monotonic() - one.arrived)
         if group.movements:
             events = LedgerEvents(site=site, movements=tuple(group.movements))
             outgoing.append((site_topic(site, SiteChannel.LEDGER), events.model_dump_json()))
@@ -428,7 +460,10 @@ class Ingest:
     ) -> None:
         held = self.throttle.due("dead_letter", edge)
         if held is None:
-            log.debug("dead letter %d from %s: %s", letter_id, letter.topic, letter.reason)
+            if log.isEnabledFor(logging.DEBUG):
+                about = logs.about(_txn_ids(letter.payload), edge)
+                why = (letter_id, letter.topic, letter.reason)
+                log.debug("dead letter %d from %s: %s", *why, extra=about)
             return
         log.warning(
             "dead letter %d from %s: %s%s",
@@ -436,6 +471,7 @@ class Ingest:
             letter.topic,
             letter.reason,
             f" ({held} more from this edge since the last warning)" if held else "",
+            extra=logs.about(_txn_ids(letter.payload), edge),
         )
         more = f" (and {held} more since the last alert)" if held else ""
         alert = Alert(
@@ -515,6 +551,35 @@ def _edge_level(topic: str) -> str:
     """The {edge} level of stockwire/v1/{site}/{edge}/{channel}, whatever it holds."""
     parts = topic.split("/", 4)
     return parts[3] if len(parts) > 3 else "(no edge level)"
+
+
+def _log_rejected(chunk: list[_Batch], group: GroupPosting) -> None:
+    rejected = [
+        (o, one.batch.edge)
+        for one, outcomes in zip(chunk, group.results, strict=True)
+        for o in outcomes
+        if o.status is AckStatus.REJECTED
+    ]
+    for outcome, edge in rejected[:REJECTED_LOGGED_MAX]:
+        about = logs.about(outcome.id, edge)
+        log.warning("txn %s from %s rejected: %s", outcome.id, edge, outcome.reason, extra=about)
+    if len(rejected) > REJECTED_LOGGED_MAX:
+        log.warning("and %d more rejected in this commit", len(rejected) - REJECTED_LOGGED_MAX)
+
+
+def _txn_ids(payload: bytes) -> list[str]:
+    """The txn ids a dead-lettered payload names, if it is JSON enough to tell (for logs)."""
+    try:
+        txns = json.loads(payload).get("txns")
+        return [t["id"] for t in txns if isinstance(t["id"], str)]
+    except (ValueError, TypeError, KeyError, AttributeError):
+        return []
+
+
+def _channel_level(topic: str) -> str:
+    """The {channel} level of an edge topic if it is one of ours, else "other"."""
+    channel = topic.rsplit("/", 1)[-1]
+    return channel if channel in _CHANNELS else "other"
 
 
 def _raw(payload: object) -> bytes:

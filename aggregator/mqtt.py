@@ -12,6 +12,7 @@ Back-pressure instead of discarding (DESIGN §9), in two layers:
 import asyncio
 import logging
 import socket
+import time
 from collections.abc import Callable
 
 import aiomqtt
@@ -74,10 +75,21 @@ class Flow:
         self._paho: paho.Client | None = None
         self._reader: tuple[Callable[..., object], tuple[object, ...]] | None = None
         self._fd = -1
+        self._queue: asyncio.Queue[aiomqtt.Message] | None = None
+        self._arrived: dict[int, float] = {}  # id(message) -> monotonic time, until taken
 
     def attach(self, client: paho.Client) -> None:
         """A new connection's client: nothing of the last one's pause carries over."""
         self._paho, self._reader, self._fd = client, None, -1
+        self._arrived.clear()
+
+    def waiting(self) -> int:
+        """Messages received and not taken by ingest yet."""
+        return 0 if self._queue is None else self._queue.qsize()
+
+    def received_at(self, message: aiomqtt.Message) -> float:
+        """When (time.monotonic) the client received `message`; now if unknown."""
+        return self._arrived.pop(id(message), None) or time.monotonic()
 
     def queue_type(self) -> type[asyncio.Queue[aiomqtt.Message]]:
         flow = self
@@ -85,8 +97,10 @@ class Flow:
         class Incoming(asyncio.Queue[aiomqtt.Message]):
             def __init__(self, maxsize: int = 0) -> None:
                 super().__init__()  # bounded by pausing the socket, never by discarding
+                flow._queue = self
 
             def put_nowait(self, item: aiomqtt.Message) -> None:
+                flow._arrived[id(item)] = time.monotonic()
                 super().put_nowait(item)
                 if self.qsize() >= flow.high:
                     flow.pause()

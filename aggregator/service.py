@@ -16,6 +16,7 @@ from aggregator.errors import AggregatorError
 from aggregator.ingest import Ingest
 from aggregator.ledger import Ledger
 from aggregator.ledger.bounds import Bounds
+from aggregator.metrics import AggregatorMetrics
 from aggregator.settings import AggregatorSettings
 from aggregator.writer import Writer
 
@@ -48,7 +49,8 @@ async def run_aggregator(
     make_sqlite_dir(settings.database_url)
     await migrate.upgrade(settings.database_url)
     engine = create_engine(settings.database_url)
-    writer = Writer(settings.database_url)
+    metrics = AggregatorMetrics()
+    writer = Writer(settings.database_url, metrics.commit_seconds.observe)
     try:
         ledger = Ledger(
             writer,
@@ -57,7 +59,8 @@ async def run_aggregator(
             review_epcs_moved_elsewhere=settings.review_epcs_moved_elsewhere,
             bounds=Bounds.from_settings(settings.bounds),
         )
-        ingest = Ingest(settings, writer, ledger)
+        ingest = Ingest(settings, writer, ledger, metrics=metrics)
+        metrics.watch(ingest, writer)
         check = AnonymousCheck(settings.mqtt)
         state = ApiState(
             engine,
@@ -67,6 +70,7 @@ async def run_aggregator(
             refused=ingest.refused,
             mqtt_anonymous=lambda: check.anonymous,
             settings=settings.api,
+            metrics=metrics.render,
         )
         app = create_app(state)
         config = uvicorn.Config(

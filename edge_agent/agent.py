@@ -14,11 +14,13 @@ the next start resumes from there.
 """
 
 import asyncio
+import functools
 import logging
 from collections.abc import Sequence
 
 from edge_agent.collector import Collector
 from edge_agent.journal import Journal
+from edge_agent.metrics import EdgeMetrics, Watched, serving
 from edge_agent.outbox import Outbox, utc_now
 from edge_agent.publisher import Publisher
 from edge_agent.readings import Journaled
@@ -30,6 +32,7 @@ from edge_agent.stage import Stage
 from edge_agent.store import Store
 from edge_agent.taps import Tap
 from edge_agent.telemetry_queue import SampleQueue
+from stockwire import logs
 from stockwire.status import DeviceStatus
 
 log = logging.getLogger(__name__)
@@ -48,7 +51,18 @@ async def run_agent(
     """Run until `stop` is set (or forever); on a graceful stop publish a retained offline status.
 
     `sources` replaces building devices from `settings.devices` (tests inject in-memory ones).
+    Every line it logs names the edge (stockwire.logs).
     """
+    with logs.context(edge=settings.edge):
+        await _run_agent(settings, stop, clock, sources)
+
+
+async def _run_agent(
+    settings: EdgeSettings,
+    stop: asyncio.Event | None,
+    clock: Clock | None,
+    sources: Sequence[Device] | None,
+) -> None:
     clock = clock or utc_now
     devices = list(sources) if sources is not None else _build(settings, clock)
     store = await Store.open(settings.outbox.path)
@@ -85,13 +99,25 @@ async def run_pipeline(
     stop: asyncio.Event,
     clock: Clock,
 ) -> None:
-    """Pumps, stages and the publisher on an open outbox and journal, until `stop` is set."""
+    """Pumps, stages, the publisher, telemetry and /metrics on an open outbox and journal,
+    until `stop` is set."""
     telemetry = settings.telemetry
     queue = SampleQueue(telemetry.queue_samples_max) if telemetry.enabled else None
     tap = Tap(telemetry.lane_weight_interval_s, clock()) if telemetry.enabled else None
-    publisher = Publisher(settings, outbox, lambda: _states(devices), clock, telemetry=queue)
+    metrics = EdgeMetrics()
+    states = functools.partial(_states, devices)
+    publisher = Publisher(
+        settings,
+        outbox,
+        states,
+        clock,
+        telemetry=queue,
+        on_acked_s=metrics.publish_seconds.observe,
+    )
+    metrics.watch(Watched(outbox, journal, publisher, states, clock))
     tick_s = settings.tick_ms / 1000
-    async with asyncio.TaskGroup() as tg:
+    endpoint = serving(metrics, settings.metrics.host, settings.metrics.port)
+    async with endpoint, asyncio.TaskGroup() as tg:
         workers: list[asyncio.Task[None]] = []
         for source, recognizer in devices:
             stage = Stage(source.device, recognizer, journal, outbox, publisher.wake, tick_s, clock)

@@ -76,6 +76,7 @@ class _Device:
     freed: asyncio.Event = field(default_factory=asyncio.Event)
     full: bool = False
     full_waits: int = 0  # times the pump had to wait for the stage
+    readings: int = 0  # journaled by this process
 
 
 class _Tables:
@@ -206,6 +207,7 @@ class Journal:
         await self._wait_for_room(device, dev, len(batch))
         first, self._next_seq = self._next_seq, self._next_seq + len(batch)
         dev.unconsumed += len(batch)
+        dev.readings += len(batch)
         self.appended += len(batch)
         self.appends += 1
         fault = self._fault_exit_after is not None and self.appended >= self._fault_exit_after
@@ -243,6 +245,14 @@ class Journal:
 
     def full_waits(self, device: str) -> int:
         return self._devices[device].full_waits
+
+    def readings(self, device: str) -> int:
+        """Readings of the device journaled by this process."""
+        return self._devices[device].readings
+
+    def waiting(self, device: str) -> int:
+        """Readings of the device journaled and not consumed yet."""
+        return self._devices[device].unconsumed
 
     # -- the stage's side ----------------------------------------------------------------------
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from edge_agent.agent import run_agent
 from edge_agent.settings import load_edge_settings
+from stockwire import logs
 from stockwire.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -24,6 +25,7 @@ async def run(config: Path) -> int:
             settings.site,
             settings.edge,
             len(settings.devices),
+            extra=logs.about(edge=settings.edge),
         )
         await run_agent(settings, stop=stop)
     except ConfigError as e:  # a device the file describes (its profile, its transport)
@@ -31,5 +33,7 @@ async def run(config: Path) -> int:
     finally:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
-    log.info("edge %s/%s stopped", settings.site, settings.edge)
+    log.info(
+        "edge %s/%s stopped", settings.site, settings.edge, extra=logs.about(edge=settings.edge)
+    )
     return 0

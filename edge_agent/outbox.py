@@ -30,6 +30,7 @@ from pydantic import ValidationError
 
 from edge_agent.recognizers.base import DRAFT_FIELDS, Clock, Rejected, TxnDraft
 from edge_agent.store import Store, delete_where_in, insert_rows
+from stockwire import logs
 from stockwire.ack import Ack, AckStatus
 from stockwire.config import describe
 from stockwire.ids import uuid7
@@ -38,6 +39,7 @@ from stockwire.txn import StockTransaction
 log = logging.getLogger(__name__)
 
 UNSENT_TXNS_MAX = 500  # default for OutboxSettings.unsent_txns_max (~0.75 MB when full)
+REJECTED_LOGGED_MAX = 20  # per ack, one line each; the rest in one line
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (edge TEXT PRIMARY KEY, next_seq INTEGER NOT NULL);
@@ -383,7 +385,16 @@ class Outbox:
         removed = await self._store.write(apply, durable=False)
         if removed:
             self._freed.set()
+        self._log_rejected(ack)
         return removed
+
+    def _log_rejected(self, ack: Ack) -> None:
+        rejected = [r for r in ack.results if r.status is AckStatus.REJECTED]
+        for r in rejected[:REJECTED_LOGGED_MAX]:
+            about = logs.about(r.id, self._tables.edge)
+            log.warning("txn %s rejected by the aggregator: %s", r.id, r.reason, extra=about)
+        if len(rejected) > REJECTED_LOGGED_MAX:
+            log.warning("and %d more rejected in this ack", len(rejected) - REJECTED_LOGGED_MAX)
 
     async def close(self) -> None:
         """Closes the store too when the outbox opened its own."""

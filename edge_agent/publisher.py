@@ -138,8 +138,11 @@ class Publisher:
         devices: DeviceStates | None = None,
         clock: Clock | None = None,
         telemetry: SampleQueue | None = None,
+        on_acked_s: Callable[[float], None] = lambda _s: None,
     ) -> None:
+        """`on_acked_s` gets each batch's seconds from publish to its last txn's ack."""
         self._settings = settings
+        self._on_acked_s = on_acked_s
         self._outbox = outbox
         self._telemetry = telemetry
         self._devices = devices or dict
@@ -300,6 +303,7 @@ class Publisher:
             now = asyncio.get_running_loop().time()
             for sent in self._inflight.acked({r.id for r in ack.results}):
                 self.latencies.add((now - sent.published_at) * 1000)
+                self._on_acked_s(now - sent.published_at)
             self.stats.acks += 1
             self._changed.set()
 

@@ -58,6 +58,13 @@ class TelemetrySettings(_Section):
     batch_samples_max: int = Field(default=500, ge=1, le=SAMPLES_PER_BATCH_MAX)
 
 
+class MetricsSettings(_Section):
+    """GET /metrics for Prometheus (edge_agent/metrics.py); off while port is None."""
+
+    port: int | None = Field(default=None, ge=0, le=65535)  # 0: any free port (tests)
+    host: str = "127.0.0.1"
+
+
 MODBUS_UNIT_MAX = 247  # Modbus device (unit/slave) ids are 1..247; 0 is broadcast
 LANES_MAX = 256
 
@@ -170,6 +177,7 @@ class EdgeSettings(EnvFirst, BaseSettings):
     outbox: OutboxSettings = OutboxSettings()
     publisher: PublisherSettings = PublisherSettings()
     telemetry: TelemetrySettings = TelemetrySettings()
+    metrics: MetricsSettings = MetricsSettings()
     tick_ms: int = Field(default=200, ge=10, le=60_000)
     # Per device: readings journaled and not consumed by its recognizer yet; at this mark the
     # edge stops reading the device until its stage catches up.

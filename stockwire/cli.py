@@ -4,9 +4,11 @@ aggregator dependencies and vice versa."""
 import argparse
 import asyncio
 import logging
+import os
 import sys
 from pathlib import Path
 
+from stockwire import logs
 from stockwire.errors import ConfigError
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
@@ -20,6 +22,12 @@ def _parser() -> argparse.ArgumentParser:
         type=str.upper,
         choices=LOG_LEVELS,
         help="one of %(choices)s (default: %(default)s)",
+    )
+    p.add_argument(
+        "--log-format",
+        default=os.environ.get(logs.ENV, "text"),
+        choices=logs.FORMATS,
+        help=f"text, or json: one object per line (default: ${logs.ENV}, else text)",
     )
     sub = p.add_subparsers(dest="command", required=True)
 
@@ -267,10 +275,11 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
-    logging.basicConfig(
-        level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.log_format not in logs.FORMATS:  # a default from the environment
+        parser.error(f"${logs.ENV}: {args.log_format!r} is not one of {', '.join(logs.FORMATS)}")
+    logs.setup(args.log_level, args.log_format)
     # Alembic narrates every plugin and migration step at INFO; only its warnings matter here.
     logging.getLogger("alembic").setLevel(max(logging.WARNING, logging.getLogger().level))
     try:

@@ -19,6 +19,7 @@ from aggregator.api.routes import (
     epcs,
     health,
     keys,
+    metrics,
     movements,
     rejected,
     stock,
@@ -50,6 +51,7 @@ def create_app(state: ApiState) -> FastAPI:
         edges,
         keys,
         audit,
+        metrics,
     )
     for module in routes:
         app.include_router(module.router)

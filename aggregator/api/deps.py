@@ -35,6 +35,8 @@ class ApiState:
     refused: Callable[[], Mapping[str, int]] = dict
     # Whether the broker lets in clients without credentials; None until the probe knows.
     mqtt_anonymous: Callable[[], bool | None] = lambda: None
+    # GET /metrics: the Prometheus text format (aggregator.metrics).
+    metrics: Callable[[], bytes] = bytes
     settings: ApiSettings = field(default_factory=ApiSettings)
 
 

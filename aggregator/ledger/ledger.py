@@ -29,6 +29,7 @@ from aggregator.schema import (
     transactions,
 )
 from aggregator.writer import Writer
+from stockwire import logs
 from stockwire.ack import AckStatus
 from stockwire.events import Movement
 from stockwire.txn import StockTransaction, TxnBatch
@@ -197,7 +198,16 @@ class Ledger:
 
     async def approve(self, txn_id: UUID, *, audit: AuditEntry) -> Posting:
         """A person confirms a pending transaction: it posts now (counts against today's book)."""
-        return await self.writer.run(lambda conn: self._approve(conn, txn_id, audit))
+        posting = await self.writer.run(lambda conn: self._approve(conn, txn_id, audit))
+        moved = len(posting.movements)
+        log.info(
+            "txn %s approved by %s: %d movement(s)",
+            txn_id,
+            audit.actor,
+            moved,
+            extra=logs.about(txn_id),
+        )
+        return posting
 
     def _approve(self, conn: sa.Connection, txn_id: UUID, audit: AuditEntry) -> Posting:
         txn = _pending(conn, txn_id)
@@ -211,6 +221,7 @@ class Ledger:
 
     async def void(self, txn_id: UUID, *, audit: AuditEntry) -> None:
         await self.writer.run(lambda conn: _void(conn, txn_id, audit))
+        log.info("txn %s voided by %s", txn_id, audit.actor, extra=logs.about(txn_id))
 
     async def reverse_movement(self, movement_id: int, *, audit: AuditEntry) -> Posting:
         """Undo a movement with a new, linked, opposite one; the original is never edited."""

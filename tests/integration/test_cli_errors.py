@@ -120,6 +120,20 @@ CASES = {
         2,
         ("environment variable STOCKWIRE_EDGE_TICKMS: names no setting", "tick_ms"),
     ),
+    "log-format-env": Case(
+        ("schema",), {}, {"STOCKWIRE_LOG_FORMAT": "yaml"}, 2, ("$STOCKWIRE_LOG_FORMAT: 'yaml'",)
+    ),
+    "edge-metrics-address": Case(  # JSON log lines, then the error (TEST-NET-1 is not ours)
+        ("--log-format", "json", "edge", "--config", "{tmp}/edge.toml"),
+        {"edge.toml": EDGE + '[metrics]\nhost = "192.0.2.1"\nport = 9108\n'},
+        {},
+        2,
+        (
+            '"logger": "edge_agent.main", "message": "edge site1/dock-1 starting',
+            '"edge": "dock-1"}',
+            "{tmp}/edge.toml: metrics: cannot listen on 192.0.2.1:9108: ",
+        ),
+    ),
     "database-url": Case(
         ("aggregator", "--config", "{tmp}/agg.toml"),
         {"agg.toml": AGGREGATOR.format(url="mysql://u@127.0.0.1/ledger")},

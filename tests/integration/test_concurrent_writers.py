@@ -6,23 +6,27 @@ import itertools
 import json
 import threading
 from collections import Counter, defaultdict
+from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
 import pytest
 import sqlalchemy as sa
+from alembic.script import ScriptDirectory
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from aggregator.database import create_sync_engine
 from aggregator.ledger import Ledger
 from aggregator.ledger.reads import item_totals, movements_after
 from aggregator.ledger.sides import sides
+from aggregator.migrate import MIGRATIONS
 from aggregator.schema import balances, movements, transactions
 from aggregator.writer import Work, Writer
 from stockwire.ack import AckStatus
 from stockwire.txn import StockTransaction, TxnBatch, TxnKind
 from tests.integration import aggregator_support as support
 from tests.integration.aggregator_support import SITE, WAIT_S, batch, count_rows, txn, wait_for
-from tests.integration.race_support import SPAWN, post_all
+from tests.integration.race_support import SPAWN, post_all, upgrade_when_ready
 
 # fixtures shared by the aggregator's tests
 db_url = support.db_url
@@ -87,6 +91,38 @@ async def _balances_off_their_movements(engine: AsyncEngine) -> dict[tuple[int, 
     }
 
 
+async def _together(
+    target: Callable[..., None], args: list[tuple[object, ...]]
+) -> list[int | None]:
+    """Run target(*a, start) in a spawned process per `a`, released at once by the barrier
+    `start`; their exit codes."""
+    start = SPAWN.Barrier(len(args))
+    procs = [SPAWN.Process(target=target, args=(*a, start)) for a in args]
+    for p in procs:
+        p.start()
+    try:
+        for p in procs:
+            await asyncio.to_thread(p.join, 4 * WAIT_S)
+    finally:
+        for p in procs:
+            p.kill()
+    return [p.exitcode for p in procs]
+
+
+async def test_two_processes_migrating_a_new_database_at_once_both_start(db_url: str) -> None:
+    """Two aggregators starting together on an empty database: one migrates, the other
+    finds it done (neither fails on a table the other just made)."""
+    assert await _together(upgrade_when_ready, [(db_url,), (db_url,)]) == [0, 0]
+    engine = create_sync_engine(db_url, poolclass=sa.NullPool)
+    try:
+        with engine.connect() as conn:
+            version = conn.execute(sa.text("SELECT version_num FROM alembic_version")).all()
+            assert conn.execute(sa.select(sa.func.count()).select_from(movements)).scalar() == 0
+    finally:
+        engine.dispose()
+    assert [v for (v,) in version] == [ScriptDirectory(str(MIGRATIONS)).get_current_head()]
+
+
 async def test_two_processes_posting_at_once_lose_nothing_and_post_each_txn_once(
     engine: AsyncEngine, db_url: str, tmp_path: Path
 ) -> None:
@@ -100,24 +136,12 @@ async def test_two_processes_posting_at_once_lose_nothing_and_post_each_txn_once
         list(itertools.chain(*zip(mine, order, strict=True)))
         for mine, order in zip(own, (shared, shared[::-1]), strict=True)
     ]
-    start = SPAWN.Barrier(len(plans))
     outs = [tmp_path / f"writer-{n}.json" for n in range(len(plans))]
-    procs = [
-        SPAWN.Process(
-            target=post_all,
-            args=(db_url, SITE, [b.model_dump_json() for b in plan], start, out),
-        )
-        for plan, out in zip(plans, outs, strict=True)
-    ]
-    for p in procs:
-        p.start()
-    try:
-        for p in procs:
-            await asyncio.to_thread(p.join, 4 * WAIT_S)
-    finally:
-        for p in procs:
-            p.kill()
-    assert [p.exitcode for p in procs] == [0, 0]
+    payloads = [[b.model_dump_json() for b in plan] for plan in plans]
+    exits = await _together(
+        post_all, [(db_url, SITE, p, out) for p, out in zip(payloads, outs, strict=True)]
+    )
+    assert exits == [0, 0]
 
     outcomes = [json.loads(out.read_text()) for out in outs]
     shared_ids = {str(t.id) for b in shared for t in b.txns}

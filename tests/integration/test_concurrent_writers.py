@@ -1,5 +1,5 @@
 """Two writers on one database at once: two processes (as two aggregators would be) on SQLite
-and PostgreSQL, and on PostgreSQL a posting that commits late under a reader paging movements."""
+and PostgreSQL, and on PostgreSQL a posting that commits late under a reader paging by id."""
 
 import asyncio
 import itertools
@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from aggregator.database import create_sync_engine
 from aggregator.ledger import Ledger
-from aggregator.ledger.reads import item_totals, movements_after
+from aggregator.ledger.reads import item_totals, movements_after, rejected_after
 from aggregator.ledger.sides import sides
 from aggregator.migrate import MIGRATIONS
 from aggregator.schema import balances, movements, transactions
@@ -188,35 +188,51 @@ async def _waits_for_a_lock(engine: AsyncEngine) -> bool:
         return bool((await conn.execute(query)).scalar_one())
 
 
+async def _movement_ids(engine: AsyncEngine, after: int) -> list[int]:
+    return [m.id for m in await movements_after(engine, after, 100)]
+
+
+async def _rejected_ids(engine: AsyncEngine, after: int) -> list[int]:
+    return [r.id for r in await rejected_after(engine, after, 100)]
+
+
+# What each posting moves to (a bin each, or a location that gets it rejected) and the feed.
+FEEDS = {
+    "movements": (("A-1", "B-1"), _movement_ids),
+    "rejected": (("@nope", "@nope"), _rejected_ids),
+}
+
+
 @postgres_only
-async def test_a_reader_paging_movements_never_skips_a_late_commit(
-    engine: AsyncEngine, db_url: str
+@pytest.mark.parametrize("feed", FEEDS)
+async def test_a_reader_paging_by_id_never_skips_a_late_commit(
+    engine: AsyncEngine, db_url: str, feed: str
 ) -> None:
-    """A posting that draws its movement id and commits late, while another (other edge,
-    item and bin: no row in common) posts at once: paging GET /movements by ?after= from
-    what it saw first, the reader still gets both."""
+    """A posting that draws its id and commits late, while another (other edge, item and
+    bin: no row in common) posts at once: paging GET /movements (or /rejected) by ?after=
+    from what it saw first, the reader still gets both."""
+    (first, second), ids_after = FEEDS[feed]
     late, prompt = LateWriter(db_url), Writer(db_url)
     try:
         slow = asyncio.create_task(
-            Ledger(late, site=SITE).post_batch(batch(txn(K.RECEIPT, 1, to_location="A-1")))
+            Ledger(late, site=SITE).post_batch(batch(txn(K.RECEIPT, 1, to_location=first)))
         )
         assert await asyncio.to_thread(late.worked.wait, WAIT_S)
-        other = txn(K.RECEIPT, 2, edge="edge2", sku="SKU-2", to_location="B-1")
+        other = txn(K.RECEIPT, 2, edge="edge2", sku="SKU-2", to_location=second)
         fast = asyncio.create_task(Ledger(prompt, site=SITE).post_batch(batch(other, edge="edge2")))
 
         async def committed_or_waiting() -> bool:
             return fast.done() or await _waits_for_a_lock(engine)
 
         await wait_for(committed_or_waiting, "the prompt posting to commit or wait")
-        seen = await movements_after(engine, 0, 100)
-        cursor = seen[-1].id if seen else 0
+        seen = await ids_after(engine, 0)
         late.commit.set()
         await asyncio.gather(slow, fast)
-        seen += await movements_after(engine, cursor, 100)
+        seen += await ids_after(engine, seen[-1] if seen else 0)
     finally:
         late.commit.set()
         late.close()
         prompt.close()
-    every = await movements_after(engine, 0, 100)
+    every = await ids_after(engine, 0)
     assert len(every) == 2
-    assert [m.id for m in seen] == [m.id for m in every]
+    assert seen == every

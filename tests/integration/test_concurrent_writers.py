@@ -4,9 +4,11 @@ and PostgreSQL, and on PostgreSQL a posting that commits late under a reader pag
 import asyncio
 import itertools
 import json
+import logging
 import threading
 from collections import Counter, defaultdict
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TypeVar
 
@@ -15,17 +17,25 @@ import sqlalchemy as sa
 from alembic.script import ScriptDirectory
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from aggregator.database import create_sync_engine
+from aggregator.database import COMMIT_ORDER_LOCK, create_sync_engine
 from aggregator.ledger import Ledger
 from aggregator.ledger.reads import item_totals, movements_after, rejected_after
 from aggregator.ledger.sides import sides
 from aggregator.migrate import MIGRATIONS
-from aggregator.schema import balances, movements, transactions
+from aggregator.schema import balances, edges, movements, transactions
 from aggregator.writer import Work, Writer
 from stockwire.ack import AckStatus
 from stockwire.txn import StockTransaction, TxnBatch, TxnKind
 from tests.integration import aggregator_support as support
-from tests.integration.aggregator_support import SITE, WAIT_S, batch, count_rows, txn, wait_for
+from tests.integration.aggregator_support import (
+    EDGE,
+    SITE,
+    WAIT_S,
+    batch,
+    count_rows,
+    txn,
+    wait_for,
+)
 from tests.integration.race_support import SPAWN, post_all, upgrade_when_ready
 
 # fixtures shared by the aggregator's tests
@@ -236,3 +246,39 @@ async def test_a_reader_paging_by_id_never_skips_a_late_commit(
     every = await ids_after(engine, 0)
     assert len(every) == 2
     assert seen == every
+
+
+@postgres_only
+async def test_a_posting_chosen_as_deadlock_victim_runs_again(
+    engine: AsyncEngine, db_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Another transaction holds the edge's row that a posting updates last, then waits for
+    the commit-order lock the posting holds: PostgreSQL aborts the posting (it waited first,
+    so its deadlock check runs first), which runs again once the other has committed."""
+    caplog.set_level(logging.INFO, logger="aggregator.ledger")
+    other = create_sync_engine(db_url, poolclass=sa.NullPool)
+    writer = Writer(db_url)
+    try:
+        with other.connect() as conn:
+            conn.execute(
+                sa.insert(edges).values(
+                    site=SITE, edge=EDGE, last_seq=-1, last_seen=datetime.now(UTC)
+                )
+            )
+            one = txn(K.RECEIPT, 3, to_location="A-1")
+            posting = asyncio.create_task(Ledger(writer, site=SITE).post_batch(batch(one)))
+            await wait_for(lambda: _waits_for_a_lock(engine), "the posting to wait for the edge")
+
+            def lock_and_commit() -> None:
+                conn.exec_driver_sql("SET LOCAL deadlock_timeout = '60s'")
+                conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({COMMIT_ORDER_LOCK})")
+                conn.commit()
+
+            await asyncio.to_thread(lock_and_commit)
+            assert [r.status for r in await posting] == [AckStatus.ACCEPTED]
+    finally:
+        writer.close()
+        other.dispose()
+    assert "DeadlockDetected" in caplog.text
+    assert await count_rows(engine, movements) == 1
+    assert (await support.stock(engine))[("SKU-1", "A-1", "")] == 3

@@ -37,7 +37,8 @@ from stockwire.txn import StockTransaction, TxnBatch
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-# Concurrent replicas may insert the same new txn id or item at once: the loser retries.
+# Concurrent replicas may insert the same new txn id, item or EPC at once, or deadlock: the
+# loser runs its write again, this many times in all (Ledger._write).
 POST_ATTEMPTS_MAX = 3
 CONFLICT = "conflict: this id was posted before with a different body"
 # Txns per post_many: keeps every IN (...) list well under the 32k bound-parameter limits.

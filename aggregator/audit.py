@@ -10,6 +10,7 @@ from datetime import datetime
 
 import sqlalchemy as sa
 
+from aggregator.database import commit_order
 from aggregator.schema import audit_log
 
 ANONYMOUS = "anonymous"
@@ -54,4 +55,5 @@ def record(conn: sa.Connection, entry: AuditEntry) -> None:
     for column in audit_log.c:
         if isinstance(column.type, sa.String) and values.get(column.name) is not None:
             values[column.name] = values[column.name][: column.type.length]
+    commit_order(conn)  # readers page the log by id
     conn.execute(sa.insert(audit_log).values(values))

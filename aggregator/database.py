@@ -17,12 +17,15 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import ArgumentError
+from sqlalchemy.exc import ArgumentError, DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from stockwire.errors import ConfigError
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
+# The key of the transaction-scoped PostgreSQL advisory lock that orders commits (commit_order).
+COMMIT_ORDER_LOCK = 0x5357_434F_4D4D_4954  # "SWCOMMIT"
+_PG_RETRYABLE = {"40001", "40P01"}  # serialization_failure, deadlock_detected
 _BEGIN_OPTION = "stockwire_sqlite_begin"
 _SYNC_DRIVERS = {"sqlite": "sqlite", "postgresql": "postgresql+psycopg"}
 _ASYNC_DRIVERS = {"sqlite": "sqlite+aiosqlite", "postgresql": "postgresql+asyncpg"}
@@ -119,3 +122,23 @@ def writing(engine: sa.Engine) -> Iterator[sa.Connection]:
         conn = conn.execution_options(**{_BEGIN_OPTION: "IMMEDIATE"})
         with conn.begin():
             yield conn
+
+
+def commit_order(conn: sa.Connection) -> None:
+    """Call before drawing ids that readers page by (?after=): movements, rejected, dead
+    letters, audit. On PostgreSQL a sequence hands out ids in call order, not commit order: a
+    posting that drew 11 may commit after one that drew 12 is visible, and a reader already
+    at after=12 skips 11 for good. Holding one lock from the first such id to commit makes
+    ids visible in id order. Take it after the rows the transaction locks that another
+    writer may lock too (items, balances, EPCs held): a writer waiting for it then holds
+    nothing the lock's holder needs. SQLite: the write lock (BEGIN IMMEDIATE) already orders
+    every commit."""
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({COMMIT_ORDER_LOCK})")
+
+
+def lost_a_race(error: DBAPIError) -> bool:
+    """A write transaction that may succeed if simply run again: PostgreSQL's serialization
+    failure or deadlock victim, SQLite busy past busy_timeout."""
+    sqlstate = getattr(error.orig, "sqlstate", None)
+    return sqlstate in _PG_RETRYABLE or getattr(error.orig, "sqlite_errorname", "") == "SQLITE_BUSY"

@@ -12,6 +12,7 @@ from datetime import datetime
 
 import sqlalchemy as sa
 
+from aggregator.database import commit_order
 from aggregator.schema import dead_letters
 
 TOPIC_CHARS_MAX = 1024  # the column's size; MQTT allows topics of 65,535 bytes
@@ -41,6 +42,7 @@ def keep(conn: sa.Connection, letters: Sequence[Letter], prefix_bytes_max: int) 
     ]
     if not rows:
         return []
+    commit_order(conn)  # readers page them by id
     stmt = sa.insert(dead_letters).returning(dead_letters.c.id, sort_by_parameter_order=True)
     return [int(i) for i in conn.execute(stmt, rows).scalars()]
 

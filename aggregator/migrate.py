@@ -7,9 +7,11 @@ import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
 
-from aggregator.database import create_sync_engine
+from aggregator.database import create_sync_engine, writing
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+# The key of the transaction-scoped PostgreSQL advisory lock one upgrade holds at a time.
+MIGRATION_LOCK = 0x5357_4D49_4752_4154  # "SWMIGRAT"
 
 
 def alembic_config(connection: sa.Connection) -> Config:
@@ -20,9 +22,14 @@ def alembic_config(connection: sa.Connection) -> Config:
 
 
 def upgrade_sync(database_url: str, revision: str = "head") -> None:
+    """Upgrade one at a time: two aggregators starting at once on a new database would both
+    create its tables (and one fail). SQLite: the write lock, taken at BEGIN (IMMEDIATE);
+    PostgreSQL: an advisory lock. The second then finds the first one's revision."""
     engine = create_sync_engine(database_url, poolclass=sa.NullPool)
     try:
-        with engine.begin() as connection:
+        with writing(engine) as connection:
+            if connection.dialect.name == "postgresql":
+                connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK})")
             command.upgrade(alembic_config(connection), revision)
     finally:
         engine.dispose()

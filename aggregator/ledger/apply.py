@@ -125,12 +125,14 @@ def write_legs(
 ) -> Applied:
     if not legs:
         return Applied([], [])
+    # Balances first: their rows are what concurrent writers contend for, and a writer must
+    # hold those before it waits for the commit-order lock that drawing movement ids takes.
+    _add_to_balances(conn, deltas)
     numbered = list(zip(legs, allocate_ids(conn, movements, len(legs)), strict=True))
     enc = encoding(conn)
     at = enc.time(now)
     rows = [_movement_row(leg, movement_id, at, enc) for leg, movement_id in numbered]
     insert_rows(conn, movements, _MOVEMENT_COLUMNS, rows)
-    _add_to_balances(conn, deltas)
     events = [_event(leg, movement_id, now) for leg, movement_id in numbered]
     return Applied(events, _negatives(conn, legs, deltas), numbered)
 

@@ -16,6 +16,8 @@ from uuid import UUID
 
 import sqlalchemy as sa
 
+from aggregator.database import commit_order
+
 
 def _sqlite_time(value: datetime) -> str:
     # SQLAlchemy's SQLite DATETIME text: naive UTC, space separator, microseconds.
@@ -99,10 +101,12 @@ def allocate_ids(conn: sa.Connection, table: sa.Table, count: int) -> list[int]:
     """`count` new ids for `table`'s integer primary key `id`, in the caller's write transaction.
 
     SQLite: the writer holds the database's write lock (BEGIN IMMEDIATE), so max(id) + 1.. is
-    safe. PostgreSQL: drawn from the column's sequence, safe across concurrent replicas.
+    safe. PostgreSQL: drawn from the column's sequence, safe across concurrent replicas, under
+    the commit-order lock (so the ids become visible in order; see commit_order).
     """
     if count <= 0:
         return []
+    commit_order(conn)
     if conn.dialect.name == "postgresql":
         query = sa.text(
             "SELECT nextval(pg_get_serial_sequence(:table, 'id')) FROM generate_series(1, :n)"

@@ -6,13 +6,14 @@ from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import NamedTuple
+from typing import NamedTuple, TypeVar
 from uuid import UUID
 
 import sqlalchemy as sa
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from aggregator.audit import AuditEntry, record
+from aggregator.database import lost_a_race
 from aggregator.errors import NotFoundError, StateError
 from aggregator.ledger import apply, epcs, records
 from aggregator.ledger.apply import Applied, BalanceKey, NegativeBalance
@@ -28,15 +29,17 @@ from aggregator.schema import (
     movements,
     transactions,
 )
-from aggregator.writer import Writer
+from aggregator.writer import Work, Writer
 from stockwire import logs
 from stockwire.ack import AckStatus
 from stockwire.events import Movement
 from stockwire.txn import StockTransaction, TxnBatch
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
-# Concurrent replicas may insert the same new txn id or item at once: the loser retries.
+# Concurrent replicas may insert the same new txn id, item or EPC at once, or deadlock: the
+# loser runs its write again, this many times in all (Ledger._write).
 POST_ATTEMPTS_MAX = 3
 CONFLICT = "conflict: this id was posted before with a different body"
 # Txns per post_many: keeps every IN (...) list well under the 32k bound-parameter limits.
@@ -108,13 +111,20 @@ class Ledger:
         """
         assert batches, "post_many needs at least one batch"
         assert sum(len(b.txns) for b in batches) <= GROUP_TXNS_MAX, "split the group"
+        return await self._write(lambda conn: self._post(conn, batches))
+
+    async def _write(self, work: Work[T]) -> T:
+        """Run `work` in one write transaction; again if it lost a race to another writer
+        (the same new txn id, item, EPC or reversal inserted at once; a deadlock victim)."""
         for attempt in range(1, POST_ATTEMPTS_MAX + 1):
             try:
-                return await self.writer.run(lambda conn: self._post(conn, batches))
-            except IntegrityError:
-                if attempt == POST_ATTEMPTS_MAX:
+                return await self.writer.run(work)
+            except DBAPIError as e:
+                if attempt == POST_ATTEMPTS_MAX or not (
+                    isinstance(e, IntegrityError) or lost_a_race(e)
+                ):
                     raise
-                log.info("%d batch(es) raced another writer; retrying", len(batches))
+                log.info("a write raced another writer (%s); retrying", type(e.orig).__name__)
         raise AssertionError("unreachable")
 
     def _post(self, conn: sa.Connection, batches: Sequence[TxnBatch]) -> GroupPosting:
@@ -128,8 +138,8 @@ class Ledger:
         )
         sorted_ = self._sort(batches, known, book, now)
         records.insert_txns(conn, sorted_.kept, now)
-        records.insert_rejected(conn, sorted_.rejected, now)
         applied = apply.apply_txns(conn, sorted_.posted, now)
+        records.insert_rejected(conn, sorted_.rejected, now)  # after apply: see commit_order
         placed = epcs.record(conn, applied.legs, now, book.known)
         epcs.hold(conn, sorted_.held, placed | book.known)
         self._touch_edges(conn, batches, now)
@@ -198,7 +208,7 @@ class Ledger:
 
     async def approve(self, txn_id: UUID, *, audit: AuditEntry) -> Posting:
         """A person confirms a pending transaction: it posts now (counts against today's book)."""
-        posting = await self.writer.run(lambda conn: self._approve(conn, txn_id, audit))
+        posting = await self._write(lambda conn: self._approve(conn, txn_id, audit))
         moved = len(posting.movements)
         log.info(
             "txn %s approved by %s: %d movement(s)",
@@ -220,12 +230,12 @@ class Ledger:
         return Posting([Outcome(txn_id, AckStatus.ACCEPTED)], applied.movements, applied.negatives)
 
     async def void(self, txn_id: UUID, *, audit: AuditEntry) -> None:
-        await self.writer.run(lambda conn: _void(conn, txn_id, audit))
+        await self._write(lambda conn: _void(conn, txn_id, audit))
         log.info("txn %s voided by %s", txn_id, audit.actor, extra=logs.about(txn_id))
 
     async def reverse_movement(self, movement_id: int, *, audit: AuditEntry) -> Posting:
         """Undo a movement with a new, linked, opposite one; the original is never edited."""
-        return await self.writer.run(lambda conn: self._reverse(conn, movement_id, audit))
+        return await self._write(lambda conn: self._reverse(conn, movement_id, audit))
 
     def _reverse(self, conn: sa.Connection, movement_id: int, audit: AuditEntry) -> Posting:
         leg = _reversal_leg(conn, movement_id)

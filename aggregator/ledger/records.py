@@ -5,6 +5,7 @@ from datetime import datetime
 
 import sqlalchemy as sa
 
+from aggregator.database import commit_order
 from aggregator.ledger.body import Body
 from aggregator.ledger.bulk import encoding, insert_rows
 from aggregator.schema import rejected_txns, transactions
@@ -57,7 +58,10 @@ def insert_txns(conn: sa.Connection, kept: list[Kept], now: datetime) -> None:
 
 
 def insert_rejected(conn: sa.Connection, kept: list[Refused], now: datetime) -> None:
-    """`kept` holds (txn, body, reason)."""
+    """`kept` holds (txn, body, reason). Readers page these by id: see commit_order."""
+    if not kept:
+        return
+    commit_order(conn)
     enc = encoding(conn)
     at = enc.time(now)
     rows: list[tuple[object, ...]] = [

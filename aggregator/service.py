@@ -16,7 +16,8 @@ from aggregator.errors import AggregatorError
 from aggregator.ingest import Ingest
 from aggregator.ledger import Ledger
 from aggregator.ledger.bounds import Bounds
-from aggregator.settings import AggregatorSettings
+from aggregator.settings import AggregatorSettings, TelemetrySinkSettings
+from aggregator.telemetry.sink import TelemetrySink
 from aggregator.writer import Writer
 
 log = logging.getLogger(__name__)
@@ -49,6 +50,8 @@ async def run_aggregator(
     await migrate.upgrade(settings.database_url)
     engine = create_engine(settings.database_url)
     writer = Writer(settings.database_url)
+    sink = _sink(settings.telemetry)
+    sinking = asyncio.create_task(sink.run(), name="telemetry") if sink else None
     try:
         ledger = Ledger(
             writer,
@@ -56,8 +59,9 @@ async def run_aggregator(
             review_confidence_min=settings.review_confidence_min,
             review_epcs_moved_elsewhere=settings.review_epcs_moved_elsewhere,
             bounds=Bounds.from_settings(settings.bounds),
+            stock_levels=sink is not None,
         )
-        ingest = Ingest(settings, writer, ledger)
+        ingest = Ingest(settings, writer, ledger, sink=sink)
         check = AnonymousCheck(settings.mqtt)
         state = ApiState(
             engine,
@@ -86,9 +90,23 @@ async def run_aggregator(
             probe.cancel()
             await asyncio.wait({probe}, timeout=API_STOP_WAIT_S)
     finally:
+        if sink is not None and sinking is not None:
+            sinking.cancel()
+            await asyncio.gather(sinking, return_exceptions=True)
+            await sink.close()
         await asyncio.to_thread(writer.close)
         await engine.dispose()
         log.info("aggregator for site %s: stopped", settings.site)
+
+
+def _sink(settings: TelemetrySinkSettings) -> TelemetrySink | None:
+    """None when no url is set: then influxdb-client is not even imported."""
+    if settings.url is None:
+        return None
+    from aggregator.telemetry.influx import InfluxWriter
+
+    log.info("telemetry: writing to %s, bucket %s", settings.url, settings.bucket)
+    return TelemetrySink(settings, InfluxWriter(settings))
 
 
 async def _serve_until(

@@ -148,8 +148,12 @@ class Ingest:
             return
         if self.sink is not None:
             site, at = self.settings.site, movements[0].committed_at
-            points = measure.movements(site, movements, (), at, edge=measure.API_EDGE)
-            self.sink.offer([*points, *measure.stock_levels(site, posting.levels, at)])
+            self._measure(
+                lambda: [
+                    *measure.movements(site, movements, (), at, edge=measure.API_EDGE),
+                    *measure.stock_levels(site, posting.levels, at),
+                ]
+            )
         if self._client is None:
             log.warning("not connected: %d movement(s) not republished", len(movements))
             return
@@ -273,9 +277,19 @@ class Ingest:
         return group
 
     def _offer_samples(self, batches: list[TelemetryBatch]) -> None:
-        assert self.sink is not None
         site = self.settings.site
-        self.sink.offer(from_sample(site, b.edge, s) for b in batches for s in b.samples)
+        self._measure(lambda: [from_sample(site, b.edge, s) for b in batches for s in b.samples])
+
+    def _measure(self, build: Callable[[], list[Point]]) -> None:
+        """Hand points to the sink. A bug in building them is logged, never raised into
+        ingest: telemetry must not cost a posting or an ack."""
+        assert self.sink is not None
+        try:
+            points = build()
+        except Exception:
+            log.exception("telemetry: building points failed; they are not written")
+            return
+        self.sink.offer(points)
 
     def _note_refused(self, edge: str, topic: str) -> None:
         if self.throttle.due("refused", edge) is None:
@@ -310,7 +324,7 @@ class Ingest:
         ids, before = await self._write(work)
         self.stats.dead_letters += len(ids)
         if self.sink is not None:
-            self.sink.offer(self._record_points(group, now))
+            self._measure(lambda: self._record_points(group, now))
         for (letter, edge, ticket), letter_id in zip(group.letters, ids, strict=True):
             self._dead_letter_alert(client, letter, edge, letter_id)
             ticket.done()
@@ -403,7 +417,7 @@ class Ingest:
         self.stats.txns += sum(len(b.batch.txns) for b in chunk)
         self._fault_exit()
         if self.sink is not None:
-            self.sink.offer(self._posted_points(chunk, group))
+            self._measure(lambda: self._posted_points(chunk, group))
         self._announce(client, [b.batch for b in chunk], group)
         for one in chunk:
             one.ticket.done()
@@ -510,7 +524,7 @@ class Ingest:
         topic = site_topic(self.settings.site, SiteChannel.ALERTS)
         self._send(client, topic, alert.model_dump_json())
         if self.sink is not None:
-            self.sink.offer([measure.alert(self.settings.site, alert)])
+            self._measure(lambda: [measure.alert(self.settings.site, alert)])
 
     def _send(self, client: aiomqtt.Client, topic: str, payload: str) -> None:
         """Publish (QoS 1) without waiting for the broker's PUBACK here. If the connection

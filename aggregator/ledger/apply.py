@@ -151,7 +151,7 @@ def write_legs(
     insert_rows(conn, movements, _MOVEMENT_COLUMNS, rows)
     _add_to_balances(conn, deltas)
     events = [_event(leg, movement_id, now) for leg, movement_id in numbered]
-    after = _levels(conn, legs, deltas) if levels else []
+    after = _levels(conn, legs) if levels else []
     return Applied(events, _negatives(conn, legs, deltas), numbered, after)
 
 
@@ -237,13 +237,13 @@ def _negatives(
     ]
 
 
-def _levels(
-    conn: sa.Connection, legs: list[Leg], deltas: dict[BalanceKey, int]
-) -> list[StockLevel]:
+def _levels(conn: sa.Connection, legs: list[Leg]) -> list[StockLevel]:
     """One query for the whole posting: the balance (over lots) of each item at each physical
     location its movements touched, as this transaction leaves it."""
     physical = {p.id: p for leg in legs for p in (leg.src, leg.dst) if not p.virtual}
-    pairs = sorted({(item, place) for item, place, _ in deltas if place in physical})
+    pairs = sorted(
+        {(leg.item.id, p.id) for leg in legs for p in (leg.src, leg.dst) if not p.virtual}
+    )
     if not pairs:
         return []
     query = (

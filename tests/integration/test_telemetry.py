@@ -276,10 +276,14 @@ async def test_a_running_aggregator_writes_stock_levels_movements_and_edge_sampl
     mosquitto: Mosquitto, agg_settings: AggregatorSettings, victoria_metrics: VictoriaMetrics
 ) -> None:
     settings = agg_settings.model_copy(update={"telemetry": quick(victoria_metrics.url)})
-    first = batch(txn(TxnKind.RECEIPT, 10, to_location="A-1", lot="L1"))
+    first = batch(
+        txn(TxnKind.RECEIPT, 10, to_location="A-1", lot="L1"),
+        txn(TxnKind.RECEIPT, 5, sku="SKU-2", to_location="A-1"),
+    )
     second = batch(
         txn(TxnKind.RECEIPT, 5, to_location="A-1", lot="L2"),
         txn(TxnKind.PICK, 3, from_location="A-1", lot="L1"),
+        txn(TxnKind.COUNT, 5, sku="SKU-2", to_location="A-1"),  # as booked: moves nothing
     )
     now = datetime.now(UTC)
     async with running_aggregator(settings), edge_client(mosquitto, ACKS) as (client, inbox):
@@ -290,25 +294,27 @@ async def test_a_running_aggregator_writes_stock_levels_movements_and_edge_sampl
         await client.publish(TELEMETRY, samples(now).model_dump_json(), qos=0)
 
         def complete(found: list[Series]) -> bool:
-            levels = named(found, "stock_level_qty", location="A-1")
+            levels = named(found, "stock_level_qty", item="SKU-1", location="A-1")
             return (
                 bool(named(found, "lane_weight_grams")) and sum(len(s.values) for s in levels) == 2
             )
 
         found = await exported(victoria_metrics, complete, "stock levels and the edge's samples")
-    [level] = named(found, "stock_level_qty", location="A-1")
+    [level] = named(found, "stock_level_qty", item="SKU-1", location="A-1")
     assert level.labels == {"site": SITE, "item": "SKU-1", "location": "A-1"}
     assert level.values == [10.0, 12.0]  # over lots, after each commit group
     counts = {
         (s.labels["kind"], s.labels["status"]): sum(s.values)
         for s in named(found, "movements_count", edge=EDGE)
     }
-    assert counts == {("receipt", "posted"): 2.0, ("pick", "posted"): 1.0}
+    assert counts == {("receipt", "posted"): 3.0, ("pick", "posted"): 1.0}
     units = sum(sum(s.values) for s in named(found, "movements_units", kind="receipt"))
-    assert units == 15.0
-    assert sum(named(found, "posting_delay_count", edge=EDGE)[0].values) == 3.0
-    assert sum(named(found, "ingest_txns", edge=EDGE)[0].values) == 3.0
+    assert units == 20.0
+    assert sum(named(found, "posting_delay_count", edge=EDGE)[0].values) == 4.0
+    assert sum(named(found, "ingest_txns", edge=EDGE)[0].values) == 5.0
     [grams] = named(found, "lane_weight_grams")
     assert grams.labels == {"site": SITE, "edge": EDGE, "device": "shelf-1", "lane": "2"}
     assert (grams.values, grams.timestamps_ms) == ([1234.5], [ms(now)])  # the edge's time
     assert not named(found, "stock_level_qty", location="@supplier")  # physical places only
+    [counted] = named(found, "stock_level_qty", item="SKU-2")
+    assert counted.values == [5.0]  # the count moved nothing: no second point

@@ -145,6 +145,11 @@ def _read_page(
     return Page(out, max(0 if meta is None else int(meta[0]), from_seq))
 
 
+def _oldest_created_at(conn: sqlite3.Connection) -> datetime | None:
+    row = conn.execute("SELECT created_at FROM outbox ORDER BY seq LIMIT 1").fetchone()
+    return None if row is None else datetime.fromisoformat(row[0])
+
+
 def _build(draft: TxnDraft, edge: str, seq: int, now: datetime) -> StockTransaction | Rejected:
     values: dict[str, Any] = {name: getattr(draft, name) for name in DRAFT_FIELDS}
     try:
@@ -258,6 +263,12 @@ class Outbox:
 
     def count(self) -> int:
         return self._tables.rows
+
+    async def oldest_created_at(self) -> datetime | None:
+        """When the oldest row still in the outbox was stored; None when it is empty."""
+        if not self._tables.rows:
+            return None
+        return await self._store.read(_oldest_created_at)
 
     @property
     def next_seq(self) -> int:

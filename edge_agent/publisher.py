@@ -15,6 +15,12 @@ is sized to match, and every publish is awaited in its own task (a failure ends 
 connection). A batch whose ack has not come within `ack_timeout_s` is re-read and
 re-published; on every (re)connect everything pending is replayed. The aggregator is
 idempotent by txn id.
+
+Telemetry (when a SampleQueue is given) goes at QoS 0 on the same connection from its own task:
+one TelemetryBatch of at most `telemetry.batch_samples_max` samples at a time, the next only
+once paho has written the previous, so it never holds more than one batch ahead of the
+transactions in paho's queue and never waits on them. Its failure ends the connection like any
+other publish failure; samples taken for a batch that fails are lost (QoS 0 anyway).
 """
 
 import asyncio
@@ -34,7 +40,9 @@ from edge_agent.backoff import Backoff
 from edge_agent.outbox import Outbox, utc_now
 from edge_agent.recognizers.base import Clock
 from edge_agent.settings import EdgeSettings
+from edge_agent.telemetry_queue import SampleQueue, payloads
 from stockwire.ack import Ack
+from stockwire.broker_config import MESSAGE_BYTES_MAX
 from stockwire.status import DeviceStatus, EdgeState, EdgeStatus
 from stockwire.tasks import cancelling
 from stockwire.topics import EdgeChannel, edge_topic
@@ -60,6 +68,27 @@ class PublisherStats:
     malformed_acks: int = 0
     ack_timeouts: int = 0
     outbox_reads: int = 0  # batches read from SQLite rather than taken from memory
+    telemetry_batches: int = 0
+    telemetry_samples: int = 0
+
+
+@dataclass
+class Latencies:
+    """Batch published -> fully acked, in ms, since the collector last drained it."""
+
+    count: int = 0
+    sum_ms: float = 0.0
+    max_ms: float = 0.0
+
+    def add(self, ms: float) -> None:
+        self.count += 1
+        self.sum_ms += ms
+        self.max_ms = max(self.max_ms, ms)
+
+    def drain(self) -> "Latencies":
+        taken = Latencies(self.count, self.sum_ms, self.max_ms)
+        self.count, self.sum_ms, self.max_ms = 0, 0.0, 0.0
+        return taken
 
 
 @dataclass
@@ -67,6 +96,7 @@ class _Sent:
     ids: set[UUID]
     first_seq: int
     deadline: float  # loop time
+    published_at: float  # loop time
 
 
 @dataclass
@@ -79,15 +109,18 @@ class _Inflight:
     def ids(self) -> frozenset[UUID]:
         return frozenset(i for sent in self.batches.values() for i in sent.ids)
 
-    def add(self, txns: list[StockTransaction], deadline: float) -> None:
+    def add(self, txns: list[StockTransaction], deadline: float, now: float) -> None:
         self.sent += 1
-        self.batches[self.sent] = _Sent({t.id for t in txns}, txns[0].seq, deadline)
+        self.batches[self.sent] = _Sent({t.id for t in txns}, txns[0].seq, deadline, now)
 
-    def acked(self, ids: set[UUID]) -> None:
+    def acked(self, ids: set[UUID]) -> list[_Sent]:
+        """Forget `ids`; the batches now fully acked."""
+        done = []
         for number, sent in list(self.batches.items()):
             sent.ids -= ids
             if not sent.ids:
-                del self.batches[number]
+                done.append(self.batches.pop(number))
+        return done
 
     def expire(self, now: float) -> list[_Sent]:
         late = [n for n, sent in self.batches.items() if sent.deadline <= now]
@@ -104,9 +137,11 @@ class Publisher:
         outbox: Outbox,
         devices: DeviceStates | None = None,
         clock: Clock | None = None,
+        telemetry: SampleQueue | None = None,
     ) -> None:
         self._settings = settings
         self._outbox = outbox
+        self._telemetry = telemetry
         self._devices = devices or dict
         self._clock = clock or utc_now
         self._changed = asyncio.Event()  # rows added, a batch acked or a publish confirmed
@@ -118,6 +153,7 @@ class Publisher:
         self._last_batch_at = -math.inf  # loop time
         self.connected = False
         self.stats = PublisherStats()
+        self.latencies = Latencies()
 
     def topic(self, channel: EdgeChannel) -> str:
         return edge_topic(self._settings.site, self._settings.edge, channel)
@@ -228,6 +264,8 @@ class Publisher:
                     tg.create_task(self._send(client, tg)),
                     tg.create_task(self._heartbeat(client)),
                 ]
+                if self._telemetry is not None:
+                    tasks.append(tg.create_task(self._send_telemetry(client, self._telemetry)))
                 await self._stopping.wait()
                 for task in [*tasks, *self._publishing]:  # unconfirmed rows stay stored
                     task.cancel()
@@ -259,7 +297,9 @@ class Publisher:
             if ack is None:
                 continue
             await self._outbox.apply_ack(ack)  # rows go first, so they are never re-sent
-            self._inflight.acked({r.id for r in ack.results})
+            now = asyncio.get_running_loop().time()
+            for sent in self._inflight.acked({r.id for r in ack.results}):
+                self.latencies.add((now - sent.published_at) * 1000)
             self.stats.acks += 1
             self._changed.set()
 
@@ -346,7 +386,8 @@ class Publisher:
         loop = asyncio.get_running_loop()
         batch = TxnBatch(edge=self._settings.edge, sent_at=self._clock(), txns=tuple(txns))
         # In flight before the publish: the ack can arrive before the PUBACK does.
-        self._inflight.add(txns, loop.time() + self._settings.publisher.ack_timeout_s)
+        now = loop.time()
+        self._inflight.add(txns, now + self._settings.publisher.ack_timeout_s, now)
         self._last_batch_at = loop.time()
         task = tg.create_task(self._publish_batch(client, batch.model_dump_json(), len(txns)))
         self._publishing.add(task)
@@ -357,6 +398,21 @@ class Publisher:
         await client.publish(self.topic(EdgeChannel.TXN), payload, qos=1)
         self.stats.batches_sent += 1
         self.stats.txns_sent += txns
+
+    async def _send_telemetry(self, client: aiomqtt.Client, queue: SampleQueue) -> None:
+        """Queued samples at QoS 0, a batch at a time; never touches the transaction path."""
+        topic = self.topic(EdgeChannel.TELEMETRY)
+        limit = self._settings.telemetry.batch_samples_max
+        while True:
+            if not len(queue):
+                queue.ready.clear()
+                await queue.ready.wait()
+                continue
+            samples = queue.take(limit)
+            for payload in payloads(self._settings.edge, samples, MESSAGE_BYTES_MAX):
+                await client.publish(topic, payload, qos=0)
+            self.stats.telemetry_batches += 1
+            self.stats.telemetry_samples += len(samples)
 
     def _published(self, task: "asyncio.Task[None]") -> None:
         self._publishing.discard(task)

@@ -11,6 +11,7 @@ from edge_agent.outbox import UNSENT_TXNS_MAX
 from stockwire.broker_connection import BrokerConnection
 from stockwire.config import EnvFirst, load_settings
 from stockwire.names import Gtin14, Ident, LocationCode, Sku
+from stockwire.telemetry import SAMPLES_PER_BATCH_MAX
 from stockwire.txn import TXNS_PER_BATCH_MAX
 
 
@@ -43,6 +44,18 @@ class PublisherSettings(_Section):
         if self.reconnect_min_s > self.reconnect_max_s:
             raise ValueError("reconnect_min_s must be <= reconnect_max_s")
         return self
+
+
+class TelemetrySettings(_Section):
+    """Samples on .../telemetry (QoS 0): agent and device health every `interval_s`, shelf lane
+    weights downsampled to one per lane per `lane_weight_interval_s`. Waiting samples are held
+    in memory up to `queue_samples_max` (thinned beyond it, never blocking transactions)."""
+
+    enabled: bool = True
+    interval_s: float = Field(default=10.0, ge=0.1, le=3600)
+    lane_weight_interval_s: float = Field(default=5.0, ge=0.1, le=3600)
+    queue_samples_max: int = Field(default=10_000, ge=1, le=1_000_000)
+    batch_samples_max: int = Field(default=500, ge=1, le=SAMPLES_PER_BATCH_MAX)
 
 
 MODBUS_UNIT_MAX = 247  # Modbus device (unit/slave) ids are 1..247; 0 is broadcast
@@ -156,6 +169,7 @@ class EdgeSettings(EnvFirst, BaseSettings):
     mqtt: MqttSettings = MqttSettings()
     outbox: OutboxSettings = OutboxSettings()
     publisher: PublisherSettings = PublisherSettings()
+    telemetry: TelemetrySettings = TelemetrySettings()
     tick_ms: int = Field(default=200, ge=10, le=60_000)
     # Per device: readings journaled and not consumed by its recognizer yet; at this mark the
     # edge stops reading the device until its stage catches up.

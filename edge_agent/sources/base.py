@@ -11,7 +11,8 @@ device back.
 """
 
 from collections.abc import AsyncIterator, Sequence
-from typing import Protocol
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
 
 from edge_agent.readings import Journaled
 from stockwire.status import DeviceStatus
@@ -30,3 +31,23 @@ class Source(Protocol):
         ...
 
     def status(self) -> DeviceStatus: ...
+
+
+@dataclass(frozen=True, slots=True)
+class SourceHealth:
+    """What a source counts about its device since start, for telemetry (device_health).
+
+    `latency_ms_sum` over `latencies` measurements: a shelf's poll round trips, a reader's
+    gaps between reports; telemetry turns the growth of both into an interval's mean.
+    """
+
+    errors_total: int
+    latency_ms_sum: float = 0.0
+    latencies: int = 0
+
+
+@runtime_checkable
+class ReportsHealth(Protocol):
+    """Optional on a source: sources without it report up/degraded and readings only."""
+
+    def health(self) -> SourceHealth: ...

@@ -18,7 +18,7 @@ from edge_agent.backoff import Backoff
 from edge_agent.outage import OutageReport
 from edge_agent.readings import Scan, Unreadable
 from edge_agent.recognizers.base import Clock
-from edge_agent.sources.base import SourceError
+from edge_agent.sources.base import SourceError, SourceHealth
 from stockwire.status import DeviceState, DeviceStatus
 
 log = logging.getLogger(__name__)
@@ -179,6 +179,9 @@ class LineSource(ABC):
         if detail is None and self.counters.overlong:
             detail = f"{self.counters.overlong} over-long line(s) rejected"
         return DeviceStatus(kind=self.kind, state=self._state, detail=detail)
+
+    def health(self) -> SourceHealth:
+        return SourceHealth(errors_total=self.counters.failures)
 
     async def batches(self) -> AsyncIterator[list[Scan | Unreadable]]:
         while True:

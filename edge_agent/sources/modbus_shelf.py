@@ -40,7 +40,7 @@ from edge_agent.outage import OutageReport
 from edge_agent.readings import WeightSample
 from edge_agent.recognizers.base import Clock
 from edge_agent.settings import LaneConfig
-from edge_agent.sources.base import SourceError
+from edge_agent.sources.base import SourceError, SourceHealth
 from edge_agent.sources.modbus_map import (
     GAP_REGISTERS_MAX,
     Cell,
@@ -128,6 +128,8 @@ class ShelfCounters:
     lanes_left_out: int = 0  # lane-polls without a sample
     unit_skips: int = 0  # unit-polls skipped while the unit backs off
     samples: int = 0
+    polls_timed: int = 0  # polls that completed, with their round trips summed:
+    poll_ms_sum: float = 0.0
 
 
 def _channels_by_unit(
@@ -208,6 +210,11 @@ class ModbusShelfSource:
 
     def status(self) -> DeviceStatus:
         return DeviceStatus(kind=self.kind, state=self.state(), detail=self._detail())
+
+    def health(self) -> SourceHealth:
+        c = self.counters
+        errors = sum(c.errors.values()) + c.connect_failures
+        return SourceHealth(errors, latency_ms_sum=c.poll_ms_sum, latencies=c.polls_timed)
 
     def state(self) -> DeviceState:
         if self.counters.polls == 0 and self._problem is None:
@@ -308,6 +315,8 @@ class ModbusShelfSource:
         while True:
             started_s = self.monotonic()
             samples = await self._cycle(client)
+            self.counters.polls_timed += 1
+            self.counters.poll_ms_sum += (self.monotonic() - started_s) * 1000
             if samples:
                 self.counters.samples += len(samples)
                 yield samples

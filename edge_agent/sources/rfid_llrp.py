@@ -51,7 +51,7 @@ from edge_agent.backoff import Backoff
 from edge_agent.outage import OutageReport
 from edge_agent.readings import TagRead
 from edge_agent.recognizers.base import Clock
-from edge_agent.sources.base import SourceError
+from edge_agent.sources.base import SourceError, SourceHealth
 from stockwire.status import DeviceState, DeviceStatus
 
 log = logging.getLogger(__name__)
@@ -90,6 +90,8 @@ class RfidCounters:
     keepalive_timeouts: int = 0
     setup_timeouts: int = 0
     handoff_waits: int = 0  # times the edge was behind and sllurp's thread waited
+    report_gaps: int = 0  # gaps between consecutive reports of one connection, summed:
+    report_gap_ms_sum: float = 0.0
 
     @property
     def reconnects(self) -> int:
@@ -531,6 +533,11 @@ class RfidLlrpSource:
             detail = f"{detail}; {self._problem}"
         return DeviceStatus(kind=self.kind, state=self._state, detail=detail[:DETAIL_CHARS_MAX])
 
+    def health(self) -> SourceHealth:
+        c = self.counters
+        errors = c.failures + c.decode_errors + c.protocol_errors
+        return SourceHealth(errors, latency_ms_sum=c.report_gap_ms_sum, latencies=c.report_gaps)
+
     async def batches(self) -> AsyncIterator[list[TagRead]]:
         while True:
             bridge = _Bridge(asyncio.get_running_loop(), self.reports_queued_max)
@@ -566,6 +573,7 @@ class RfidLlrpSource:
     async def _reports(self, bridge: _Bridge) -> AsyncIterator[list[TagRead]]:
         """Reports of one connection until it ends; SourceError when it is found dead."""
         setup_deadline_s: float | None = time.monotonic() + self.setup_timeout_s
+        last_report_s: float | None = None
         while True:
             try:
                 async with asyncio.timeout(self._wait_s(setup_deadline_s)):
@@ -579,7 +587,15 @@ class RfidLlrpSource:
                 setup_deadline_s = None
                 self._up(event.tx_power)
                 continue
+            last_report_s = self._report_gap(last_report_s)
             yield event.reads
+
+    def _report_gap(self, last_report_s: float | None) -> float:
+        now_s = time.monotonic()
+        if last_report_s is not None:
+            self.counters.report_gaps += 1
+            self.counters.report_gap_ms_sum += (now_s - last_report_s) * 1000
+        return now_s
 
     def _wait_s(self, setup_deadline_s: float | None) -> float:
         if setup_deadline_s is not None:

@@ -149,6 +149,10 @@ async def test_laumas_units_behind_a_tcp_gateway_read_as_lanes() -> None:
         counters = run.source.counters
         assert counters.requests == 3 * counters.polls  # one read per unit per poll
         assert counters.errors == {}
+        health = run.source.health()  # telemetry's device_health
+        assert health.errors_total == 0
+        assert health.latencies >= 1
+        assert health.latency_ms_sum > 0
 
 
 async def test_seneca_float_with_swapped_words_over_tcp() -> None:
@@ -219,6 +223,7 @@ async def test_an_exception_response_leaves_the_lane_out_and_the_unit_comes_back
         assert "unit 2 FC03 at 6 x3: exception 6 (server device busy)" in detail
         assert "lane b: unit 2 FC03" in detail
         assert run.source.counters.errors["exception"] >= 1
+        assert run.source.health().errors_total >= 1
         clock.t_s = 2.5
         await run.state(DeviceState.UP)
         await run.until("lane b back", lambda: run.lanes_in_last() == {"a", "b"})

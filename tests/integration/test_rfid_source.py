@@ -152,6 +152,9 @@ async def test_every_tag_the_reader_reports_arrives_with_its_fields() -> None:
         assert read.at.tzinfo is not None
     assert source.counters.reports == len(got.batches) == reader.stats.reports_sent
     assert source.counters.tags == reader.stats.tags_reported == len(got.reads)
+    health = source.health()  # telemetry's device_health: gaps between a connection's reports
+    assert health.errors_total == 0
+    assert health.latencies == source.counters.reports - 1
 
 
 async def test_a_zebra_reader_with_its_zero_based_power_table() -> None:
@@ -184,6 +187,7 @@ async def test_a_reader_absent_at_start_is_connected_when_it_comes() -> None:
     async with collecting(source) as got:
         await until(lambda: source.counters.failures >= 2, why="refused connects")
         assert source.status().state == "down"
+        assert source.health().errors_total >= 2
         assert "cannot connect" in (source.status().detail or "")
         async with reader_on(LLRPReader("impinj-r420", port=port)) as reader:
             await until(lambda: got.up, why="inventorying once the reader is there")
@@ -238,6 +242,9 @@ async def test_a_reboot_mid_stream_reconnects_reconfigures_and_loses_no_report()
             await until(lambda: len(got.epcs()) == 60, why="60 tags")
     assert source.counters.reconnects == 1
     assert source.counters.tags == reader.stats.tags_reported == len(got.reads)
+    health = source.health()  # gaps between reports of one connection, not across the reboot
+    assert health.latencies == source.counters.reports - source.counters.connects
+    assert (health.latency_ms_sum > 0) == (health.latencies > 0)
 
 
 async def test_a_reboot_mid_pass_resumes_the_pass() -> None:

@@ -285,6 +285,7 @@ async def test_tcp_source_waits_for_a_device_that_is_not_there_yet() -> None:
     )
     async with Collector(source) as got:
         await until(lambda: source.counters.failures >= 3, "several failed connects")
+        assert source.health().errors_total >= 3
         status = source.status()
         assert status.state is DeviceState.DOWN
         assert f"cannot open {HOST}:{port}" in (status.detail or "")

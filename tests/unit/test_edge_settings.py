@@ -109,6 +109,31 @@ def test_bad_file_names_the_file_and_field(
     assert f"  {field_path}" in message
 
 
+def test_telemetry_defaults_file_and_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    t = load_edge_settings(write(tmp_path, GOOD)).telemetry
+    assert (t.enabled, t.interval_s, t.lane_weight_interval_s) == (True, 10.0, 5.0)
+    assert (t.queue_samples_max, t.batch_samples_max) == (10_000, 500)
+    path = write(tmp_path, GOOD + "\n[telemetry]\ninterval_s = 30\nbatch_samples_max = 50\n")
+    monkeypatch.setenv("STOCKWIRE_EDGE_TELEMETRY__ENABLED", "false")
+    t = load_edge_settings(path).telemetry
+    assert (t.enabled, t.interval_s, t.batch_samples_max) == (False, 30.0, 50)
+
+
+@pytest.mark.parametrize(
+    ("line", "field_path"),
+    [
+        ("batch_samples_max = 5001", "telemetry.batch_samples_max"),  # > SAMPLES_PER_BATCH_MAX
+        ("queue_samples_max = 0", "telemetry.queue_samples_max"),
+        ("interval_s = 0", "telemetry.interval_s"),
+        ("lane_weight_interval_s = -1", "telemetry.lane_weight_interval_s"),
+        ("rate_s = 1", "telemetry.rate_s"),
+    ],
+)
+def test_bad_telemetry_settings_name_the_field(tmp_path: Path, line: str, field_path: str) -> None:
+    with pytest.raises(ConfigError, match=rf"  {field_path}"):
+        load_edge_settings(write(tmp_path, f"{GOOD}\n[telemetry]\n{line}\n"))
+
+
 def test_device_needs_exactly_one_transport(tmp_path: Path) -> None:
     path = write(tmp_path, GOOD.replace('tcp = "127.0.0.1:9100"\n', ""))
     with pytest.raises(ConfigError, match=r"devices\.0.*exactly one of tcp or serial"):

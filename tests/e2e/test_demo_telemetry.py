@@ -17,7 +17,7 @@ from tests.e2e.test_demo import DEMO_TIMEOUT_S, stockwire
 
 
 @pytest.mark.e2e
-def test_the_demo_writes_its_stock_levels_and_movements_to_the_server(
+def test_the_demo_writes_stock_levels_movements_and_edge_samples_to_the_server(
     tmp_path: Path, victoria_metrics: VictoriaMetrics
 ) -> None:
     done = subprocess.run(
@@ -60,3 +60,17 @@ def test_the_demo_writes_its_stock_levels_and_movements_to_the_server(
     names = {s.name for s in found}
     assert {"movements_count", "movements_units", "posting_delay_p95_s", "ingest_txns"} <= names
     assert "edge_status_online" in names, sorted(names)
+
+    # The edge's own samples, as it sent them: tagged with site, edge and device.
+    edge_samples = {"agent_rss_bytes", "lane_weight_grams", "scans_scans", "rfid_antenna_reads"}
+    assert edge_samples <= names, sorted(names)
+    for series in found:
+        if series.name in edge_samples:
+            assert {"site", "edge", "device"} <= set(series.labels), series
+            assert series.labels["site"] == plan.scenario.site
+    lanes = [s for s in found if s.name == "lane_weight_grams"]
+    assert lanes, names
+    assert all("lane" in s.labels for s in lanes), lanes
+    scanners = {s.labels["device"] for s in found if s.name == "scans_scans"}
+    assert scanners <= {a.id for a in plan.scenario.scanners}, scanners
+    assert sum(sum(s.values) for s in found if s.name == "scans_scans") > 0

@@ -43,6 +43,12 @@ def line(one: Point) -> str:
     return text
 
 
+def body(points: Sequence[Point]) -> str:
+    """The lines of a write. The client leaves out non-finite values (line protocol has no
+    NaN or infinity; the wire lets an edge send them): a point with nothing else is left out."""
+    return "\n".join(text for text in map(line, points) if text)
+
+
 class InfluxWriter:
     def __init__(self, settings: TelemetrySinkSettings) -> None:
         assert settings.url is not None, "the sink is off without a url"
@@ -58,9 +64,11 @@ class InfluxWriter:
 
     def write(self, points: Sequence[Point]) -> None:
         """Blocking: one POST of the points as line protocol; SinkWriteError if it failed."""
-        body = "\n".join(line(p) for p in points)
+        text = body(points)
+        if not text:
+            return
         try:
-            self._api.write(self.bucket, self.org, body, NS)
+            self._api.write(self.bucket, self.org, text, NS)
         except InfluxDBError as e:
             status = e.response.status if e.response is not None else None
             retry = status is None or status >= 500 or status in _RETRY_STATUSES

@@ -163,6 +163,12 @@ class TelemetrySink:
         except SinkWriteError as e:
             self._writing = 0
             return self._failed(batch, e)
+        except Exception:
+            # A bug in the writer: drop this batch (counted) rather than the sink's task.
+            self._writing = 0
+            self.stats.rejected += len(batch)
+            log.exception("telemetry: writing %d point(s) failed unexpectedly", len(batch))
+            return True
         except BaseException:
             self._writing = 0
             self._put_back(batch)  # cancelled mid-write: close() may still flush them

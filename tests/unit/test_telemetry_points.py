@@ -8,7 +8,7 @@ import pytest
 
 from aggregator.ledger.apply import StockLevel
 from aggregator.telemetry import measure
-from aggregator.telemetry.influx import epoch_ns, line
+from aggregator.telemetry.influx import body, epoch_ns, line
 from aggregator.telemetry.points import Point, PointError, from_sample, point
 from stockwire.ack import AckStatus
 from stockwire.events import Alert, AlertKind, Movement, Severity
@@ -81,6 +81,18 @@ def test_line_protocol_escapes_tags_and_keeps_the_time_to_the_nanosecond() -> No
     )
     assert epoch_ns(AT) == 1772353815123456000
     assert epoch_ns(datetime(1969, 12, 31, 23, 59, 59, 999999, tzinfo=UTC)) == -1000
+
+
+def test_non_finite_values_are_left_out_and_so_is_a_point_of_nothing_else() -> None:
+    tags = {"site": "s", "edge": "e", "device": "d"}
+    nothing = point("scans", tags, {"scans": float("nan")}, AT)
+    some = point("scans", tags, {"scans": 2.0, "unreadable": float("inf")}, AT)
+    assert line(nothing) == ""
+    assert (
+        body([nothing, some, nothing])
+        == line(some)
+        == f"scans,device=d,edge=e,site=s scans=2 {epoch_ns(AT)}"
+    )
 
 
 def _movement(

@@ -133,6 +133,17 @@ async def test_points_offered_while_a_batch_is_written_count_it_against_the_buff
     assert telemetry.stats.written == 5
 
 
+async def test_a_bug_in_the_writer_drops_its_batch_not_the_sink() -> None:
+    class Broken(Server):
+        def write(self, points: Sequence[Point]) -> None:
+            raise ValueError("a bug")
+
+    telemetry = sink(Broken())
+    telemetry.offer([agg_point(1), agg_point(2), agg_point(3)])
+    assert await telemetry.flush()
+    assert (telemetry.buffered, telemetry.stats.rejected) == (0, 3)
+
+
 def test_retry_delays_grow_from_retry_min_to_retry_max_with_jitter() -> None:
     assert [retry_delay_s(n, 1.0, 10.0, 1.0) for n in (1, 2, 3, 4, 5, 60)] == [
         1.0,

@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from aggregator.ledger import Ledger
 from aggregator.schema import dead_letters
-from aggregator.settings import AggregatorSettings, TelemetrySinkSettings
+from aggregator.settings import AggregatorSettings, RateLimitSettings, TelemetrySinkSettings
 from aggregator.telemetry.influx import InfluxWriter, epoch_ns
 from aggregator.telemetry.points import Point, from_sample, point
 from aggregator.telemetry.sink import TelemetrySink
@@ -318,3 +318,21 @@ async def test_a_running_aggregator_writes_stock_levels_movements_and_edge_sampl
     assert not named(found, "stock_level_qty", location="@supplier")  # physical places only
     [counted] = named(found, "stock_level_qty", item="SKU-2")
     assert counted.values == [5.0]  # the count moved nothing: no second point
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+async def test_with_the_sink_off_telemetry_is_not_even_read(
+    mosquitto: Mosquitto, agg_settings: AggregatorSettings, writer: Writer, engine: AsyncEngine
+) -> None:
+    # One message allowed per edge: were telemetry read, the txn batch after it would be refused.
+    one = RateLimitSettings(messages_per_s=0.001, burst_messages=1, alert_interval_s=3600)
+    good = batch(txn(TxnKind.RECEIPT, 1, to_location="A-1"))
+    async with (
+        ingesting(agg_settings.model_copy(update={"rate_limit": one}), Ledger(writer, site=SITE)),
+        edge_client(mosquitto, ACKS) as (client, inbox),
+    ):
+        await client.publish(TELEMETRY, b"not even json", qos=0)
+        await client.publish(TXNS, good.model_dump_json(), qos=1)
+        await wait_ack(inbox, {good.txns[0].id})
+    async with engine.connect() as conn:
+        assert (await conn.execute(sa.select(dead_letters))).all() == []  # never received

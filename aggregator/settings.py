@@ -98,6 +98,13 @@ class TelemetrySinkSettings(_Section):
     retry_max_s: float = Field(default=60.0, gt=0, le=3600)
     timeout_s: float = Field(default=10.0, gt=0, le=600)
 
+    @field_validator("url")
+    @classmethod
+    def _http(cls, url: str | None) -> str | None:
+        if url is not None and not url.startswith(("http://", "https://")):
+            raise ValueError(f"telemetry.url must be http:// or https://, not {url!r}")
+        return url
+
     @model_validator(mode="after")
     def _bounds(self) -> Self:
         if self.retry_max_s < self.retry_min_s:

@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from aggregator.ledger import Ledger
+from aggregator.roles import Role
 from aggregator.schema import dead_letters
 from aggregator.settings import AggregatorSettings, RateLimitSettings, TelemetrySinkSettings
 from aggregator.telemetry.influx import InfluxWriter, epoch_ns
@@ -33,6 +34,8 @@ from tests.integration import aggregator_support as support
 from tests.integration.aggregator_support import (
     EDGE,
     SITE,
+    api_client,
+    api_key,
     batch,
     edge_client,
     ingesting,
@@ -336,3 +339,36 @@ async def test_with_the_sink_off_telemetry_is_not_even_read(
         await wait_ack(inbox, {good.txns[0].id})
     async with engine.connect() as conn:
         assert (await conn.execute(sa.select(dead_letters))).all() == []  # never received
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+async def test_approvals_and_reversals_through_the_api_are_written_with_edge_api(
+    mosquitto: Mosquitto, agg_settings: AggregatorSettings, victoria_metrics: VictoriaMetrics
+) -> None:
+    settings = agg_settings.model_copy(update={"telemetry": quick(victoria_metrics.url)})
+    unsure = txn(TxnKind.RECEIPT, 4, to_location="A-1", confidence=0.1)  # waits in review
+    key = api_key(settings.database_url, Role.APPROVER)
+    async with (
+        running_aggregator(settings) as url,
+        api_client(url, key) as http,
+        edge_client(mosquitto, ACKS) as (client, inbox),
+    ):
+        await client.publish(TXNS, batch(unsure).model_dump_json(), qos=1)
+        await wait_ack(inbox, {unsure.id})
+        approved = await http.post(f"/transactions/{unsure.id}/approve")
+        assert approved.status_code == 200
+        movement_id = approved.json()["movements"][0]["id"]
+        assert (await http.post(f"/movements/{movement_id}/reverse")).status_code == 201
+
+        def both(found: list[Series]) -> bool:
+            levels = named(found, "stock_level_qty", location="A-1")
+            return sum(len(s.values) for s in levels) == 2
+
+        found = await exported(victoria_metrics, both, "stock levels after approval, reversal")
+    [level] = named(found, "stock_level_qty", location="A-1")
+    assert level.values == [4.0, 0.0]
+    moved = {
+        (s.labels["edge"], s.labels["status"]): sum(s.values)
+        for s in named(found, "movements_count", kind="receipt")
+    }
+    assert moved == {(EDGE, "pending"): 1.0, ("api", "posted"): 2.0}

@@ -184,3 +184,8 @@ async def test_close_writes_what_is_left_and_closes_the_client() -> None:
 def test_settings_refuse_a_buffer_smaller_than_a_batch() -> None:
     with pytest.raises(ValueError, match="buffer_points_max"):
         TelemetrySinkSettings(url="http://x", batch_points_max=10, buffer_points_max=5)
+
+
+def test_settings_refuse_a_url_that_is_not_http() -> None:
+    with pytest.raises(ValueError, match="http:// or https://"):
+        TelemetrySinkSettings(url="influxdb:8086")

@@ -31,18 +31,22 @@ from sqlalchemy.exc import SQLAlchemyError
 from aggregator import dead_letters, edges, mqtt
 from aggregator.acks import InOrderAcks, Ticket
 from aggregator.dead_letters import Letter
-from aggregator.ledger import GroupPosting, Ledger, NegativeBalance, Outcome
+from aggregator.ledger import GroupPosting, Ledger, NegativeBalance, Outcome, Posting
 from aggregator.ledger.ledger import GROUP_TXNS_MAX
 from aggregator.metrics import AggregatorMetrics
 from aggregator.rate_limit import AlertThrottle, EdgeRateLimit
 from aggregator.settings import AggregatorSettings
+from aggregator.telemetry import measure
+from aggregator.telemetry.points import Point, from_sample
+from aggregator.telemetry.sink import TelemetrySink
 from aggregator.writer import Work, Writer
 from stockwire import logs
 from stockwire.ack import Ack, AckStatus
 from stockwire.config import describe
-from stockwire.events import Alert, AlertKind, LedgerEvents, Movement, Severity
+from stockwire.events import Alert, AlertKind, LedgerEvents, Severity
 from stockwire.status import EdgeState, EdgeStatus
 from stockwire.tasks import cancelling
+from stockwire.telemetry import TelemetryBatch
 from stockwire.topics import (
     EdgeChannel,
     EdgeTopic,
@@ -57,7 +61,7 @@ from stockwire.txn import TxnBatch
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-M = TypeVar("M", TxnBatch, EdgeStatus)
+M = TypeVar("M", TxnBatch, EdgeStatus, TelemetryBatch)
 
 RECONNECT_DELAY_MIN_S = 0.2
 ALERT_MESSAGE_CHARS_MAX = 500
@@ -102,6 +106,7 @@ class _Batch:
     topic: str
     payload: bytes  # kept as a dead letter if the batch cannot be posted
     arrived: float  # time.monotonic() when the MQTT client received it (ack latency)
+    received: datetime
 
 
 @dataclass(slots=True)
@@ -111,6 +116,7 @@ class _Group:
     batches: list[_Batch] = field(default_factory=list)
     letters: list[tuple[Letter, str, Ticket]] = field(default_factory=list)  # + edge key
     statuses: list[tuple[EdgeTopic, EdgeStatus | None, Ticket]] = field(default_factory=list)
+    telemetry: list[TelemetryBatch] = field(default_factory=list)  # only with a sink
 
 
 class Ingest:
@@ -123,10 +129,14 @@ class Ingest:
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         jitter: Callable[[], float] = random.random,
         metrics: AggregatorMetrics | None = None,
+        sink: TelemetrySink | None = None,
     ) -> None:
         self.settings = settings
         self.writer = writer
         self.ledger = ledger
+        # Off (None): ingest neither subscribes to telemetry nor builds a single point.
+        self.sink = sink
+        assert sink is None or ledger.stock_levels, "the sink needs the ledger's stock levels"
         self.clock = clock
         self.jitter = jitter
         self.stats = IngestStats()
@@ -151,14 +161,23 @@ class Ingest:
         """Acks, ledger events and alerts published and not confirmed by the broker yet."""
         return len(self._sending)
 
-    async def republish(self, movements: list[Movement]) -> None:
+    async def republish(self, posting: Posting) -> None:
         """Announce movements committed outside ingest (review approvals, reversals).
 
         Best effort: while the broker is away they are not queued; subscribers catch up with
         GET /movements?after=<last id they saw>.
         """
+        movements = posting.movements
         if not movements:
             return
+        if self.sink is not None:
+            site, at = self.settings.site, movements[0].committed_at
+            self._measure(
+                lambda: [
+                    *measure.movements(site, movements, (), at, edge=measure.API_EDGE),
+                    *measure.stock_levels(site, posting.levels, at),
+                ]
+            )
         if self._client is None:
             log.warning("not connected: %d movement(s) not republished", len(movements))
             return
@@ -219,6 +238,9 @@ class Ingest:
         shared = self.settings.mqtt.shared_subscription
         for channel in (EdgeChannel.TXN, EdgeChannel.STATUS):
             await client.subscribe(edge_filter(channel, self.settings.site, shared), qos=1)
+        if self.sink is not None:  # QoS 0, as the edges publish it: may be lost, never waits
+            telemetry = edge_filter(EdgeChannel.TELEMETRY, self.settings.site, shared)
+            await client.subscribe(telemetry, qos=0)
 
     async def _consume(self, client: aiomqtt.Client) -> None:
         """Sort and record the next group while the writer thread commits the one before.
@@ -235,6 +257,8 @@ class Ingest:
                 while len(messages) > 0 and len(received) < GROUP_MESSAGES_MAX:
                     received.append(await anext(messages))
                 group = self._sort(received, acks)
+                if group.telemetry:
+                    self._offer_samples(group.telemetry)
                 await self._record(client, group)
                 if posting is not None:
                     await posting
@@ -266,13 +290,33 @@ class Ingest:
                 where = self._where(topic)
                 if where.channel is EdgeChannel.TXN:
                     batch = self._parse(TxnBatch, where, payload)
-                    group.batches.append(_Batch(batch, ticket, topic, payload, arrived))
+                    group.batches.append(_Batch(batch, ticket, topic, payload, arrived, now))
                 elif where.channel is EdgeChannel.STATUS:
                     status = self._parse(EdgeStatus, where, payload) if payload else None
                     group.statuses.append((where, status, ticket))  # None: a cleared retained one
+                elif where.channel is EdgeChannel.TELEMETRY:
+                    ticket.done()  # QoS 0: nothing to acknowledge, nothing to wait for
+                    if self.sink is not None:  # else not subscribed to
+                        group.telemetry.append(self._parse(TelemetryBatch, where, payload))
+                        self.stats.messages[EdgeChannel.TELEMETRY.value, "recorded"] += 1
             except IngestRejectError as e:
                 group.letters.append((Letter(topic, str(e), payload, now), edge, ticket))
         return group
+
+    def _offer_samples(self, batches: list[TelemetryBatch]) -> None:
+        site = self.settings.site
+        self._measure(lambda: [from_sample(site, b.edge, s) for b in batches for s in b.samples])
+
+    def _measure(self, build: Callable[[], list[Point]]) -> None:
+        """Hand points to the sink. A bug in building them is logged, never raised into
+        ingest: telemetry must not cost a posting or an ack."""
+        assert self.sink is not None
+        try:
+            points = build()
+        except Exception:
+            log.exception("telemetry: building points failed; they are not written")
+            return
+        self.sink.offer(points)
 
     def _note_refused(self, edge: str, topic: str) -> None:
         if self.throttle.due("refused", edge) is None:
@@ -306,6 +350,8 @@ class Ingest:
 
         ids, before = await self._write(work)
         self.stats.dead_letters += len(ids)
+        if self.sink is not None:
+            self._measure(lambda: self._record_points(group, now))
         for (letter, edge, ticket), letter_id in zip(group.letters, ids, strict=True):
             self.stats.messages[_channel_level(letter.topic), "dead_letter"] += 1
             self._dead_letter_alert(client, letter, edge, letter_id)
@@ -317,6 +363,14 @@ class Ingest:
         for _, _, ticket in group.statuses:
             self.stats.messages[EdgeChannel.STATUS.value, "recorded"] += 1
             ticket.done()
+
+    def _record_points(self, group: _Group, now: datetime) -> list[Point]:
+        site = self.settings.site
+        points = [measure.dead_letter(site, e, letter.topic, now) for letter, e, _ in group.letters]
+        for where, status, _ in group.statuses:
+            if status is not None:
+                points.append(measure.edge_status(site, where.edge, status, now))
+        return points
 
     async def _write(self, work: Work[T]) -> T:
         """Run on the writer thread; while the database fails, retry with backoff. The
@@ -395,9 +449,30 @@ class Ingest:
         self.metrics.committed(len(b.batch.txns) for b in chunk)
         self._fault_exit()
         _log_rejected(chunk, group)
+        if self.sink is not None:
+            self._measure(lambda: self._posted_points(chunk, group))
         self._announce(client, chunk, group)
         for one in chunk:
             one.ticket.done()
+
+    def _posted_points(self, chunk: list[_Batch], group: GroupPosting) -> list[Point]:
+        site = self.settings.site
+        at = group.movements[0].committed_at if group.movements else self.clock()
+        received = [
+            measure.Received(
+                b.batch.edge,
+                len(b.batch.txns),
+                [o.status for o in outcomes],
+                (b.received - b.batch.sent_at).total_seconds(),
+            )
+            for b, outcomes in zip(chunk, group.results, strict=True)
+        ]
+        return [
+            *measure.stock_levels(site, group.levels, at),
+            *measure.movements(site, group.movements, group.pending, at),
+            *measure.posting_delays(site, group.movements, at),
+            *measure.ingest(site, received, at),
+        ]
 
     def _fault_exit(self) -> None:
         """Test-only (settings.fault_exit_after_commits): die between commit and ack."""
@@ -448,12 +523,10 @@ class Ingest:
         if group.movements:
             events = LedgerEvents(site=site, movements=tuple(group.movements))
             outgoing.append((site_topic(site, SiteChannel.LEDGER), events.model_dump_json()))
-        alerts = site_topic(site, SiteChannel.ALERTS)
-        for negative in group.negatives:
-            alert = _negative_alert(site, negative, self.clock())
-            outgoing.append((alerts, alert.model_dump_json()))
         for topic, payload in outgoing:
             self._send(client, topic, payload)
+        for negative in group.negatives:
+            self._alert(client, _negative_alert(site, negative, self.clock()))
 
     def _dead_letter_alert(
         self, client: aiomqtt.Client, letter: Letter, edge: str, letter_id: int
@@ -487,6 +560,8 @@ class Ingest:
     def _alert(self, client: aiomqtt.Client, alert: Alert) -> None:
         topic = site_topic(self.settings.site, SiteChannel.ALERTS)
         self._send(client, topic, alert.model_dump_json())
+        if self.sink is not None:
+            self._measure(lambda: [measure.alert(self.settings.site, alert)])
 
     def _send(self, client: aiomqtt.Client, topic: str, payload: str) -> None:
         """Publish (QoS 1) without waiting for the broker's PUBACK here. If the connection

@@ -17,7 +17,8 @@ from aggregator.ingest import Ingest
 from aggregator.ledger import Ledger
 from aggregator.ledger.bounds import Bounds
 from aggregator.metrics import AggregatorMetrics
-from aggregator.settings import AggregatorSettings
+from aggregator.settings import AggregatorSettings, TelemetrySinkSettings
+from aggregator.telemetry.sink import TelemetrySink
 from aggregator.writer import Writer
 
 log = logging.getLogger(__name__)
@@ -51,6 +52,8 @@ async def run_aggregator(
     engine = create_engine(settings.database_url)
     metrics = AggregatorMetrics()
     writer = Writer(settings.database_url, metrics.commit_seconds.observe)
+    sink = _sink(settings.telemetry)
+    sinking = asyncio.create_task(sink.run(), name="telemetry") if sink else None
     try:
         ledger = Ledger(
             writer,
@@ -58,8 +61,9 @@ async def run_aggregator(
             review_confidence_min=settings.review_confidence_min,
             review_epcs_moved_elsewhere=settings.review_epcs_moved_elsewhere,
             bounds=Bounds.from_settings(settings.bounds),
+            stock_levels=sink is not None,
         )
-        ingest = Ingest(settings, writer, ledger, metrics=metrics)
+        ingest = Ingest(settings, writer, ledger, metrics=metrics, sink=sink)
         metrics.watch(ingest, writer)
         check = AnonymousCheck(settings.mqtt)
         state = ApiState(
@@ -90,9 +94,23 @@ async def run_aggregator(
             probe.cancel()
             await asyncio.wait({probe}, timeout=API_STOP_WAIT_S)
     finally:
+        if sink is not None and sinking is not None:
+            sinking.cancel()
+            await asyncio.gather(sinking, return_exceptions=True)
+            await sink.close()
         await asyncio.to_thread(writer.close)
         await engine.dispose()
         log.info("aggregator for site %s: stopped", settings.site)
+
+
+def _sink(settings: TelemetrySinkSettings) -> TelemetrySink | None:
+    """None when no url is set: then influxdb-client is not even imported."""
+    if settings.url is None:
+        return None
+    from aggregator.telemetry.influx import InfluxWriter
+
+    log.info("telemetry: writing to %s, bucket %s", settings.url, settings.bucket)
+    return TelemetrySink(settings, InfluxWriter(settings))
 
 
 async def _serve_until(

@@ -6,6 +6,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    SecretStr,
     StringConstraints,
     field_validator,
     model_validator,
@@ -78,6 +79,44 @@ class BoundsSettings(_Section):
     policy: Literal["review", "reject"] = "review"
 
 
+class TelemetrySinkSettings(_Section):
+    """Where the aggregator writes time-series telemetry (InfluxDB v2 write API).
+
+    Off while `url` is None. When the server is down or slow, points wait in a buffer of
+    `buffer_points_max`; past it, edge telemetry is dropped first, then the oldest aggregator
+    points (counted and logged). Ingest never waits on the sink.
+    """
+
+    url: str | None = None  # e.g. http://influxdb:8086
+    org: str = "stockwire"
+    bucket: str = "stockwire"
+    token: SecretStr | None = None  # env STOCKWIRE_AGG_TELEMETRY__TOKEN; never logged
+    batch_points_max: int = Field(default=5000, ge=1, le=100_000)
+    flush_interval_s: float = Field(default=1.0, gt=0, le=600)
+    buffer_points_max: int = Field(default=100_000, ge=1, le=10_000_000)
+    retry_min_s: float = Field(default=1.0, gt=0, le=600)
+    retry_max_s: float = Field(default=60.0, gt=0, le=3600)
+    timeout_s: float = Field(default=10.0, gt=0, le=600)
+
+    @field_validator("url")
+    @classmethod
+    def _http(cls, url: str | None) -> str | None:
+        if url is not None and not url.startswith(("http://", "https://")):
+            raise ValueError(f"telemetry.url must be http:// or https://, not {url!r}")
+        return url
+
+    @model_validator(mode="after")
+    def _bounds(self) -> Self:
+        if self.retry_max_s < self.retry_min_s:
+            raise ValueError("telemetry.retry_max_s must be >= retry_min_s")
+        if self.buffer_points_max < self.batch_points_max:
+            raise ValueError("telemetry.buffer_points_max must be >= batch_points_max")
+        return self
+
+    def token_text(self) -> str | None:
+        return self.token.get_secret_value() if self.token is not None else None
+
+
 class AggregatorSettings(EnvFirst, BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="STOCKWIRE_AGG_", env_nested_delimiter="__", extra="forbid"
@@ -101,6 +140,7 @@ class AggregatorSettings(EnvFirst, BaseSettings):
     # publishing the ack, as a crash between commit and ack would. Never set in production.
     fault_exit_after_commits: int | None = Field(default=None, ge=1)
     api: ApiSettings = ApiSettings()
+    telemetry: TelemetrySinkSettings = TelemetrySinkSettings()
 
     @field_validator("database_url")
     @classmethod

@@ -68,14 +68,19 @@ def default_scenario() -> Path:
 
 
 async def run(
-    duration: float | None, check: bool, scenario: Path | None, workdir: Path | None
+    duration: float | None,
+    check: bool,
+    scenario: Path | None,
+    workdir: Path | None,
+    telemetry_url: str | None = None,
 ) -> int:
     plan = build(scenario or default_scenario())
     if workdir is None:
         with tempfile.TemporaryDirectory(prefix="stockwire-demo-") as tmp:
-            return await _demo(plan, Path(tmp), duration, check)
+            return await _demo(plan, Path(tmp), duration, check, telemetry_url)
     # A fresh folder per run: a ledger left by an earlier run would never match the truth.
-    return await _demo(plan, await asyncio.to_thread(_fresh_dir, workdir), duration, check)
+    fresh = await asyncio.to_thread(_fresh_dir, workdir)
+    return await _demo(plan, fresh, duration, check, telemetry_url)
 
 
 def _fresh_dir(workdir: Path) -> Path:
@@ -84,8 +89,10 @@ def _fresh_dir(workdir: Path) -> Path:
     return Path(tempfile.mkdtemp(prefix=prefix, dir=workdir.resolve()))
 
 
-async def _demo(plan: Plan, workdir: Path, duration: float | None, check: bool) -> int:
-    opts = _Run(duration, check, asyncio.Event())
+async def _demo(
+    plan: Plan, workdir: Path, duration: float | None, check: bool, telemetry_url: str | None
+) -> int:
+    opts = _Run(duration, check, asyncio.Event(), telemetry_url)
     kind = _broker_kind()
     scenario = plan.scenario
     print(
@@ -204,6 +211,7 @@ class _Run:
     duration_s: float | None
     check: bool
     quit: asyncio.Event
+    telemetry_url: str | None = None  # else STOCKWIRE_AGG_TELEMETRY__URL, if set
     # A person at a terminal: after CHECK OK the API stays up until Ctrl-C (pipes exit).
     stay_up: bool = field(default_factory=lambda: _interactive())
     started: float = field(default_factory=lambda: asyncio.get_running_loop().time())
@@ -225,7 +233,9 @@ async def _run_site(
             ready.set_result(url)
 
     tasks: list[asyncio.Task[None]] = []
-    agg = _aggregator_settings(plan, workdir, broker, logins)
+    agg = _aggregator_settings(plan, workdir, broker, logins, opts.telemetry_url)
+    if agg.telemetry.url is not None:
+        print(f"demo: telemetry -> {agg.telemetry.url} (bucket {agg.telemetry.bucket})")
     admin, viewer = await asyncio.to_thread(_keys, agg.database_url)
     async with asyncio.TaskGroup() as tg:
         tg.create_task(run_aggregator(agg, stop=stop, on_ready=on_ready), name="aggregator")
@@ -326,9 +336,13 @@ async def _mqtt_up(url: str) -> None:
 
 
 def _aggregator_settings(
-    plan: Plan, workdir: Path, broker: EmbeddedBroker, logins: SiteLogins
+    plan: Plan,
+    workdir: Path,
+    broker: EmbeddedBroker,
+    logins: SiteLogins,
+    telemetry_url: str | None,
 ) -> AggregatorSettings:
-    return AggregatorSettings(
+    settings = AggregatorSettings(
         site=plan.scenario.site,
         database_url=f"sqlite+aiosqlite:///{workdir / 'ledger.sqlite'}",
         mqtt=AggregatorMqtt(
@@ -341,6 +355,10 @@ def _aggregator_settings(
         known_edges=[EDGE],
         api=ApiSettings(host=HOST, port=0),  # bound by uvicorn: no race for a picked port
     )
+    if telemetry_url is None:  # the environment may still name a server
+        return settings
+    telemetry = settings.telemetry.model_copy(update={"url": telemetry_url})
+    return settings.model_copy(update={"telemetry": telemetry})
 
 
 def _edge_settings(

@@ -38,6 +38,12 @@ def _parser() -> argparse.ArgumentParser:
         "--scenario", type=Path, default=None, help="scenario TOML (default: built-in)"
     )
     demo.add_argument("--workdir", type=Path, default=None, help="keep files here (default: temp)")
+    demo.add_argument(
+        "--telemetry-url",
+        default=None,
+        metavar="URL",
+        help="InfluxDB v2 API to write telemetry to (default: STOCKWIRE_AGG_TELEMETRY__URL)",
+    )
 
     edge = sub.add_parser("edge", help="run an edge agent")
     edge.add_argument(
@@ -271,7 +277,9 @@ def _run(args: argparse.Namespace) -> int:
         return asyncio.run(run_scanner(args.scenario, args.scanner, args.tcp, args.pty, args.speed))
     from simulators.demo import run as run_demo
 
-    return asyncio.run(run_demo(args.duration, args.check, args.scenario, args.workdir))
+    return asyncio.run(
+        run_demo(args.duration, args.check, args.scenario, args.workdir, args.telemetry_url)
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

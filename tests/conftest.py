@@ -5,6 +5,7 @@ from pathlib import Path
 import pytest
 
 from simulators.mosquitto import Mosquitto
+from simulators.victoria_metrics import VictoriaMetrics
 
 ROOT = Path(__file__).resolve().parents[1]
 TESTDATA = ROOT.parent / "shared" / "testdata"
@@ -19,6 +20,16 @@ def mosquitto(tmp_path: Path) -> Iterator[Mosquitto]:
         yield broker
     finally:
         broker.kill()
+
+
+@pytest.fixture
+def victoria_metrics(tmp_path: Path) -> Iterator[VictoriaMetrics]:
+    """A real VictoriaMetrics (InfluxDB v2 write API) on a free loopback port, tmp storage."""
+    server = VictoriaMetrics(tmp_path / "victoria-metrics").start()
+    try:
+        yield server
+    finally:
+        server.kill()
 
 
 @pytest.fixture

@@ -10,17 +10,16 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from aggregator.ledger import Ledger
+from aggregator.ledger import Ledger, Posting
 from aggregator.settings import ApiSettings
 from aggregator.writer import Writer
-from stockwire.events import Movement
 
 PAGE_ROWS_MAX = 1000
 # Ids are 64-bit signed integers in both databases; anything larger is a 422, not a 500.
 ID_MAX = 2**63 - 1
 
 
-async def _nowhere(_movements: list[Movement]) -> None:
+async def _nowhere(_posting: Posting) -> None:
     return None
 
 
@@ -29,8 +28,9 @@ class ApiState:
     engine: AsyncEngine
     ledger: Ledger
     mqtt_connected: Callable[[], bool] = lambda: False
-    # Movements the API commits (approve, reverse) go here to be republished on .../ledger.
-    republish: Callable[[list[Movement]], Awaitable[None]] = _nowhere
+    # What the API commits (approve, reverse) goes here: its movements are republished on
+    # .../ledger (and, with the telemetry sink on, written as points).
+    republish: Callable[[Posting], Awaitable[None]] = _nowhere
     # Messages ingest refused since start, by edge.
     refused: Callable[[], Mapping[str, int]] = dict
     # Whether the broker lets in clients without credentials; None until the probe knows.
@@ -61,14 +61,14 @@ def _writer(state: StateDep) -> Writer:
     return state.ledger.writer
 
 
-def _republish(state: StateDep) -> Callable[[list[Movement]], Awaitable[None]]:
+def _republish(state: StateDep) -> Callable[[Posting], Awaitable[None]]:
     return state.republish
 
 
 EngineDep = Annotated[AsyncEngine, Depends(_engine)]
 LedgerDep = Annotated[Ledger, Depends(_ledger)]
 WriterDep = Annotated[Writer, Depends(_writer)]
-RepublishDep = Annotated[Callable[[list[Movement]], Awaitable[None]], Depends(_republish)]
+RepublishDep = Annotated[Callable[[Posting], Awaitable[None]], Depends(_republish)]
 AfterQuery = Annotated[int, Query(ge=0, le=ID_MAX, description="return rows with id > after")]
 LimitQuery = Annotated[int, Query(ge=1, le=PAGE_ROWS_MAX)]
 

@@ -28,6 +28,15 @@ class NegativeBalance:
 
 
 @dataclass(frozen=True, slots=True)
+class StockLevel:
+    """An item's balance at a physical location (summed over lots) after a posting."""
+
+    item: str  # sku, or the GTIN when the item has no sku
+    location: str
+    qty: int
+
+
+@dataclass(frozen=True, slots=True)
 class Leg:
     txn: StockTransaction
     item: Item
@@ -42,10 +51,18 @@ class Applied:
     movements: list[Movement]
     negatives: list[NegativeBalance]
     legs: list[tuple[Leg, int]] = field(default_factory=list)  # (leg, its movement id)
+    levels: list[StockLevel] = field(default_factory=list)  # only when asked for
 
 
-def apply_txns(conn: sa.Connection, txns: Sequence[StockTransaction], now: datetime) -> Applied:
-    """Post the movements of txns (in order) in the caller's database transaction."""
+def apply_txns(
+    conn: sa.Connection,
+    txns: Sequence[StockTransaction],
+    now: datetime,
+    *,
+    levels: bool = False,
+) -> Applied:
+    """Post the movements of txns (in order) in the caller's database transaction; with
+    `levels`, also read the balances they leave at the physical locations they touched."""
     if not txns:
         return Applied([], [])
     found = resolve_items(conn, txns, now)
@@ -79,7 +96,7 @@ def apply_txns(conn: sa.Connection, txns: Sequence[StockTransaction], now: datet
         legs.append(leg)
     if count_rows:
         conn.execute(sa.insert(counts), count_rows)
-    return write_legs(conn, legs, deltas, now)
+    return write_legs(conn, legs, deltas, now, levels=levels)
 
 
 def _counted(txn: StockTransaction) -> str:
@@ -122,6 +139,8 @@ def write_legs(
     legs: list[Leg],
     deltas: dict[BalanceKey, int],
     now: datetime,
+    *,
+    levels: bool = False,
 ) -> Applied:
     if not legs:
         return Applied([], [])
@@ -134,7 +153,8 @@ def write_legs(
     rows = [_movement_row(leg, movement_id, at, enc) for leg, movement_id in numbered]
     insert_rows(conn, movements, _MOVEMENT_COLUMNS, rows)
     events = [_event(leg, movement_id, now) for leg, movement_id in numbered]
-    return Applied(events, _negatives(conn, legs, deltas), numbered)
+    after = _levels(conn, legs) if levels else []
+    return Applied(events, _negatives(conn, legs, deltas), numbered, after)
 
 
 _MOVEMENT_COLUMNS = (
@@ -217,6 +237,33 @@ def _negatives(
         )
         for r in conn.execute(query)
     ]
+
+
+def _levels(conn: sa.Connection, legs: list[Leg]) -> list[StockLevel]:
+    """One query for the whole posting: the balance (over lots) of each item at each physical
+    location its movements touched, as this transaction leaves it."""
+    physical = {p.id: p for leg in legs for p in (leg.src, leg.dst) if not p.virtual}
+    pairs = sorted(
+        {(leg.item.id, p.id) for leg in legs for p in (leg.src, leg.dst) if not p.virtual}
+    )
+    if not pairs:
+        return []
+    query = (
+        sa.select(balances.c.item_id, balances.c.location_id, sa.func.sum(balances.c.qty))
+        .where(sa.tuple_(balances.c.item_id, balances.c.location_id).in_(pairs))
+        .group_by(balances.c.item_id, balances.c.location_id)
+    )
+    item_of = {leg.item.id: leg.item for leg in legs}
+    return [
+        StockLevel(_item_name(item_of[item_id]), physical[place_id].code, int(qty))
+        for item_id, place_id, qty in conn.execute(query)
+    ]
+
+
+def _item_name(item: Item) -> str:
+    name = item.sku or item.gtin
+    assert name is not None, "an item has a sku or a GTIN"
+    return name
 
 
 def utc(value: datetime) -> datetime:

@@ -16,7 +16,7 @@ from aggregator.audit import AuditEntry, record
 from aggregator.database import lost_a_race
 from aggregator.errors import NotFoundError, StateError
 from aggregator.ledger import apply, epcs, records
-from aggregator.ledger.apply import Applied, BalanceKey, NegativeBalance
+from aggregator.ledger.apply import Applied, BalanceKey, NegativeBalance, StockLevel
 from aggregator.ledger.body import body_of
 from aggregator.ledger.bounds import Bounds
 from aggregator.ledger.catalog import Item, Location
@@ -59,6 +59,7 @@ class Posting:
     results: list[Outcome]
     movements: list[Movement]
     negatives: list[NegativeBalance]
+    levels: list[StockLevel] = field(default_factory=list)  # with Ledger(stock_levels=True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +67,9 @@ class GroupPosting:
     results: list[list[Outcome]]  # one list per batch, in the order given
     movements: list[Movement]
     negatives: list[NegativeBalance]
+    # With Ledger(stock_levels=True): the balances the group leaves, and what went to review.
+    levels: list[StockLevel] = field(default_factory=list)
+    pending: list[StockTransaction] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -88,6 +92,7 @@ class Ledger:
         review_epcs_moved_elsewhere: bool = True,
         bounds: Bounds | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        stock_levels: bool = False,
     ) -> None:
         self.writer = writer
         self.site = site
@@ -95,6 +100,8 @@ class Ledger:
         self.review_epcs_moved_elsewhere = review_epcs_moved_elsewhere
         self.bounds = bounds or Bounds.from_settings()
         self.clock = clock
+        # Read the balances each posting leaves (one query per posting): for telemetry only.
+        self.stock_levels = stock_levels
 
     async def post_batch(self, batch: TxnBatch) -> list[Outcome]:
         return (await self.post(batch)).results
@@ -102,7 +109,7 @@ class Ledger:
     async def post(self, batch: TxnBatch) -> Posting:
         """Post a batch in one database transaction; results are in batch order."""
         group = await self.post_many([batch])
-        return Posting(group.results[0], group.movements, group.negatives)
+        return Posting(group.results[0], group.movements, group.negatives, group.levels)
 
     async def post_many(self, batches: Sequence[TxnBatch]) -> GroupPosting:
         """Post several batches in ONE database transaction (group commit); results per batch.
@@ -138,12 +145,15 @@ class Ledger:
         )
         sorted_ = self._sort(batches, known, book, now)
         records.insert_txns(conn, sorted_.kept, now)
-        applied = apply.apply_txns(conn, sorted_.posted, now)
+        applied = apply.apply_txns(conn, sorted_.posted, now, levels=self.stock_levels)
         records.insert_rejected(conn, sorted_.rejected, now)  # after apply: see commit_order
         placed = epcs.record(conn, applied.legs, now, book.known)
         epcs.hold(conn, sorted_.held, placed | book.known)
         self._touch_edges(conn, batches, now)
-        return GroupPosting(sorted_.results, applied.movements, applied.negatives)
+        pending = [k[0] for k in sorted_.kept if k[2] == "pending"] if self.stock_levels else []
+        return GroupPosting(
+            sorted_.results, applied.movements, applied.negatives, applied.levels, pending
+        )
 
     def _sort(
         self,
@@ -223,11 +233,12 @@ class Ledger:
         txn = _pending(conn, txn_id)
         now = self.clock()
         epcs.release(conn, txn_id)
-        applied = apply.apply_txns(conn, [txn], now)
+        applied = apply.apply_txns(conn, [txn], now, levels=self.stock_levels)
         epcs.record(conn, applied.legs, now)
         _set_status(conn, txn_id, "posted", now)
         record(conn, audit)
-        return Posting([Outcome(txn_id, AckStatus.ACCEPTED)], applied.movements, applied.negatives)
+        accepted = [Outcome(txn_id, AckStatus.ACCEPTED)]
+        return Posting(accepted, applied.movements, applied.negatives, applied.levels)
 
     async def void(self, txn_id: UUID, *, audit: AuditEntry) -> None:
         await self._write(lambda conn: _void(conn, txn_id, audit))
@@ -242,10 +253,10 @@ class Ledger:
         deltas: defaultdict[BalanceKey, int] = defaultdict(int)
         apply.move(deltas, leg)
         now = self.clock()
-        applied: Applied = apply.write_legs(conn, [leg], deltas, now)
+        applied: Applied = apply.write_legs(conn, [leg], deltas, now, levels=self.stock_levels)
         epcs.record(conn, applied.legs, now)
         record(conn, audit)
-        return Posting([], applied.movements, applied.negatives)
+        return Posting([], applied.movements, applied.negatives, applied.levels)
 
 
 def _void(conn: sa.Connection, txn_id: UUID, audit: AuditEntry) -> None:

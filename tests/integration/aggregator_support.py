@@ -31,6 +31,7 @@ from aggregator.roles import Role
 from aggregator.schema import balances, items, locations
 from aggregator.service import run_aggregator
 from aggregator.settings import AggregatorSettings
+from aggregator.telemetry.sink import TelemetrySink
 from aggregator.writer import Writer
 from simulators.mosquitto import Mosquitto
 from stockwire.ack import Ack
@@ -224,9 +225,11 @@ async def serving(app: Any) -> AsyncIterator[str]:
 
 
 @asynccontextmanager
-async def ingesting(settings: AggregatorSettings, ledger: Ledger) -> AsyncIterator[Ingest]:
+async def ingesting(
+    settings: AggregatorSettings, ledger: Ledger, sink: TelemetrySink | None = None
+) -> AsyncIterator[Ingest]:
     """Ingest alone (no API) on `ledger`, until the block ends; yields it once subscribed."""
-    ingest = Ingest(settings, ledger.writer, ledger)
+    ingest = Ingest(settings, ledger.writer, ledger, sink=sink)
     running = asyncio.create_task(ingest.run())
     try:
         await asyncio.wait_for(ingest.ready.wait(), WAIT_S)

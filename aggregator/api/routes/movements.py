@@ -53,5 +53,5 @@ async def reverse(
         raise HTTPException(status.HTTP_404_NOT_FOUND, str(e)) from None
     except StateError as e:
         raise HTTPException(status.HTTP_409_CONFLICT, str(e)) from None
-    await republish(posting.movements)
+    await republish(posting)
     return posting.movements[0]

@@ -46,7 +46,7 @@ async def approve(
     posting = await _review(
         ctx.committed(status.HTTP_200_OK, lambda audit: ledger.approve(txn_id, audit=audit))
     )
-    await republish(posting.movements)
+    await republish(posting)
     return await _transaction(engine, txn_id)
 
 

@@ -16,6 +16,8 @@ from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from aggregator.telemetry.sink import SinkStats
+
 if TYPE_CHECKING:
     from aggregator.ingest import Ingest
     from aggregator.writer import Writer
@@ -77,6 +79,20 @@ COMMIT_SECONDS = Spec(
 ACK_SECONDS = Spec(
     "ack_latency_seconds", "histogram", "a txn message received -> its ack published, s"
 )
+TELEMETRY_BUFFERED = Spec(
+    "telemetry_points_buffered", "gauge", "points waiting for the time-series server (sink off: 0)"
+)
+TELEMETRY_WRITTEN = Spec("telemetry_points_written", "counter", "points the server accepted")
+TELEMETRY_DROPPED = Spec(
+    "telemetry_points_dropped",
+    "counter",
+    "points dropped, by reason: thinned_edge, thinned_aggregator (the buffer was full), "
+    "rejected (the server refused the batch, 4xx)",
+    ("reason",),
+)
+TELEMETRY_FAILURES = Spec(
+    "telemetry_write_failures", "counter", "writes to the time-series server that failed (retried)"
+)
 SPECS = (
     MESSAGES,
     TXNS,
@@ -93,6 +109,10 @@ SPECS = (
     BATCH_TXNS,
     COMMIT_SECONDS,
     ACK_SECONDS,
+    TELEMETRY_BUFFERED,
+    TELEMETRY_WRITTEN,
+    TELEMETRY_DROPPED,
+    TELEMETRY_FAILURES,
 )
 
 
@@ -154,3 +174,24 @@ class _Stats(Collector):
             (PUBLISHING, self.ingest.publishing()),
         ):
             yield GaugeMetricFamily(PREFIX + spec.name, spec.doc, value=value)
+        yield from self._telemetry()
+
+    def _telemetry(self) -> Iterator[Metric]:
+        sink = self.ingest.sink
+        stats = sink.stats if sink is not None else SinkStats()
+        buffered = sink.buffered if sink is not None else 0
+        yield GaugeMetricFamily(
+            PREFIX + TELEMETRY_BUFFERED.name, TELEMETRY_BUFFERED.doc, value=buffered
+        )
+        for spec, value in (
+            (TELEMETRY_WRITTEN, stats.written),
+            (TELEMETRY_FAILURES, stats.write_failures),
+        ):
+            yield CounterMetricFamily(PREFIX + spec.name, spec.doc, value=value)
+        dropped = CounterMetricFamily(
+            PREFIX + TELEMETRY_DROPPED.name, TELEMETRY_DROPPED.doc, labels=TELEMETRY_DROPPED.labels
+        )
+        dropped.add_metric(["thinned_edge"], stats.thinned_edge)
+        dropped.add_metric(["thinned_aggregator"], stats.thinned_aggregator)
+        dropped.add_metric(["rejected"], stats.rejected)
+        yield dropped

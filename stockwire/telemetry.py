@@ -4,7 +4,7 @@ Every sample names an edge measurement of the catalog (stockwire.measurements) a
 fields and tags; anything else makes the batch invalid (a dead letter at the aggregator).
 """
 
-from typing import Self
+from typing import Annotated, Self
 
 from pydantic import Field, JsonValue, model_validator
 
@@ -14,6 +14,8 @@ from stockwire.names import Ident
 from stockwire.wire_types import StrictFloat, Timestamp, Version1
 
 SAMPLES_PER_BATCH_MAX = 5000
+# JSON has no NaN or infinity; pydantic would take its `NaN` / `Infinity` extensions.
+FiniteFloat = Annotated[StrictFloat, Field(allow_inf_nan=False)]
 _EDGE_MEASUREMENTS: list[JsonValue] = [m.name for m in CATALOG if m.origin is Origin.EDGE]
 
 
@@ -25,7 +27,7 @@ class Sample(WireModel):
     )
     device: Ident
     at: Timestamp
-    fields: dict[str, StrictFloat] = Field(min_length=1, max_length=32)
+    fields: dict[str, FiniteFloat] = Field(min_length=1, max_length=32)
     tags: dict[str, str] = Field(default_factory=dict, max_length=16)
 
     @model_validator(mode="after")

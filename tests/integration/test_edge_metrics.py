@@ -23,8 +23,7 @@ from tests.integration.edge_support import (
     running,
     wait_until,
 )
-
-Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
+from tests.integration.prometheus_support import Samples, parse, sample
 
 
 class Clock:
@@ -46,15 +45,11 @@ async def scrape(http: httpx.AsyncClient) -> Samples:
     parsed = text_string_to_metric_families(response.text)
     families = {f.name for f in parsed if not f.name.endswith("_created")}  # the library's
     assert families == {metrics.PREFIX + spec.name for spec in metrics.SPECS}  # = the README
-    return {
-        (s.name, tuple(sorted(s.labels.items()))): s.value
-        for family in text_string_to_metric_families(response.text)
-        for s in family.samples
-    }
+    return parse(response.text)
 
 
 def value(samples: Samples, name: str, **labels: str) -> float:
-    return samples.get((metrics.PREFIX + name, tuple(sorted(labels.items()))), -1.0)
+    return sample(samples, metrics.PREFIX + name, -1.0, **labels)
 
 
 async def test_metrics_of_a_running_agent(mosquitto: Mosquitto, tmp_path: Path) -> None:

@@ -32,6 +32,7 @@ from tests.integration.aggregator_support import (
     wait_ack,
     wait_for,
 )
+from tests.integration.prometheus_support import Samples, parse, sample
 
 agg_settings = support.agg_settings
 db_url = support.db_url
@@ -41,20 +42,10 @@ ledger = support.ledger
 
 K = TxnKind
 TXN_TOPIC = edge_topic(SITE, EDGE, EdgeChannel.TXN)
-Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
-
-
-def parse(text: str) -> Samples:
-    """Every sample: (name, sorted labels) -> value."""
-    return {
-        (s.name, tuple(sorted(s.labels.items()))): s.value
-        for family in text_string_to_metric_families(text)
-        for s in family.samples
-    }
 
 
 def value(samples: Samples, name: str, **labels: str) -> float:
-    return samples.get((metrics.PREFIX + name, tuple(sorted(labels.items()))), 0.0)
+    return sample(samples, metrics.PREFIX + name, 0.0, **labels)
 
 
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)

@@ -27,6 +27,7 @@ from simulators.ports import free_port
 from simulators.victoria_metrics import Series, VictoriaMetrics
 from stockwire.ack import AckStatus
 from stockwire.events import Alert, AlertKind
+from stockwire.measurements import CATALOG
 from stockwire.telemetry import Sample, TelemetryBatch
 from stockwire.topics import EdgeChannel, SiteChannel, edge_topic, site_topic
 from stockwire.txn import TxnKind
@@ -44,6 +45,7 @@ from tests.integration.aggregator_support import (
     wait_ack,
     wait_for,
 )
+from tests.integration.prometheus_support import parse, sample
 
 agg_settings = support.agg_settings
 db_url = support.db_url
@@ -341,6 +343,16 @@ async def test_with_the_sink_off_telemetry_is_not_even_read(
         assert (await conn.execute(sa.select(dead_letters))).all() == []  # never received
 
 
+def points_in(found: list[Series]) -> set[tuple[str, str, int]]:
+    """(measurement, labels, time) of every point some series of `found` holds a field of."""
+    fields = {f"{m.name}_{f}": m.name for m in CATALOG for f in m.fields}
+    return {
+        (fields[s.name], json.dumps(s.labels, sort_keys=True), at)
+        for s in found
+        for at in s.timestamps_ms
+    }
+
+
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 async def test_approvals_and_reversals_through_the_api_are_written_with_edge_api(
     mosquitto: Mosquitto, agg_settings: AggregatorSettings, victoria_metrics: VictoriaMetrics
@@ -365,6 +377,13 @@ async def test_approvals_and_reversals_through_the_api_are_written_with_edge_api
             return sum(len(s.values) for s in levels) == 2
 
         found = await exported(victoria_metrics, both, "stock levels after approval, reversal")
+        scraped = parse((await http.get("/metrics")).text)
+    written = sample(scraped, "stockwire_aggregator_telemetry_points_written_total", -1.0)
+    assert written >= len(points_in(found))  # at least what was read back
+    dropped = sample(
+        scraped, "stockwire_aggregator_telemetry_points_dropped_total", -1.0, reason="thinned_edge"
+    )
+    assert dropped == 0.0
     [level] = named(found, "stock_level_qty", location="A-1")
     assert level.values == [4.0, 0.0]
     moved = {

@@ -181,3 +181,13 @@ def test_every_catalog_tag_and_field_is_a_valid_name() -> None:
         assert not set(tags) & set(measurement.fields), measurement.name
         for name in (measurement.name, *tags, *measurement.fields):
             assert re.fullmatch(r"[a-z][a-z0-9_]*", name), name
+
+
+@pytest.mark.parametrize("value", ["NaN", "Infinity", "-Infinity"])
+def test_telemetry_fields_are_finite(value: str) -> None:
+    raw = (
+        '{"measurement": "lane_weight", "device": "s1", "at": "2026-11-29T10:00:00Z", '
+        f'"fields": {{"grams": {value}}}}}'
+    )
+    with pytest.raises(ValidationError, match="finite number"):
+        Sample.model_validate_json(raw)

@@ -8,7 +8,6 @@ counted: the writer thread (one database transaction) and ingest (groups, batche
 """
 
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, Histogram, generate_latest
@@ -17,6 +16,7 @@ from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamil
 from prometheus_client.registry import Collector
 
 from aggregator.telemetry.sink import SinkStats
+from stockwire.metric_spec import MetricSpec
 
 if TYPE_CHECKING:
     from aggregator.ingest import Ingest
@@ -28,18 +28,8 @@ SIZE_BUCKETS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000)
 SECONDS_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
 
 
-@dataclass(frozen=True, slots=True)
-class Spec:
-    """One metric as /metrics exposes it (the README's table lists these)."""
-
-    name: str  # without PREFIX; counters without _total
-    kind: str  # counter, gauge or histogram
-    doc: str
-    labels: tuple[str, ...] = ()
-
-    @property
-    def exposed(self) -> str:
-        return PREFIX + self.name + ("_total" if self.kind == "counter" else "")
+class Spec(MetricSpec):
+    prefix = PREFIX
 
 
 MESSAGES = Spec(

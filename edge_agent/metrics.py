@@ -24,6 +24,7 @@ from edge_agent.outbox import Outbox
 from edge_agent.publisher import Publisher
 from edge_agent.recognizers.base import Clock
 from stockwire.errors import ConfigError
+from stockwire.metric_spec import MetricSpec
 from stockwire.status import DeviceState, DeviceStatus
 
 log = logging.getLogger(__name__)
@@ -40,18 +41,8 @@ class MetricsServerError(ConfigError):
     """The metrics endpoint cannot listen where [metrics] says."""
 
 
-@dataclass(frozen=True, slots=True)
-class Spec:
-    """One metric as /metrics exposes it (the README's table lists these)."""
-
-    name: str  # without PREFIX; counters without _total
-    kind: str  # counter, gauge or histogram
-    doc: str
-    labels: tuple[str, ...] = ()
-
-    @property
-    def exposed(self) -> str:
-        return PREFIX + self.name + ("_total" if self.kind == "counter" else "")
+class Spec(MetricSpec):
+    prefix = PREFIX
 
 
 OUTBOX_ROWS = Spec("outbox_rows", "gauge", "transactions stored and not acked yet")

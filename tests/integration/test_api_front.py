@@ -137,6 +137,8 @@ async def test_every_route_refuses_query_parameters_it_does_not_take(
     stock_takes = refused["/stock"].json()["errors"][0]["message"]
     takes = "as_of, gtin, include_virtual, known_at, limit, location, lot, sku"
     assert takes in stock_takes, stock_takes
+    movements_takes = refused["/movements"].json()["errors"][0]["message"]
+    assert "load_id, occurred_before, occurred_since" in movements_takes, movements_takes
     assert where_invalid(by_id) == ["query.verbose"]
     assert where_invalid(twice) == ["query.sk", "query.gtim"]
     assert known.status_code == 200, known.text

@@ -3,7 +3,7 @@ time, summed from the movements, on SQLite and PostgreSQL, over real HTTP."""
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import httpx
@@ -37,6 +37,12 @@ writer = support.writer
 K = TxnKind
 T0 = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=6)
 Line = tuple[str | None, str, str | None, int]  # (sku, location, lot, qty)
+TIME_PARAMETERS = (
+    ("/stock", "as_of"),
+    ("/stock", "known_at"),
+    ("/movements", "occurred_since"),
+    ("/movements", "occurred_before"),
+)
 
 
 @dataclass
@@ -168,6 +174,31 @@ async def test_an_approved_txn_counts_from_its_approval(
     assert await lines(http, known_at=at(20)) == {("SKU-1", "A", None, 3)}
 
 
+async def test_movements_in_an_event_time_window_come_in_commit_order(
+    ledger: Ledger, clock: Clock, http: httpx.AsyncClient
+) -> None:
+    clock.now = at(1)
+    await ledger.post(batch(txn(K.RECEIPT, 1, to_location="A", occurred_at=at(0))))
+    clock.now = at(21)
+    await ledger.post(batch(txn(K.RECEIPT, 2, to_location="A", occurred_at=at(20))))
+    clock.now = at(40)  # late: happened before the one above
+    await ledger.post(batch(txn(K.RECEIPT, 3, to_location="A", occurred_at=at(10))))
+
+    async def qtys(**params: datetime | int) -> list[int]:
+        query = {k: v.isoformat() if isinstance(v, datetime) else v for k, v in params.items()}
+        response = await http.get("/movements", params=query)
+        assert response.status_code == 200, response.text
+        return [m["qty"] for m in response.json()["items"]]
+
+    assert await qtys(occurred_since=at(10)) == [2, 3]
+    assert await qtys(occurred_before=at(10)) == [1]
+    # Any offset names the same instant; the window is half-open (since <= t < before).
+    west = timezone(timedelta(hours=-5))
+    assert await qtys(occurred_since=at(10).astimezone(west), occurred_before=at(20)) == [3]
+    assert await qtys(occurred_since=at(0), limit=1, after=1) == [2]
+    assert await qtys(occurred_since=at(30)) == []
+
+
 @pytest.mark.parametrize(
     ("value", "wrong"),
     [
@@ -175,6 +206,7 @@ async def test_an_approved_txn_counts_from_its_approval(
         ("2026-11-29 10:00:00Z", "RFC 3339"),
         ("1796032800", "RFC 3339"),  # an epoch number
         ("2026-13-29T10:00:00Z", "month"),
+        ("0001-01-01T00:00:00+05:00", "out of range once in UTC"),
     ],
 )
 async def test_a_time_that_is_not_rfc_3339_is_a_problem_naming_it(
@@ -188,8 +220,8 @@ async def test_a_time_that_is_not_rfc_3339_is_a_problem_naming_it(
         state = ApiState(eng, Ledger(writer, site=SITE))
         key = api_key(url, Role.VIEWER)
         async with serving(create_app(state)) as base, api_client(base, key) as http:
-            for name in ("as_of", "known_at"):
-                response = await http.get("/stock", params={name: value})
+            for path, name in TIME_PARAMETERS:
+                response = await http.get(path, params={name: value})
                 assert response.status_code == 422, response.text
                 assert response.headers["content-type"] == "application/problem+json"
                 detail = response.json()["detail"]

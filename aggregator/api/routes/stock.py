@@ -3,12 +3,11 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Query, status
 
 from aggregator.api.auth import READS
-from aggregator.api.deps import EngineDep, LimitQuery
+from aggregator.api.deps import EngineDep, LimitQuery, UtcTime
 from aggregator.api.models import StockLine
 from aggregator.api.problems import problems
 from aggregator.ledger import as_of as as_of_
 from aggregator.ledger import reads
-from stockwire.wire_types import Timestamp
 
 router = APIRouter(tags=["stock"], dependencies=READS, responses=problems(401, 403, 404, 422))
 # Filters take the shapes the ledger stores (no control characters: PostgreSQL refuses NUL).
@@ -27,11 +26,11 @@ async def stock(
     lot: Annotated[str | None, Query(pattern=_LOT)] = None,
     include_virtual: Annotated[bool, Query(description="also show @virtual locations")] = False,
     as_of: Annotated[
-        Timestamp | None,
+        UtcTime | None,
         Query(description="RFC 3339: balances from the movements that happened by then"),
     ] = None,
     known_at: Annotated[
-        Timestamp | None,
+        UtcTime | None,
         Query(description="RFC 3339: balances from the movements committed by then"),
     ] = None,
     limit: LimitQuery = 1000,

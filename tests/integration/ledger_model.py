@@ -1,7 +1,10 @@
 """A pure-Python ledger: what the real one must do with the same operations, kept apart from its
 code (no import from aggregator.ledger) so the invariant tests compare two implementations.
 
-Movements only; balances at any event or commit time are replays of them.
+Movements, and where each EPC is; balances at any event or commit time are replays of the
+movements. EPC rules as the ledger's defaults (review_epcs_moved_elsewhere on): a transaction
+with EPCs waits in review when an EPC is listed twice, its qty is not its number of EPCs, or an
+EPC is in stock at a physical location other than where the transaction takes it from.
 """
 
 from collections import defaultdict
@@ -29,6 +32,7 @@ class Move:
     occurred_at: datetime
     committed_at: datetime
     reverses: int | None = None  # index in Model.moves
+    epcs: tuple[str, ...] = ()  # what it moved (a count moves none)
 
 
 @dataclass
@@ -38,10 +42,27 @@ class Model:
     held: list[UUID] = field(default_factory=list)  # every id that ever went to review
     moves: list[Move] = field(default_factory=list)
     reversed: set[int] = field(default_factory=set)
+    epc_at: dict[str, str] = field(default_factory=dict)  # EPC -> where it is
+    epc_held_by: dict[str, UUID] = field(default_factory=dict)  # EPC -> pending txn
 
     def post(self, txns: Iterable[StockTransaction], now: datetime) -> list[AckStatus]:
         """Each txn's status; the movements they make are appended to `moves`."""
-        return [self._post_one(txn, now) for txn in txns]
+        txns = list(txns)
+        statuses = [self._post_one(txn, now) for txn in txns]
+        for txn, status in zip(txns, statuses, strict=True):
+            if status is AckStatus.ACCEPTED and txn.id in self.pending:
+                # Its EPCs that have a place once the whole batch is posted wait with it.
+                self.epc_held_by.update((e, txn.id) for e in tags(txn) if e in self.epc_at)
+        return statuses
+
+    def epc_states(self) -> dict[str, tuple[str, str]]:
+        """EPC -> (where, state), as GET /epcs/{epc} tells it."""
+        return {e: (at, self._state(e, at)) for e, at in self.epc_at.items()}
+
+    def _state(self, epc: str, at: str) -> str:
+        if epc in self.epc_held_by:
+            return "in_review"
+        return "departed" if at.startswith("@") else "in_stock"
 
     def _post_one(self, txn: StockTransaction, now: datetime) -> AckStatus:
         body = txn.model_dump_json()
@@ -53,7 +74,7 @@ class Model:
         if not _two_places(txn):
             return AckStatus.REJECTED
         self.bodies[txn.id] = body
-        if txn.confidence < REVIEW_CONFIDENCE_MIN:
+        if txn.confidence < REVIEW_CONFIDENCE_MIN or self._epcs_doubtful(txn):
             self.pending[txn.id] = txn
             self.held.append(txn.id)
         else:
@@ -65,6 +86,7 @@ class Model:
         txn = self.pending.pop(txn_id, None)
         if txn is None:
             return False
+        self.epc_held_by = {e: t for e, t in self.epc_held_by.items() if t != txn_id}
         if approve:
             self._apply(txn, now)
         return True
@@ -75,9 +97,30 @@ class Model:
         if move.reverses is not None or index in self.reversed:
             return False
         self.reversed.add(index)
-        back = Move(move.sku, move.lot, move.dst, move.src, move.qty, move.occurred_at, now, index)
+        back = Move(
+            move.sku,
+            move.lot,
+            move.dst,
+            move.src,
+            move.qty,
+            move.occurred_at,
+            now,
+            reverses=index,
+            epcs=move.epcs,
+        )
+        self.epc_at.update((e, back.dst) for e in back.epcs)
         self.moves.append(back)
         return True
+
+    def _epcs_doubtful(self, txn: StockTransaction) -> bool:
+        named = tags(txn)
+        if not named:
+            return False
+        if len(named) != len(txn.epcs) or txn.qty != len(named):
+            return True
+        src, _ = _sides(txn)
+        places = (self.epc_at.get(e) for e in named)
+        return any(at is not None and not at.startswith("@") and at != src for at in places)
 
     def _apply(self, txn: StockTransaction, now: datetime) -> None:
         assert txn.sku is not None, "the tests name items by sku"
@@ -93,7 +136,9 @@ class Model:
         else:
             src, dst = _sides(txn)
             qty = txn.qty
-        self.moves.append(Move(txn.sku, lot, src, dst, qty, txn.occurred_at, now))
+        moved = tuple(tags(txn))
+        self.moves.append(Move(txn.sku, lot, src, dst, qty, txn.occurred_at, now, epcs=moved))
+        self.epc_at.update((e, dst) for e in moved)
 
     def balances(self, counted: Callable[[Move], bool] = lambda _: True) -> dict[Key, int]:
         """Non-zero balances from the movements `counted` keeps (all of them by default)."""
@@ -111,6 +156,13 @@ class Model:
                 and (known is None or m.committed_at <= known)
             )
         )
+
+
+def tags(txn: StockTransaction) -> list[str]:
+    """The EPCs a transaction moves, each once; a count moves none."""
+    if txn.kind is K.COUNT:
+        return []
+    return list(dict.fromkeys(e.upper() for e in txn.epcs))
 
 
 def _two_places(txn: StockTransaction) -> bool:

@@ -1,20 +1,21 @@
 """Ledger invariants under hypothesis-made operation sequences, on SQLite and PostgreSQL.
 
 Each example posts batches of receipts, picks, shipments, putaways, transfers, returns,
-adjustments and counts (random items, locations, lots, quantities; event times out of order, late
-and back-dated, in several UTC offsets), the same ids again (same body: duplicate; another
-body: conflict), low-confidence ones that wait in review and are approved or voided (or decided
-twice), and reversals (some of reversals, or twice), against a real Ledger with a set commit
-clock. The pure-Python ledger in ledger_model.py does the same; then:
+adjustments and counts (random items, locations, lots, quantities; event times out of order,
+late and back-dated, in several UTC offsets; a third with EPCs), the same ids again (same body:
+duplicate; another body: conflict), low-confidence ones that wait in review and are approved or
+voided (or decided twice), and reversals (some of reversals, or twice), against a real Ledger
+with a set commit clock. The pure-Python ledger in ledger_model.py does the same; then:
 
 - every posting's outcomes and movements are the model's;
 - per item and lot the balances over all locations (virtual ones too) sum to zero;
 - every balances row equals the sum of its movements;
+- every EPC is where its last move took it, and where and in which state the model has it;
 - today's balances, and the as-of balances at every event time seen, at every commit time
   (known_at) and at pairs of both, equal the model's replay of its movements.
 
 Examples share one database (one per backend, made for the test) and keep apart by their items
-(`E<n>-...`); derandomized, so CI runs the same sequences every time.
+(`E<n>-...`) and EPCs; derandomized, so CI runs the same sequences every time.
 """
 
 import itertools
@@ -34,7 +35,7 @@ from aggregator.ledger import Ledger
 from aggregator.ledger.as_of import AsOf, stock_as_of
 from aggregator.ledger.bounds import Bounds
 from aggregator.ledger.reads import StockFilter
-from aggregator.schema import balances, items, locations, movements
+from aggregator.schema import balances, epc_moves, epcs, items, locations, movements
 from aggregator.writer import Writer
 from stockwire.events import Movement
 from stockwire.ids import uuid7
@@ -55,6 +56,7 @@ STEP = timedelta(minutes=10)  # between two operations' commits
 PLACES = ("A", "B", "C")
 OFFSETS = tuple(timezone(timedelta(minutes=m)) for m in (0, 120, -300, 330))
 ROWS_MAX = 100_000
+EPCS_PER_EXAMPLE = 5
 _examples = itertools.count()
 
 
@@ -71,6 +73,7 @@ class New:
     minute: int  # event time: BASE + minute, anywhere among the commits
     offset: int  # which of OFFSETS the edge wrote it in
     doubtful: bool  # confidence below review_confidence_min
+    epcs: tuple[int, ...] = ()  # which of the example's EPCS_PER_EXAMPLE tags (qty: as many)
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,16 +132,22 @@ def new_txns(draw: st.DrawFn) -> New:
             dst = mostly_here("@loss", "@transit")
     if src is not None and src == dst:  # the model refuses these; keep the side it needs
         src, dst = (src, None) if kind in (K.PICK, K.SHIPMENT) else (None, dst)
+    tagged = draw(st.integers(0, 2)) == 0
+    epcs = draw(st.lists(st.integers(0, EPCS_PER_EXAMPLE - 1), min_size=1, max_size=3))
+    qty = draw(st.integers(0 if kind is K.COUNT else 1, 12))
+    if tagged and kind is not K.COUNT:
+        qty = len(epcs)  # item-level tags: one unit each (an EPC listed twice: review)
     return New(
         kind=kind,
         item=draw(st.integers(0, 2)),
         lot=draw(st.sampled_from([None, "L1", "L2"])),
-        qty=draw(st.integers(0 if kind is K.COUNT else 1, 12)),
+        qty=qty,
         src=src,
         dst=dst,
         minute=draw(st.integers(0, 10 * (OPS_MAX + 1))),
         offset=draw(st.integers(0, len(OFFSETS) - 1)),
         doubtful=draw(st.integers(0, 4)) == 0,
+        epcs=tuple(epcs) if tagged else (),
     )
 
 
@@ -167,10 +176,18 @@ class Run:
 
     ledger: Ledger
     clock: Clock
-    prefix: str
+    number: int  # of the example: its items are E<number>-I<n>, its EPCs 3034<number>...
     model: Model
     made: list[StockTransaction]
     ids: list[int]  # the ledger's movement id of each model.moves entry
+
+    @property
+    def prefix(self) -> str:
+        return f"E{self.number}"
+
+    @property
+    def epc_prefix(self) -> str:
+        return f"3034{self.number:08X}"
 
     def txn(self, spec: New | Again) -> StockTransaction | None:
         if isinstance(spec, Again):
@@ -193,6 +210,7 @@ class Run:
             occurred_at=at,
             recorded_at=at,
             confidence=0.2 if spec.doubtful else 1.0,
+            epcs=tuple(f"{self.epc_prefix}{k:012X}" for k in spec.epcs),
         )
         self.made.append(made)
         return made
@@ -272,6 +290,22 @@ async def check_books(engine: AsyncEngine) -> None:
     assert {k: v for k, v in per_item.items() if v != 0} == {}
 
 
+async def check_epcs(engine: AsyncEngine, run: Run) -> None:
+    """Each EPC is where its last move took it (the whole database), and where and in which
+    state the model has it (this example's)."""
+    last = sa.select(epc_moves.c.epc, epc_moves.c.movement_id, epc_moves.c.to_location_id)
+    now = sa.select(epcs.c.epc, locations.c.code, epcs.c.state, epcs.c.location_id).join(
+        locations, locations.c.id == epcs.c.location_id
+    )
+    async with engine.connect() as conn:
+        moves = (await conn.execute(last.order_by(epc_moves.c.movement_id))).all()
+        places = (await conn.execute(now)).all()
+    ended = {epc: to for epc, _, to in moves}  # the last move of each wins
+    assert {r.epc: r.location_id for r in places} == ended
+    mine = {r.epc: (r.code, r.state) for r in places if r.epc.startswith(run.epc_prefix)}
+    assert mine == run.model.epc_states()
+
+
 async def balances_now(engine: AsyncEngine, prefix: str) -> dict[Key, int]:
     query = (
         sa.select(items.c.sku, locations.c.code, balances.c.lot, balances.c.qty)
@@ -321,13 +355,14 @@ async def exercise(engine: AsyncEngine, writer: Writer, ops: list[Op]) -> None:
     clock = Clock()
     bounds = Bounds(future_skew=timedelta(days=1), age_max=timedelta(days=30), qty_max=1000)
     ledger = Ledger(writer, site=SITE, clock=clock, bounds=bounds)
-    run = Run(ledger, clock, f"E{next(_examples)}", Model(), [], [])
+    run = Run(ledger, clock, next(_examples), Model(), [], [])
     commits: list[datetime] = []
     for i, op in enumerate(ops):
         clock.now = BASE + STEP * (i + 1)
         commits.append(clock.now)
         await run.step(op)
     await check_books(engine)
+    await check_epcs(engine, run)
     await check_as_of(engine, run, commits)
 
 

@@ -35,6 +35,7 @@ engine = support.engine
 writer = support.writer
 
 K = TxnKind
+GTIN = "04006381333931"
 T0 = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=6)
 Line = tuple[str | None, str, str | None, int]  # (sku, location, lot, qty)
 TIME_PARAMETERS = (
@@ -121,9 +122,12 @@ async def test_as_of_takes_the_filters_and_virtual_locations(
             txn(K.RECEIPT, 6, to_location="B", lot="L2", occurred_at=at(1)),
             txn(K.RECEIPT, 2, sku="SKU-2", to_location="A", occurred_at=at(2)),
             txn(K.TRANSFER, 1, from_location="A", to_location="B", lot="L1", occurred_at=at(3)),
+            txn(K.RECEIPT, 5, sku=None, gtin=GTIN, to_location="C", occurred_at=at(3)),
         )
     )
     end = at(4)
+    assert await lines(http, as_of=end, gtin=GTIN) == {(None, "C", None, 5)}
+    assert await lines(http, as_of=at(2), gtin=GTIN) == set()
     assert await lines(http, as_of=end, sku="SKU-1") == {
         ("SKU-1", "A", "L1", 3),
         ("SKU-1", "B", "L1", 1),

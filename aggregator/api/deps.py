@@ -2,17 +2,20 @@
 
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import Depends, Query, Request
 from fastapi.dependencies.models import Dependant
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
+from pydantic import AfterValidator
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from aggregator.ledger import Ledger, Posting
 from aggregator.settings import ApiSettings
 from aggregator.writer import Writer
+from stockwire.wire_types import Timestamp
 
 PAGE_ROWS_MAX = 1000
 # Ids are 64-bit signed integers in both databases; anything larger is a 422, not a 500.
@@ -71,6 +74,17 @@ WriterDep = Annotated[Writer, Depends(_writer)]
 RepublishDep = Annotated[Callable[[Posting], Awaitable[None]], Depends(_republish)]
 AfterQuery = Annotated[int, Query(ge=0, le=ID_MAX, description="return rows with id > after")]
 LimitQuery = Annotated[int, Query(ge=1, le=PAGE_ROWS_MAX)]
+
+
+def _in_utc(value: datetime) -> datetime:
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:  # 0001-01-01T00:00:00+05:00 is before year 1 in UTC
+        raise ValueError("out of range once in UTC") from None
+
+
+# An RFC 3339 time with an offset, in UTC (which the databases store).
+UtcTime = Annotated[Timestamp, AfterValidator(_in_utc)]
 
 
 def next_cursor(ids: list[int], limit: int) -> int | None:

@@ -20,6 +20,7 @@ from aggregator.ledger.apply import Applied, BalanceKey, NegativeBalance, StockL
 from aggregator.ledger.body import body_of
 from aggregator.ledger.bounds import Bounds
 from aggregator.ledger.catalog import Item, Location
+from aggregator.ledger.sides import one_place
 from aggregator.ledger.upsert import insert_for
 from aggregator.schema import (
     VIRTUAL_LOCATIONS,
@@ -305,7 +306,7 @@ def _rejection(txn: StockTransaction, known_hash: str | None, digest: str) -> st
     for code in (txn.from_location, txn.to_location):
         if code is not None and code.startswith("@") and code not in VIRTUAL_LOCATIONS:
             return f"unknown virtual location {code!r}"
-    return None
+    return one_place(txn)
 
 
 def _set_status(

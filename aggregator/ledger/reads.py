@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from aggregator.audit import AuditEntry, AuditRow
-from aggregator.ledger.apply import aware
+from aggregator.ledger.apply import aware, utc
 from aggregator.schema import (
     audit_log,
     balances,
@@ -179,13 +179,30 @@ def _movement(r: sa.Row[Any]) -> Movement:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class EventWindow:
+    """Movements that happened in [since, before): event time, in UTC; None = open."""
+
+    since: datetime | None = None
+    before: datetime | None = None
+
+
 async def movements_after(
-    engine: AsyncEngine, after: int, limit: int, load_id: UUID | None = None
+    engine: AsyncEngine,
+    after: int,
+    limit: int,
+    load_id: UUID | None = None,
+    window: EventWindow = EventWindow(),
 ) -> list[Movement]:
-    """Movements with id > after; only those of one load's transactions if load_id is given."""
+    """Movements with id > after; only those of one load's transactions if load_id is given,
+    only those that happened in `window` if it is bounded (a filter on the id-ordered scan)."""
     query = _movement_query().where(movements.c.id > after).limit(limit)
     if load_id is not None:
         query = query.where(transactions.c.load_id == load_id)
+    if window.since is not None:
+        query = query.where(movements.c.occurred_at >= utc(window.since))
+    if window.before is not None:
+        query = query.where(movements.c.occurred_at < utc(window.before))
     async with engine.connect() as conn:
         return [_movement(r) for r in await conn.execute(query)]
 

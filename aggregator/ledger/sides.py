@@ -30,6 +30,28 @@ def _given(location: str | None, txn: StockTransaction) -> str:
     return location
 
 
+def one_place(txn: StockTransaction) -> str | None:
+    """Why txn would move stock from a location to itself once its missing side is filled in
+    (a pick from @customer; an adjustment from @loss), or count a virtual location; else None."""
+    if txn.kind is TxnKind.COUNT:
+        counted = txn.to_location
+        if counted is not None and counted.startswith("@"):
+            return f"to_location {counted!r}: a count counts a physical location, not a virtual one"
+        return None
+    src, dst = sides(txn)
+    if src != dst:
+        return None
+    given, missing, way = (
+        ("from_location", "to_location", "goes to")
+        if txn.from_location is not None
+        else ("to_location", "from_location", "comes from")
+    )
+    return (
+        f"{given} {src!r}: a {txn.kind.value} without {missing} {way} {src!r}, so it would move"
+        " stock from a location to itself"
+    )
+
+
 def count_sides(location: str, variance: int) -> tuple[str, str]:
     """A positive variance is stock found (from @loss), a negative one stock lost (to @loss)."""
     return (LOSS, location) if variance > 0 else (location, LOSS)

@@ -135,7 +135,10 @@ async def test_every_route_refuses_query_parameters_it_does_not_take(
         assert where_invalid(response) == ["query.skus"], path
         assert "unknown parameter" in response.json()["detail"], path
     stock_takes = refused["/stock"].json()["errors"][0]["message"]
-    assert "gtin, include_virtual, limit, location, lot, sku" in stock_takes, stock_takes
+    takes = "as_of, gtin, include_virtual, known_at, limit, location, lot, sku"
+    assert takes in stock_takes, stock_takes
+    movements_takes = refused["/movements"].json()["errors"][0]["message"]
+    assert "load_id, occurred_before, occurred_since" in movements_takes, movements_takes
     assert where_invalid(by_id) == ["query.verbose"]
     assert where_invalid(twice) == ["query.sk", "query.gtim"]
     assert known.status_code == 200, known.text

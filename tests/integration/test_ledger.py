@@ -137,6 +137,39 @@ async def test_unknown_virtual_location_is_rejected_and_kept(
     assert await count_rows(engine, transactions) == 1
 
 
+async def test_a_txn_whose_filled_in_side_is_its_given_one_is_rejected_with_the_batch_posting(
+    ledger: Ledger, engine: AsyncEngine
+) -> None:
+    """Found by test_ledger_invariants: these failed the movements' two-sides constraint, so the
+    whole batch failed (over MQTT: dead-lettered and sent again by the edge, for ever)."""
+    bad = [
+        txn(K.PICK, 1, from_location="@customer"),
+        txn(K.SHIPMENT, 1, from_location="@customer"),
+        txn(K.RETURN, 1, to_location="@customer"),
+        txn(K.RECEIPT, 1, to_location="@supplier"),
+        txn(K.ADJUSTMENT, 1, from_location="@loss"),
+        txn(K.ADJUSTMENT, 1, to_location="@loss"),
+        txn(K.COUNT, 3, to_location="@loss"),
+        txn(K.COUNT, 3, to_location="@transit"),
+    ]
+    good = txn(K.RECEIPT, 2, to_location="A-1")
+    results = await ledger.post_batch(batch(*bad, good))
+    assert [r.status for r in results] == [AckStatus.REJECTED] * len(bad) + [AckStatus.ACCEPTED]
+    assert [r.reason for r in results[:3]] == [
+        "from_location '@customer': a pick without to_location goes to '@customer', so it"
+        " would move stock from a location to itself",
+        "from_location '@customer': a shipment without to_location goes to '@customer', so it"
+        " would move stock from a location to itself",
+        "to_location '@customer': a return without from_location comes from '@customer', so it"
+        " would move stock from a location to itself",
+    ]
+    assert results[6].reason == (
+        "to_location '@loss': a count counts a physical location, not a virtual one"
+    )
+    assert await count_rows(engine, rejected_txns) == len(bad)
+    assert await stock(engine) == {("SKU-1", "@supplier", ""): -2, ("SKU-1", "A-1", ""): 2}
+
+
 @pytest.mark.parametrize(("counted", "variance"), [(7, -3), (12, 2), (10, 0), (0, -10)])
 async def test_count_posts_its_variance_against_loss(
     ledger: Ledger, engine: AsyncEngine, counted: int, variance: int

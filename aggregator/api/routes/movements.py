@@ -11,6 +11,7 @@ from aggregator.api.deps import (
     LedgerDep,
     LimitQuery,
     RepublishDep,
+    UtcTime,
     next_cursor,
 )
 from aggregator.api.models import MovementPage
@@ -30,8 +31,17 @@ async def movements(
     after: AfterQuery = 0,
     limit: LimitQuery = 100,
     load_id: Annotated[UUID | None, Query(description="only this load's movements")] = None,
+    occurred_since: Annotated[
+        UtcTime | None, Query(description="RFC 3339: only movements that happened at or after")
+    ] = None,
+    occurred_before: Annotated[
+        UtcTime | None, Query(description="RFC 3339: only movements that happened before")
+    ] = None,
 ) -> MovementPage:
-    items = await reads.movements_after(engine, after, limit, load_id)
+    """By id (commit order), optionally only those whose event time is in a window: a late
+    movement appears after the ones committed before it, whatever its event time."""
+    window = reads.EventWindow(occurred_since, occurred_before)
+    items = await reads.movements_after(engine, after, limit, load_id, window)
     return MovementPage(items=items, next=next_cursor([m.id for m in items], limit))
 
 

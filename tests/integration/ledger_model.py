@@ -1,0 +1,193 @@
+"""A pure-Python ledger: what the real one must do with the same operations, kept apart from its
+code (no import from aggregator.ledger) so the invariant tests compare two implementations.
+
+Movements, and where each EPC is; balances at any event or commit time are replays of the
+movements. EPC rules as the ledger's defaults (review_epcs_moved_elsewhere on): a transaction
+with EPCs waits in review when an EPC is listed twice, its qty is not its number of EPCs, or an
+EPC is in stock at a physical location other than where the transaction takes it from.
+"""
+
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from uuid import UUID
+
+from stockwire.ack import AckStatus
+from stockwire.txn import StockTransaction, TxnKind
+
+K = TxnKind
+VIRTUAL = ("@supplier", "@customer", "@production", "@loss", "@transit", "@review")
+REVIEW_CONFIDENCE_MIN = 0.5
+Key = tuple[str, str, str]  # (sku, location, lot)
+
+
+@dataclass(frozen=True, slots=True)
+class Move:
+    sku: str
+    lot: str
+    src: str
+    dst: str
+    qty: int
+    occurred_at: datetime
+    committed_at: datetime
+    reverses: int | None = None  # index in Model.moves
+    epcs: tuple[str, ...] = ()  # what it moved (a count moves none)
+
+
+@dataclass
+class Model:
+    bodies: dict[UUID, str] = field(default_factory=dict)  # accepted ids -> canonical body
+    pending: dict[UUID, StockTransaction] = field(default_factory=dict)
+    held: list[UUID] = field(default_factory=list)  # every id that ever went to review
+    moves: list[Move] = field(default_factory=list)
+    reversed: set[int] = field(default_factory=set)
+    epc_at: dict[str, str] = field(default_factory=dict)  # EPC -> where it is
+    epc_held_by: dict[str, UUID] = field(default_factory=dict)  # EPC -> pending txn
+
+    def post(self, txns: Iterable[StockTransaction], now: datetime) -> list[AckStatus]:
+        """Each txn's status; the movements they make are appended to `moves`."""
+        txns = list(txns)
+        statuses = [self._post_one(txn, now) for txn in txns]
+        for txn, status in zip(txns, statuses, strict=True):
+            if status is AckStatus.ACCEPTED and txn.id in self.pending:
+                # Its EPCs that have a place once the whole batch is posted wait with it.
+                self.epc_held_by.update((e, txn.id) for e in tags(txn) if e in self.epc_at)
+        return statuses
+
+    def epc_states(self) -> dict[str, tuple[str, str]]:
+        """EPC -> (where, state), as GET /epcs/{epc} tells it."""
+        return {e: (at, self._state(e, at)) for e, at in self.epc_at.items()}
+
+    def _state(self, epc: str, at: str) -> str:
+        if epc in self.epc_held_by:
+            return "in_review"
+        return "departed" if at.startswith("@") else "in_stock"
+
+    def _post_one(self, txn: StockTransaction, now: datetime) -> AckStatus:
+        body = txn.model_dump_json()
+        if txn.id in self.bodies:
+            same = self.bodies[txn.id] == body
+            return AckStatus.DUPLICATE if same else AckStatus.REJECTED
+        if any(c is not None and c.startswith("@") and c not in VIRTUAL for c in _codes(txn)):
+            return AckStatus.REJECTED
+        if not _two_places(txn):
+            return AckStatus.REJECTED
+        self.bodies[txn.id] = body
+        if txn.confidence < REVIEW_CONFIDENCE_MIN or self._epcs_doubtful(txn):
+            self.pending[txn.id] = txn
+            self.held.append(txn.id)
+        else:
+            self._apply(txn, now)
+        return AckStatus.ACCEPTED
+
+    def decide(self, txn_id: UUID, approve: bool, now: datetime) -> bool:
+        """False when the txn is no longer pending (the ledger must refuse)."""
+        txn = self.pending.pop(txn_id, None)
+        if txn is None:
+            return False
+        self.epc_held_by = {e: t for e, t in self.epc_held_by.items() if t != txn_id}
+        if approve:
+            self._apply(txn, now)
+        return True
+
+    def reverse(self, index: int, now: datetime) -> bool:
+        """False when the movement is a reversal or reversed already (the ledger must refuse)."""
+        move = self.moves[index]
+        if move.reverses is not None or index in self.reversed:
+            return False
+        self.reversed.add(index)
+        back = Move(
+            move.sku,
+            move.lot,
+            move.dst,
+            move.src,
+            move.qty,
+            move.occurred_at,
+            now,
+            reverses=index,
+            epcs=move.epcs,
+        )
+        self.epc_at.update((e, back.dst) for e in back.epcs)
+        self.moves.append(back)
+        return True
+
+    def _epcs_doubtful(self, txn: StockTransaction) -> bool:
+        named = tags(txn)
+        if not named:
+            return False
+        if len(named) != len(txn.epcs) or txn.qty != len(named):
+            return True
+        src, _ = _sides(txn)
+        places = (self.epc_at.get(e) for e in named)
+        return any(at is not None and not at.startswith("@") and at != src for at in places)
+
+    def _apply(self, txn: StockTransaction, now: datetime) -> None:
+        assert txn.sku is not None, "the tests name items by sku"
+        lot = txn.lot or ""
+        if txn.kind is K.COUNT:
+            assert txn.to_location is not None
+            place = txn.to_location
+            have = self.balances().get((txn.sku, place, lot), 0)
+            if txn.qty == have:
+                return
+            src, dst = ("@loss", place) if txn.qty > have else (place, "@loss")
+            qty = abs(txn.qty - have)
+        else:
+            src, dst = _sides(txn)
+            qty = txn.qty
+        moved = tuple(tags(txn))
+        self.moves.append(Move(txn.sku, lot, src, dst, qty, txn.occurred_at, now, epcs=moved))
+        self.epc_at.update((e, dst) for e in moved)
+
+    def balances(self, counted: Callable[[Move], bool] = lambda _: True) -> dict[Key, int]:
+        """Non-zero balances from the movements `counted` keeps (all of them by default)."""
+        total: defaultdict[Key, int] = defaultdict(int)
+        for m in self.moves:
+            if counted(m):
+                total[(m.sku, m.src, m.lot)] -= m.qty
+                total[(m.sku, m.dst, m.lot)] += m.qty
+        return {k: v for k, v in total.items() if v != 0}
+
+    def as_of(self, event: datetime | None, known: datetime | None) -> dict[Key, int]:
+        return self.balances(
+            lambda m: (
+                (event is None or m.occurred_at <= event)
+                and (known is None or m.committed_at <= known)
+            )
+        )
+
+
+def tags(txn: StockTransaction) -> list[str]:
+    """The EPCs a transaction moves, each once; a count moves none."""
+    if txn.kind is K.COUNT:
+        return []
+    return list(dict.fromkeys(e.upper() for e in txn.epcs))
+
+
+def _two_places(txn: StockTransaction) -> bool:
+    """A count counts a physical location; anything else moves between two different ones."""
+    if txn.kind is K.COUNT:
+        return txn.to_location is not None and not txn.to_location.startswith("@")
+    src, dst = _sides(txn)
+    return src != dst
+
+
+def _codes(txn: StockTransaction) -> tuple[str | None, str | None]:
+    return txn.from_location, txn.to_location
+
+
+def _sides(txn: StockTransaction) -> tuple[str, str]:
+    src, dst = txn.from_location, txn.to_location
+    defaults = {
+        K.RECEIPT: ("@supplier", None),
+        K.RETURN: ("@customer", None),
+        K.SHIPMENT: (None, "@customer"),
+        K.PICK: (None, "@customer"),
+        K.ADJUSTMENT: ("@loss", "@loss"),
+    }
+    default_src, default_dst = defaults.get(txn.kind, (None, None))
+    src, dst = src or default_src, dst or default_dst
+    assert src is not None, f"a {txn.kind} names from_location"
+    assert dst is not None, f"a {txn.kind} names to_location"
+    return src, dst

@@ -12,3 +12,7 @@ class NotFoundError(LedgerError):
 
 class StateError(LedgerError):
     """The transaction or movement is not in a state that allows this (e.g. not pending)."""
+
+
+class RefusedError(LedgerError):
+    """The site's rules refuse it (negative stock forbidden, a unit with no conversion)."""

@@ -15,7 +15,7 @@ from aggregator.api.deps import (
 )
 from aggregator.api.models import MovementPage
 from aggregator.api.problems import problems
-from aggregator.errors import NotFoundError, StateError
+from aggregator.errors import NotFoundError, RefusedError, StateError
 from aggregator.ledger import reads
 from stockwire.events import Movement
 
@@ -51,7 +51,7 @@ async def reverse(
         )
     except NotFoundError as e:
         raise HTTPException(status.HTTP_404_NOT_FOUND, str(e)) from None
-    except StateError as e:
+    except (StateError, RefusedError) as e:
         raise HTTPException(status.HTTP_409_CONFLICT, str(e)) from None
     await republish(posting)
     return posting.movements[0]

@@ -16,3 +16,16 @@ class StateError(LedgerError):
 
 class RefusedError(LedgerError):
     """The site's rules refuse it (negative stock forbidden, a unit with no conversion)."""
+
+
+class FieldError(LedgerError):
+    """A value in a request cannot be taken; `field` says where (body.packs.0.gtin)."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.message = message
+
+
+class ConflictError(FieldError):
+    """The value clashes with what exists (a GTIN of another item, a code in use)."""

@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from aggregator.audit import AuditEntry, AuditRow
 from aggregator.ledger.apply import aware
+from aggregator.ledger.location_admin import subtree_ids
 from aggregator.schema import (
     audit_log,
     balances,
@@ -42,6 +43,7 @@ class StockFilter:
     location: str | None = None
     lot: str | None = None
     include_virtual: bool = False
+    within: str | None = None  # a location: it and everything below it
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,6 +133,8 @@ def _filtered(query: sa.Select[Any], where: StockFilter) -> sa.Select[Any]:
         query = query.where(locations.c.code == where.location)
     if where.lot is not None:
         query = query.where(balances.c.lot == where.lot)
+    if where.within is not None:
+        query = query.where(balances.c.location_id.in_(subtree_ids(where.within)))
     if not where.include_virtual:
         query = query.where(locations.c.virtual == sa.false())
     return query
@@ -180,12 +184,22 @@ def _movement(r: sa.Row[Any]) -> Movement:
 
 
 async def movements_after(
-    engine: AsyncEngine, after: int, limit: int, load_id: UUID | None = None
+    engine: AsyncEngine,
+    after: int,
+    limit: int,
+    load_id: UUID | None = None,
+    within: str | None = None,
 ) -> list[Movement]:
-    """Movements with id > after; only those of one load's transactions if load_id is given."""
+    """Movements with id > after; only those of one load's transactions if load_id is given;
+    only those from or to a location of the subtree `within` names."""
     query = _movement_query().where(movements.c.id > after).limit(limit)
     if load_id is not None:
         query = query.where(transactions.c.load_id == load_id)
+    if within is not None:
+        below = subtree_ids(within)
+        query = query.where(
+            sa.or_(movements.c.from_location_id.in_(below), movements.c.to_location_id.in_(below))
+        )
     async with engine.connect() as conn:
         return [_movement(r) for r in await conn.execute(query)]
 
@@ -275,6 +289,7 @@ async def unknown_filter(engine: AsyncEngine, where: StockFilter) -> tuple[str, 
         ("sku", where.sku, items.c.sku),
         ("gtin", where.gtin, items.c.gtin),
         ("location", where.location, locations.c.code),
+        ("within", where.within, locations.c.code),
     )
     async with engine.connect() as conn:
         for name, value, column in checks:

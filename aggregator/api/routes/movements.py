@@ -18,20 +18,27 @@ from aggregator.api.problems import problems
 from aggregator.errors import NotFoundError, RefusedError, StateError
 from aggregator.ledger import reads
 from stockwire.events import Movement
+from stockwire.names import LocationCode
 
 router = APIRouter(tags=["movements"])
 MovementId = Annotated[int, Path(ge=1, le=ID_MAX)]
 
 
-@router.get("/movements", responses=problems(401, 403, 422))
+@router.get("/movements", responses=problems(401, 403, 404, 422))
 async def movements(
     engine: EngineDep,
     _: Viewer,
     after: AfterQuery = 0,
     limit: LimitQuery = 100,
     load_id: Annotated[UUID | None, Query(description="only this load's movements")] = None,
+    within: Annotated[
+        LocationCode | None,
+        Query(description="only movements from or to this location or one below it"),
+    ] = None,
 ) -> MovementPage:
-    items = await reads.movements_after(engine, after, limit, load_id)
+    if within is not None and await reads.unknown_filter(engine, reads.StockFilter(within=within)):
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"query.within: no location {within!r}")
+    items = await reads.movements_after(engine, after, limit, load_id, within)
     return MovementPage(items=items, next=next_cursor([m.id for m in items], limit))
 
 

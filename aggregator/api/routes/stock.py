@@ -24,6 +24,9 @@ async def stock(
     location: Annotated[str | None, Query(pattern=_LOCATION)] = None,
     lot: Annotated[str | None, Query(pattern=_LOT)] = None,
     include_virtual: Annotated[bool, Query(description="also show @virtual locations")] = False,
+    within: Annotated[
+        str | None, Query(pattern=_LOCATION, description="this location and all below it")
+    ] = None,
     limit: LimitQuery = 1000,
 ) -> list[StockLine]:
     """Non-zero balances; physical locations only unless include_virtual.
@@ -31,7 +34,7 @@ async def stock(
     A sku, gtin or location the ledger has never seen is a 404 naming it (scanned items are
     known by their GTIN only); one it knows with no stock now is an empty list.
     """
-    where = reads.StockFilter(sku, gtin, location, lot, include_virtual)
+    where = reads.StockFilter(sku, gtin, location, lot, include_virtual, within)
     rows = await reads.stock(engine, where, limit)
     if not rows and (unknown := await reads.unknown_filter(engine, where)) is not None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, _never_seen(*unknown))
@@ -44,8 +47,8 @@ async def stock(
 
 
 def _never_seen(name: str, value: str) -> str:
-    if name == "location":
-        return f"query.location: the ledger knows no location {value!r}"
+    if name in ("location", "within"):
+        return f"query.{name}: the ledger knows no location {value!r}"
     detail = f"query.{name}: the ledger knows no item with {name} {value!r}"
     if name == "sku":
         detail += "; scanned items are known by their GTIN only: try ?gtin=<14 digits>"

@@ -13,14 +13,27 @@ from aggregator.ledger import Ledger
 from aggregator.ledger.policy import Policy
 from aggregator.ledger.reads import item_totals, rejected_after
 from aggregator.schema import balances, locations, movements
+from aggregator.settings import AggregatorSettings
 from aggregator.writer import Writer
+from simulators.mosquitto import Mosquitto
 from stockwire.ack import AckStatus
+from stockwire.topics import EdgeChannel, edge_filter, edge_topic
 from stockwire.txn import TxnKind
 from tests.integration import aggregator_support as support
-from tests.integration.aggregator_support import SITE, audit_entry, batch, txn
+from tests.integration.aggregator_support import (
+    EDGE,
+    SITE,
+    audit_entry,
+    batch,
+    edge_client,
+    running_aggregator,
+    txn,
+    wait_ack,
+)
 from tests.integration.race_support import post_all_forbidding, together
 
 # fixtures shared by the aggregator's tests
+agg_settings = support.agg_settings
 db_url = support.db_url
 engine = support.engine
 writer = support.writer
@@ -162,3 +175,38 @@ async def test_processes_taking_stock_at_once_never_drive_a_forbidden_balance_be
     assert lowest == 0
     assert await support.count_rows(engine, movements) == 11
     assert set((await item_totals(engine)).values()) == {0}
+
+
+async def test_over_mqtt_the_site_setting_forbids_and_the_ack_says_why(
+    mosquitto: Mosquitto, agg_settings: AggregatorSettings
+) -> None:
+    """[ledger] negative_stock = "forbid", and a case scan in the wrong unit: rejected acks
+    with the reasons, the good transaction of the same batch accepted."""
+    settings = agg_settings.model_copy(
+        update={"ledger": agg_settings.ledger.model_copy(update={"negative_stock": "forbid"})}
+    )
+    stocked, short, odd = (
+        txn(K.RECEIPT, 2, to_location="B-1"),
+        txn(K.SHIPMENT, 3, from_location="B-1"),
+        txn(K.RECEIPT, 1, uom="CS", to_location="B-1"),
+    )
+    sent = batch(stocked, short, odd)
+    async with (
+        running_aggregator(settings),
+        edge_client(mosquitto, edge_filter(EdgeChannel.ACK, SITE)) as (client, inbox),
+    ):
+        topic = edge_topic(SITE, EDGE, EdgeChannel.TXN)
+        await client.publish(topic, sent.model_dump_json(), qos=1)
+        ack = await wait_ack(inbox, {t.id for t in sent.txns})
+    assert [(r.status, r.reason) for r in ack.results] == [
+        (AckStatus.ACCEPTED, None),
+        (
+            AckStatus.REJECTED,
+            "negative stock is forbidden at B-1: it holds 2 of SKU-1, the shipment takes 3",
+        ),
+        (
+            AckStatus.REJECTED,
+            "item SKU-1 has no pack in uom 'CS' (its base unit is EA);"
+            " add the GTIN and its conversion through the API",
+        ),
+    ]

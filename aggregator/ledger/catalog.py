@@ -128,15 +128,15 @@ def _items_named(conn: sa.Connection, keys: Iterable[ItemKey]) -> _Found:
     by_gtin: dict[str, Item] = {}
     packs: dict[str, Pack] = {}
     params = {"skus": skus, "gtins": gtins, "own_gtins": gtins}
-    for r in conn.execute(_ITEMS_NAMED, params):
-        item = Item(r.id, r.sku, r.gtin, r.base_uom)
-        if r.scanned is None:
-            by_sku[r.sku] = item
-        elif r.qty > 0:
-            by_gtin[r.scanned] = item
-            packs[r.scanned] = Pack(r.id, r.uom, r.qty)
-        elif r.scanned not in by_gtin:  # listed last: an item_gtins row wins
-            by_gtin[r.scanned] = item
+    for item_id, sku, own, base_uom, scanned, uom, qty in conn.execute(_ITEMS_NAMED, params):
+        item = Item(item_id, sku, own, base_uom)
+        if scanned is None:
+            by_sku[sku] = item
+        elif qty > 0:
+            by_gtin[scanned] = item
+            packs[scanned] = Pack(item_id, uom, qty)
+        elif scanned not in by_gtin:  # listed last: an item_gtins row wins
+            by_gtin[scanned] = item
     return _Found(by_sku, by_gtin, packs)
 
 

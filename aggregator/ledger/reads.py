@@ -16,6 +16,7 @@ from aggregator.schema import (
     balances,
     dead_letters,
     edges,
+    item_gtins,
     items,
     locations,
     movements,
@@ -127,8 +128,8 @@ async def stock(engine: AsyncEngine, where: StockFilter, limit: int) -> list[Sto
 def _filtered(query: sa.Select[Any], where: StockFilter) -> sa.Select[Any]:
     if where.sku is not None:
         query = query.where(items.c.sku == where.sku)
-    if where.gtin is not None:
-        query = query.where(items.c.gtin == where.gtin)
+    if where.gtin is not None:  # any GTIN of the item: its base unit's or a pack's
+        query = query.where(items.c.id.in_(_gtin_items(where.gtin)))
     if where.location is not None:
         query = query.where(locations.c.code == where.location)
     if where.lot is not None:
@@ -138,6 +139,10 @@ def _filtered(query: sa.Select[Any], where: StockFilter) -> sa.Select[Any]:
     if not where.include_virtual:
         query = query.where(locations.c.virtual == sa.false())
     return query
+
+
+def _gtin_items(gtin: str) -> sa.Select[Any]:
+    return sa.select(item_gtins.c.item_id).where(item_gtins.c.gtin == gtin)
 
 
 def _movement_query() -> sa.Select[Any]:
@@ -287,7 +292,7 @@ async def unknown_filter(engine: AsyncEngine, where: StockFilter) -> tuple[str, 
     value: (parameter, value). None when each names something (its stock may just be zero)."""
     checks = (
         ("sku", where.sku, items.c.sku),
-        ("gtin", where.gtin, items.c.gtin),
+        ("gtin", where.gtin, item_gtins.c.gtin),
         ("location", where.location, locations.c.code),
         ("within", where.within, locations.c.code),
     )

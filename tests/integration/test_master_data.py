@@ -96,6 +96,8 @@ async def test_an_item_with_packs_reads_back_and_its_case_scan_posts_base_units(
             )
         )
         stock = ok(await http.get("/stock", params={"sku": "SOAP"}))
+        by_case = ok(await http.get("/stock", params={"gtin": CASE}))
+    assert by_case == stock
     assert [r.status for r in posting.results[:4]] == [AckStatus.ACCEPTED] * 4
     assert [m.qty for m in posting.movements] == [24, 480, 36, 5]
     assert [(r.status, r.reason) for r in posting.results[4:]] == [

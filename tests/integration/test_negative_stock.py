@@ -9,6 +9,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from aggregator.errors import RefusedError
 from aggregator.ledger import Ledger
 from aggregator.ledger.policy import Policy
 from aggregator.ledger.reads import item_totals, rejected_after
@@ -133,7 +134,7 @@ async def test_approving_a_pending_txn_that_would_go_below_zero_is_refused(
     ledger = Ledger(writer, site=SITE, policy=FORBID, review_confidence_min=0.5)
     doubtful = txn(K.SHIPMENT, 1, from_location="B-1", confidence=0.2)
     await ledger.post(batch(doubtful))
-    with pytest.raises(Exception, match="negative stock is forbidden at B-1"):
+    with pytest.raises(RefusedError, match="negative stock is forbidden at B-1"):
         await ledger.approve(doubtful.id, audit=audit_entry("approve"))
     assert await support.count_rows(engine, movements) == 0
 
@@ -210,3 +211,14 @@ async def test_over_mqtt_the_site_setting_forbids_and_the_ack_says_why(
             " add the GTIN and its conversion through the API",
         ),
     ]
+
+
+async def test_reversing_a_receipt_whose_stock_is_gone_is_refused_where_forbidden(
+    engine: AsyncEngine, writer: Writer
+) -> None:
+    ledger = Ledger(writer, site=SITE, policy=FORBID)
+    received = await ledger.post(batch(txn(K.RECEIPT, 5, to_location="B-1")))
+    await ledger.post(batch(txn(K.SHIPMENT, 4, from_location="B-1")))
+    with pytest.raises(RefusedError, match="it holds 1 of SKU-1, the receipt takes 5"):
+        await ledger.reverse_movement(received.movements[0].id, audit=audit_entry("reverse"))
+    assert await support.count_rows(engine, movements) == 2

@@ -1,13 +1,14 @@
 """Items (with their GTIN packs) and locations, found set-oriented: one query for each, and
 for what is missing one INSERT (unless the site sends unknown items to review)."""
 
+import functools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
 import sqlalchemy as sa
 
-from aggregator.ledger.upsert import insert
+from aggregator.ledger.upsert import insert, insert_for
 from aggregator.schema import item_gtins, items, locations
 from stockwire.txn import StockTransaction
 
@@ -55,8 +56,7 @@ class Catalog:
 _ITEM_COLUMNS = (items.c.id, items.c.sku, items.c.gtin, items.c.base_uom)
 _NO_TEXT = sa.cast(sa.null(), sa.String)
 _NO_QTY = sa.cast(sa.null(), sa.BigInteger)
-# By sku; by any GTIN of an item; by an item's own GTIN (an item made in this posting has
-# no item_gtins row yet: it gets it as a pack of one base unit).
+# By sku, and by any GTIN of an item (its packs, the base unit's GTIN among them).
 _ITEMS_NAMED = sa.union_all(
     sa.select(
         *_ITEM_COLUMNS, _NO_TEXT.label("scanned"), _NO_TEXT.label("uom"), _NO_QTY.label("qty")
@@ -64,10 +64,11 @@ _ITEMS_NAMED = sa.union_all(
     sa.select(*_ITEM_COLUMNS, item_gtins.c.gtin, item_gtins.c.uom, item_gtins.c.qty)
     .join(item_gtins, item_gtins.c.item_id == items.c.id)
     .where(item_gtins.c.gtin.in_(sa.bindparam("gtins", expanding=True))),
-    sa.select(*_ITEM_COLUMNS, items.c.gtin, items.c.base_uom, sa.literal(0, sa.BigInteger)).where(
-        items.c.gtin.in_(sa.bindparam("own_gtins", expanding=True))
-    ),
 )
+# A new item's GTIN becomes its base unit's pack (unless another item has it as a pack).
+_NEW_BASE_PACKS = sa.select(
+    items.c.gtin, items.c.id, items.c.base_uom, sa.literal(1, sa.BigInteger)
+).where(items.c.gtin.in_(sa.bindparam("gtins", expanding=True)))
 _PACKS_OF = sa.select(item_gtins.c.item_id, item_gtins.c.uom, item_gtins.c.qty).where(
     item_gtins.c.item_id.in_(sa.bindparam("ids", expanding=True))
 )
@@ -96,8 +97,10 @@ def resolve_items(
     missing = {k: u for k, u in uoms.items() if found.match(k) is None}
     if missing and create:
         _create_items(conn, missing, now)
+        gtins = sorted({g for _, g in missing if g is not None})
+        if gtins:
+            conn.execute(_base_packs(conn.dialect.name), {"gtins": gtins})
         found = _items_named(conn, uoms)
-        _add_base_gtins(conn, found, missing)
     resolved = {k: found.match(k) for k in uoms}
     assert not create or all(v is not None for v in resolved.values()), "items created above"
     return Catalog({k: v for k, v in resolved.items() if v is not None}, found.packs)
@@ -127,16 +130,14 @@ def _items_named(conn: sa.Connection, keys: Iterable[ItemKey]) -> _Found:
     by_sku: dict[str, Item] = {}
     by_gtin: dict[str, Item] = {}
     packs: dict[str, Pack] = {}
-    params = {"skus": skus, "gtins": gtins, "own_gtins": gtins}
+    params = {"skus": skus, "gtins": gtins}
     for item_id, sku, own, base_uom, scanned, uom, qty in conn.execute(_ITEMS_NAMED, params):
         item = Item(item_id, sku, own, base_uom)
         if scanned is None:
             by_sku[sku] = item
-        elif qty > 0:
+        else:
             by_gtin[scanned] = item
             packs[scanned] = Pack(item_id, uom, qty)
-        elif scanned not in by_gtin:  # listed last: an item_gtins row wins
-            by_gtin[scanned] = item
     return _Found(by_sku, by_gtin, packs)
 
 
@@ -158,16 +159,14 @@ def _create_items(conn: sa.Connection, keys: dict[ItemKey, str], now: datetime) 
     conn.execute(insert(conn, items).on_conflict_do_nothing(), rows)
 
 
-def _add_base_gtins(conn: sa.Connection, found: _Found, missing: dict[ItemKey, str]) -> None:
-    """A new item's GTIN is its base unit's pack (so later scans of it find the item)."""
-    new = {i.id: i for k in missing if (i := found.match(k)) is not None and i.gtin is not None}
-    made = [i for i in sorted(new.values(), key=lambda i: i.id) if i.gtin not in found.packs]
-    rows = [{"gtin": i.gtin, "item_id": i.id, "uom": i.base_uom, "qty": 1} for i in made]
-    if rows:
-        conn.execute(insert(conn, item_gtins).on_conflict_do_nothing(), rows)
-    for i in made:
-        assert i.gtin is not None, "filtered above"
-        found.packs[i.gtin] = Pack(i.id, i.base_uom, 1)
+@functools.cache
+def _base_packs(dialect: str) -> sa.Executable:
+    columns = ["gtin", "item_id", "uom", "qty"]
+    return (
+        insert_for(dialect, item_gtins)
+        .from_select(columns, _NEW_BASE_PACKS)
+        .on_conflict_do_nothing()
+    )
 
 
 def resolve_locations(conn: sa.Connection, codes: set[str], now: datetime) -> dict[str, Location]:

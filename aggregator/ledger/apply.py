@@ -20,7 +20,7 @@ from aggregator.ledger.catalog import (
 )
 from aggregator.ledger.policy import DEFAULT_POLICY, Policy, forbidding
 from aggregator.ledger.sides import CUSTOMER, LOSS, SUPPLIER, count_sides, sides
-from aggregator.ledger.units import UomPacks, base_qty, needs_packs
+from aggregator.ledger.units import own_qty, uom_qty
 from aggregator.schema import balances, counts, movements
 from stockwire.events import Movement
 from stockwire.txn import StockTransaction, TxnKind
@@ -101,24 +101,30 @@ def prepare(
     if not txns:
         return plan
     catalog = resolve_items(conn, txns, now, create=policy.unknown_items == "create")
+    known: list[tuple[StockTransaction, Item]] = []
     for t in txns:
-        if item_key(t) not in catalog.items:
+        item = catalog.items.get(item_key(t))
+        if item is None:
             plan.unknown[t.id] = _unknown_item(t)
-    known = [t for t in txns if t.id not in plan.unknown]
-    named = {t.from_location for t in known} | {t.to_location for t in known}
+        else:
+            known.append((t, item))
+    named = {t.from_location for t, _ in known} | {t.to_location for t, _ in known}
     codes = {c for c in named if c is not None} | {SUPPLIER, CUSTOMER, LOSS}
     places = resolve_locations(conn, codes, now)
     forbid = forbidding(conn, places.values(), policy.negative_stock)
-    by_uom = _uom_packs(conn, known, catalog)
+    qtys = _base_qtys(conn, known, catalog)
     count_keys = [
-        (catalog.items[item_key(t)].id, places[_counted(t)].id, t.lot or "")
-        for t in known
+        (item.id, places[_counted(t)].id, t.lot or "")
+        for t, item in known
         if t.kind is TxnKind.COUNT
     ]
     book = _book(conn, count_keys)
-    book.update(locked(conn, _guarded(known, catalog, places, forbid)))
-    for txn in known:
-        _plan_one(plan, txn, catalog.items[item_key(txn)], (catalog, by_uom), places, book, forbid)
+    book.update(locked(conn, _guarded(known, places, forbid)))
+    for (txn, item), qty in zip(known, qtys, strict=True):
+        if isinstance(qty, str):
+            plan.refused[txn.id] = qty
+        else:
+            _plan_one(plan, txn, item, qty, places, book, forbid)
     return plan
 
 
@@ -126,15 +132,11 @@ def _plan_one(
     plan: Plan,
     txn: StockTransaction,
     item: Item,
-    units: tuple[Catalog, UomPacks],
+    qty: int,
     places: dict[str, Location],
     book: dict[BalanceKey, int],
     forbid: set[int],
 ) -> None:
-    qty = base_qty(txn, item, *units)
-    if isinstance(qty, str):
-        plan.refused[txn.id] = qty
-        return
     deltas = plan.deltas
     if txn.kind is TxnKind.COUNT:
         place = places[_counted(txn)]
@@ -148,7 +150,7 @@ def _plan_one(
     else:
         src, dst = sides(txn)
         leg = Leg(txn, item, places[src], places[dst], qty)
-    if leg.src.id in forbid:
+    if forbid and leg.src.id in forbid:
         key = (item.id, leg.src.id, txn.lot or "")
         have = book.get(key, 0) + deltas[key]
         if have < leg.qty:
@@ -171,27 +173,31 @@ def _unknown_item(txn: StockTransaction) -> str:
     return f"unknown item ({named}): the site reviews items first seen (unknown_items = review)"
 
 
-def _uom_packs(conn: sa.Connection, txns: list[StockTransaction], catalog: Catalog) -> UomPacks:
-    """The packs of the items whose txns name a uom other than their GTIN's or base unit's
-    (most name neither: then no query)."""
-    ids = [item.id for t in txns if needs_packs(t, item := catalog.items[item_key(t)], catalog)]
-    return packs_of(conn, ids) if ids else {}
+def _base_qtys(
+    conn: sa.Connection, known: list[tuple[StockTransaction, Item]], catalog: Catalog
+) -> list[int | str]:
+    """Each txn's quantity in base units, or why it has none. The items' packs by unit are
+    read (one query) only if a txn names a unit neither its GTIN nor its base unit is."""
+    qtys = [own_qty(t, item, catalog.packs) for t, item in known]
+    wanting = [n for n, qty in enumerate(qtys) if qty is None]
+    if wanting:
+        by_uom = packs_of(conn, (known[n][1].id for n in wanting))
+        for n in wanting:
+            qtys[n] = uom_qty(*known[n], by_uom)
+    return [q for q in qtys if q is not None]  # none left
 
 
 def _guarded(
-    txns: list[StockTransaction],
-    catalog: Catalog,
-    places: dict[str, Location],
-    forbid: set[int],
+    known: list[tuple[StockTransaction, Item]], places: dict[str, Location], forbid: set[int]
 ) -> list[BalanceKey]:
     """The balances txns may take from at locations that forbid negative stock."""
     if not forbid:
         return []
     keys: set[BalanceKey] = set()
-    for t in txns:
-        taken = _counted(t) if t.kind is TxnKind.COUNT else sides(t)[0]
-        if places[taken].id in forbid:
-            keys.add((catalog.items[item_key(t)].id, places[taken].id, t.lot or ""))
+    for t, item in known:
+        taken = places[_counted(t) if t.kind is TxnKind.COUNT else sides(t)[0]]
+        if taken.id in forbid:
+            keys.add((item.id, taken.id, t.lot or ""))
     return sorted(keys)
 
 

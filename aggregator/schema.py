@@ -16,6 +16,27 @@ items = sa.Table(
     sa.Column("gtin", sa.String(14), unique=True),
     sa.Column("flagged", sa.Boolean, nullable=False),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("base_uom", sa.String(8), nullable=False, server_default="EA"),
+    sa.Column("unit_weight_g", sa.Float),
+    sa.Column("tracking", sa.String(6), nullable=False, server_default="none"),  # TRACKING
+    sa.Column("shelf_life_days", sa.Integer),
+    sa.Column("reorder_point", sa.BigInteger),
+    sa.Column("min_qty", sa.BigInteger),
+    sa.Column("max_qty", sa.BigInteger),
+    sa.Column("abc_class", sa.String(1)),
+)
+TRACKING = ("none", "lot", "serial")
+
+# Every GTIN of an item, the base unit's included: a scan of `gtin` in `uom` is `qty` base
+# units. `items.gtin` names the item's base-unit GTIN (as first seen); it is here too.
+item_gtins = sa.Table(
+    "item_gtins",
+    metadata,
+    sa.Column("gtin", sa.String(14), primary_key=True),
+    sa.Column("item_id", sa.Integer, sa.ForeignKey("items.id"), nullable=False, index=True),
+    sa.Column("uom", sa.String(8), nullable=False),
+    sa.Column("qty", sa.BigInteger, nullable=False),
+    sa.CheckConstraint("qty > 0", name="ck_item_gtins_qty_positive"),
 )
 
 locations = sa.Table(
@@ -25,7 +46,14 @@ locations = sa.Table(
     sa.Column("code", sa.String(65), nullable=False, unique=True),
     sa.Column("virtual", sa.Boolean, nullable=False),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("parent_id", sa.Integer, sa.ForeignKey("locations.id"), index=True),
+    sa.Column("kind", sa.String(8)),  # LOCATION_KINDS; None: not said (made on first sight)
+    # The ids from the root down to this one, "/1/7/42/": a subtree is a prefix of it.
+    sa.Column("path", sa.String(1200), nullable=False, server_default="", index=True),
+    sa.Column("negative_stock", sa.String(6)),  # forbid | allow; None: as the parent
 )
+LOCATION_KINDS = ("site", "zone", "aisle", "bin", "dock", "lane", "virtual")
+LOCATION_DEPTH_MAX = 32  # keeps a path within its column
 
 transactions = sa.Table(
     "transactions",

@@ -16,6 +16,7 @@ from aggregator.errors import AggregatorError
 from aggregator.ingest import Ingest
 from aggregator.ledger import Ledger
 from aggregator.ledger.bounds import Bounds
+from aggregator.ledger.policy import Policy
 from aggregator.metrics import AggregatorMetrics
 from aggregator.settings import AggregatorSettings, TelemetrySinkSettings
 from aggregator.telemetry.sink import TelemetrySink
@@ -62,6 +63,7 @@ async def run_aggregator(
             review_epcs_moved_elsewhere=settings.review_epcs_moved_elsewhere,
             bounds=Bounds.from_settings(settings.bounds),
             stock_levels=sink is not None,
+            policy=Policy.from_settings(settings.ledger),
         )
         ingest = Ingest(settings, writer, ledger, metrics=metrics, sink=sink)
         metrics.watch(ingest, writer)

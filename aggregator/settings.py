@@ -79,6 +79,17 @@ class BoundsSettings(_Section):
     policy: Literal["review", "reject"] = "review"
 
 
+class LedgerSettings(_Section):
+    """The site's ledger rules (aggregator.ledger.policy)."""
+
+    # create: an item first seen from a sensor is made, flagged for a person to complete;
+    # review: its transaction waits in review (pending) until the item exists or is approved.
+    unknown_items: Literal["create", "review"] = "create"
+    # Where no location up the tree says: forbid rejects a posting that would drive a
+    # balance below zero (with the reason); allow posts it and raises a negative_stock alert.
+    negative_stock: Literal["allow", "forbid"] = "allow"
+
+
 class TelemetrySinkSettings(_Section):
     """Where the aggregator writes time-series telemetry (InfluxDB v2 write API).
 
@@ -136,6 +147,7 @@ class AggregatorSettings(EnvFirst, BaseSettings):
     review_epcs_moved_elsewhere: bool = True
     rate_limit: RateLimitSettings = RateLimitSettings()
     bounds: BoundsSettings = BoundsSettings()
+    ledger: LedgerSettings = LedgerSettings()
     # Test-only fault injection: exit (code 70) after this many committed batches, before
     # publishing the ack, as a crash between commit and ack would. Never set in production.
     fault_exit_after_commits: int | None = Field(default=None, ge=1)

@@ -18,7 +18,9 @@ from aggregator.api.routes import (
     edges,
     epcs,
     health,
+    items,
     keys,
+    locations,
     metrics,
     movements,
     rejected,
@@ -44,6 +46,8 @@ def create_app(state: ApiState) -> FastAPI:
         health,
         stock,
         movements,
+        items,
+        locations,
         epcs,
         dead_letters,
         rejected,
@@ -62,7 +66,7 @@ def create_app(state: ApiState) -> FastAPI:
         app.add_middleware(
             CORSMiddleware,
             allow_origins=settings.cors_origins,
-            allow_methods=["GET", "POST", "DELETE"],
+            allow_methods=["GET", "POST", "PATCH", "DELETE"],
             allow_headers=["Authorization", "Content-Type", REQUEST_ID_HEADER],
             expose_headers=[REQUEST_ID_HEADER],
         )

@@ -4,12 +4,23 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from uuid import UUID
 
 import sqlalchemy as sa
 
 from aggregator.ledger.bulk import Encoding, add_rows, allocate_ids, encoding, insert_rows
-from aggregator.ledger.catalog import Item, Location, item_key, resolve_items, resolve_locations
+from aggregator.ledger.catalog import (
+    Catalog,
+    Item,
+    Location,
+    item_key,
+    packs_of,
+    resolve_items,
+    resolve_locations,
+)
+from aggregator.ledger.policy import DEFAULT_POLICY, Policy, forbidding
 from aggregator.ledger.sides import CUSTOMER, LOSS, SUPPLIER, count_sides, sides
+from aggregator.ledger.units import own_qty, uom_qty
 from aggregator.schema import balances, counts, movements
 from stockwire.events import Movement
 from stockwire.txn import StockTransaction, TxnKind
@@ -54,49 +65,160 @@ class Applied:
     levels: list[StockLevel] = field(default_factory=list)  # only when asked for
 
 
+@dataclass(slots=True)
+class Plan:
+    """What a posting will write, and the transactions it cannot post: `refused` are rejected
+    with the reason, `unknown` (items not known, policy review) wait in review with it."""
+
+    legs: list[Leg] = field(default_factory=list)
+    deltas: defaultdict[BalanceKey, int] = field(default_factory=lambda: defaultdict(int))
+    count_rows: list[dict[str, object]] = field(default_factory=list)
+    refused: dict[UUID, str] = field(default_factory=dict)
+    unknown: dict[UUID, str] = field(default_factory=dict)
+
+
 def apply_txns(
     conn: sa.Connection,
     txns: Sequence[StockTransaction],
     now: datetime,
     *,
     levels: bool = False,
-) -> Applied:
-    """Post the movements of txns (in order) in the caller's database transaction; with
-    `levels`, also read the balances they leave at the physical locations they touched."""
+    policy: Policy = DEFAULT_POLICY,
+) -> tuple[Plan, Applied]:
+    """Prepare and write in one go (when nothing else is written between)."""
+    plan = prepare(conn, txns, now, policy)
+    return plan, write(conn, plan, now, levels=levels)
+
+
+def prepare(
+    conn: sa.Connection, txns: Sequence[StockTransaction], now: datetime, policy: Policy
+) -> Plan:
+    """The movements of txns (in order), with the site's rules applied; writes only the items
+    and locations first seen. Balances at locations that forbid negative stock are read
+    locked (FOR UPDATE; SQLite's writer holds the database), so no other writer can take
+    the same stock before this one commits."""
+    plan = Plan()
     if not txns:
-        return Applied([], [])
-    found = resolve_items(conn, txns, now)
-    named = {t.from_location for t in txns} | {t.to_location for t in txns}
+        return plan
+    catalog = resolve_items(conn, txns, now, create=policy.unknown_items == "create")
+    known: list[tuple[StockTransaction, Item]] = []
+    for t in txns:
+        item = catalog.items.get(item_key(t))
+        if item is None:
+            plan.unknown[t.id] = _unknown_item(t)
+        else:
+            known.append((t, item))
+    named = {t.from_location for t, _ in known} | {t.to_location for t, _ in known}
     codes = {c for c in named if c is not None} | {SUPPLIER, CUSTOMER, LOSS}
     places = resolve_locations(conn, codes, now)
+    forbid = forbidding(conn, places.values(), policy.negative_stock)
+    qtys = _base_qtys(conn, known, catalog)
     count_keys = [
-        (found[item_key(t)].id, places[_counted(t)].id, t.lot or "")
-        for t in txns
+        (item.id, places[_counted(t)].id, t.lot or "")
+        for t, item in known
         if t.kind is TxnKind.COUNT
     ]
     book = _book(conn, count_keys)
-    deltas: defaultdict[BalanceKey, int] = defaultdict(int)
-    legs: list[Leg] = []
-    count_rows: list[dict[str, object]] = []
-    for txn in txns:
-        item = found[item_key(txn)]
-        if txn.kind is TxnKind.COUNT:
-            place = places[_counted(txn)]
-            have = book.get((item.id, place.id, txn.lot or ""), 0)
-            have += deltas[(item.id, place.id, txn.lot or "")]
-            count_rows.append(_count_row(txn, item, place, have, now))
-            if txn.qty == have:
-                continue
-            src, dst = count_sides(place.code, txn.qty - have)
-            leg = Leg(txn, item, places[src], places[dst], abs(txn.qty - have))
+    book.update(locked(conn, _guarded(known, places, forbid)))
+    for (txn, item), qty in zip(known, qtys, strict=True):
+        if isinstance(qty, str):
+            plan.refused[txn.id] = qty
         else:
-            src, dst = sides(txn)
-            leg = Leg(txn, item, places[src], places[dst], txn.qty)
-        move(deltas, leg)
-        legs.append(leg)
-    if count_rows:
-        conn.execute(sa.insert(counts), count_rows)
-    return write_legs(conn, legs, deltas, now, levels=levels)
+            _plan_one(plan, txn, item, qty, places, book, forbid)
+    return plan
+
+
+def _plan_one(
+    plan: Plan,
+    txn: StockTransaction,
+    item: Item,
+    qty: int,
+    places: dict[str, Location],
+    book: dict[BalanceKey, int],
+    forbid: set[int],
+) -> None:
+    deltas = plan.deltas
+    if txn.kind is TxnKind.COUNT:
+        place = places[_counted(txn)]
+        key = (item.id, place.id, txn.lot or "")
+        have = book.get(key, 0) + deltas[key]
+        plan.count_rows.append(_count_row(txn, item, place, qty, have))
+        if qty == have:
+            return
+        src, dst = count_sides(place.code, qty - have)
+        leg = Leg(txn, item, places[src], places[dst], abs(qty - have))
+    else:
+        src, dst = sides(txn)
+        leg = Leg(txn, item, places[src], places[dst], qty)
+    if forbid and leg.src.id in forbid:
+        key = (item.id, leg.src.id, txn.lot or "")
+        have = book.get(key, 0) + deltas[key]
+        if have < leg.qty:
+            plan.refused[txn.id] = negative_refusal(leg, have)
+            return
+    move(deltas, leg)
+    plan.legs.append(leg)
+
+
+def negative_refusal(leg: Leg, have: int) -> str:
+    lot = f" lot {leg.txn.lot}" if leg.txn.lot else ""
+    return (
+        f"negative stock is forbidden at {leg.src.code}: it holds {have} of"
+        f" {leg.item.sku or leg.item.gtin}{lot}, the {leg.txn.kind.value} takes {leg.qty}"
+    )
+
+
+def _unknown_item(txn: StockTransaction) -> str:
+    named = " / ".join(f"{n} {v}" for n, v in (("sku", txn.sku), ("gtin", txn.gtin)) if v)
+    return f"unknown item ({named}): the site reviews items first seen (unknown_items = review)"
+
+
+def _base_qtys(
+    conn: sa.Connection, known: list[tuple[StockTransaction, Item]], catalog: Catalog
+) -> list[int | str]:
+    """Each txn's quantity in base units, or why it has none. The items' packs by unit are
+    read (one query) only if a txn names a unit neither its GTIN nor its base unit is."""
+    qtys = [own_qty(t, item, catalog.packs) for t, item in known]
+    wanting = [n for n, qty in enumerate(qtys) if qty is None]
+    if wanting:
+        by_uom = packs_of(conn, (known[n][1].id for n in wanting))
+        for n in wanting:
+            qtys[n] = uom_qty(*known[n], by_uom)
+    return [q for q in qtys if q is not None]  # none left
+
+
+def _guarded(
+    known: list[tuple[StockTransaction, Item]], places: dict[str, Location], forbid: set[int]
+) -> list[BalanceKey]:
+    """The balances txns may take from at locations that forbid negative stock."""
+    if not forbid:
+        return []
+    keys: set[BalanceKey] = set()
+    for t, item in known:
+        taken = places[_counted(t) if t.kind is TxnKind.COUNT else sides(t)[0]]
+        if taken.id in forbid:
+            keys.add((item.id, taken.id, t.lot or ""))
+    return sorted(keys)
+
+
+def locked(conn: sa.Connection, keys: list[BalanceKey]) -> dict[BalanceKey, int]:
+    """The balances of `keys`, locked until commit (in key order, as the upsert takes them)."""
+    if not keys:
+        return {}
+    query = (
+        sa.select(balances)
+        .where(sa.tuple_(balances.c.item_id, balances.c.location_id, balances.c.lot).in_(keys))
+        .order_by(balances.c.item_id, balances.c.location_id, balances.c.lot)
+        .with_for_update()
+    )
+    return {(r.item_id, r.location_id, r.lot): r.qty for r in conn.execute(query)}
+
+
+def write(conn: sa.Connection, plan: Plan, now: datetime, *, levels: bool = False) -> Applied:
+    """Write what `prepare` planned, after the transactions' own rows."""
+    if plan.count_rows:
+        conn.execute(sa.insert(counts), plan.count_rows)
+    return write_legs(conn, plan.legs, plan.deltas, now, levels=levels)
 
 
 def _counted(txn: StockTransaction) -> str:
@@ -105,16 +227,16 @@ def _counted(txn: StockTransaction) -> str:
 
 
 def _count_row(
-    txn: StockTransaction, item: Item, place: Location, book: int, now: datetime
+    txn: StockTransaction, item: Item, place: Location, counted: int, book: int
 ) -> dict[str, object]:
     return {
         "txn_id": txn.id,
         "item_id": item.id,
         "location_id": place.id,
         "lot": txn.lot or "",
-        "counted": txn.qty,
+        "counted": counted,
         "book": book,
-        "variance": txn.qty - book,
+        "variance": counted - book,
         "counted_at": utc(txn.occurred_at),
     }
 

@@ -18,7 +18,8 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from aggregator.ledger.apply import utc
-from aggregator.ledger.reads import StockFilter, StockRow
+from aggregator.ledger.location_admin import subtree_ids
+from aggregator.ledger.reads import StockFilter, StockRow, gtin_items
 from aggregator.schema import items, locations, movements
 
 
@@ -75,11 +76,13 @@ def _side(
     if where.sku is not None:
         query = query.where(movements.c.item_id.in_(_ids(items, items.c.sku == where.sku)))
     if where.gtin is not None:
-        query = query.where(movements.c.item_id.in_(_ids(items, items.c.gtin == where.gtin)))
+        query = query.where(movements.c.item_id.in_(gtin_items(where.gtin)))
     if where.location is not None:
         query = query.where(place.in_(_ids(locations, locations.c.code == where.location)))
     if where.lot is not None:
         query = query.where(movements.c.lot == where.lot)
+    if where.within is not None:
+        query = query.where(place.in_(subtree_ids(where.within)))
     return query
 
 

@@ -4,7 +4,7 @@ import functools
 import logging
 from collections import defaultdict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import NamedTuple, TypeVar
 from uuid import UUID
@@ -14,12 +14,13 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from aggregator.audit import AuditEntry, record
 from aggregator.database import lost_a_race
-from aggregator.errors import NotFoundError, StateError
+from aggregator.errors import NotFoundError, RefusedError, StateError
 from aggregator.ledger import apply, epcs, records
 from aggregator.ledger.apply import Applied, BalanceKey, NegativeBalance, StockLevel
 from aggregator.ledger.body import body_of
 from aggregator.ledger.bounds import Bounds
 from aggregator.ledger.catalog import Item, Location
+from aggregator.ledger.policy import DEFAULT_POLICY, Policy, forbidding
 from aggregator.ledger.sides import one_place
 from aggregator.ledger.upsert import insert_for
 from aggregator.schema import (
@@ -94,6 +95,7 @@ class Ledger:
         bounds: Bounds | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         stock_levels: bool = False,
+        policy: Policy = DEFAULT_POLICY,
     ) -> None:
         self.writer = writer
         self.site = site
@@ -103,6 +105,7 @@ class Ledger:
         self.clock = clock
         # Read the balances each posting leaves (one query per posting): for telemetry only.
         self.stock_levels = stock_levels
+        self.policy = policy
 
     async def post_batch(self, batch: TxnBatch) -> list[Outcome]:
         return (await self.post(batch)).results
@@ -145,8 +148,11 @@ class Ledger:
             review_moved_elsewhere=self.review_epcs_moved_elsewhere,
         )
         sorted_ = self._sort(batches, known, book, now)
+        plan = apply.prepare(conn, sorted_.posted, now, self.policy)
+        if plan.refused or plan.unknown:
+            _settle(sorted_, plan)
         records.insert_txns(conn, sorted_.kept, now)
-        applied = apply.apply_txns(conn, sorted_.posted, now, levels=self.stock_levels)
+        applied = apply.write(conn, plan, now, levels=self.stock_levels)
         records.insert_rejected(conn, sorted_.rejected, now)  # after apply: see commit_order
         placed = epcs.record(conn, applied.legs, now, book.known)
         epcs.hold(conn, sorted_.held, placed | book.known)
@@ -234,7 +240,11 @@ class Ledger:
         txn = _pending(conn, txn_id)
         now = self.clock()
         epcs.release(conn, txn_id)
-        applied = apply.apply_txns(conn, [txn], now, levels=self.stock_levels)
+        # A person approved it: an item it names is made now, whatever unknown_items says.
+        policy = replace(self.policy, unknown_items="create")
+        plan, applied = apply.apply_txns(conn, [txn], now, levels=self.stock_levels, policy=policy)
+        if plan.refused:
+            raise RefusedError(f"transaction {txn_id} cannot post: {plan.refused[txn_id]}")
         epcs.record(conn, applied.legs, now)
         _set_status(conn, txn_id, "posted", now)
         record(conn, audit)
@@ -251,6 +261,12 @@ class Ledger:
 
     def _reverse(self, conn: sa.Connection, movement_id: int, audit: AuditEntry) -> Posting:
         leg = _reversal_leg(conn, movement_id)
+        if forbidding(conn, [leg.src], self.policy.negative_stock):
+            key = (leg.item.id, leg.src.id, leg.txn.lot or "")
+            have = apply.locked(conn, [key]).get(key, 0)
+            if have < leg.qty:
+                reason = apply.negative_refusal(leg, have)
+                raise RefusedError(f"movement {movement_id} cannot be reversed: {reason}")
         deltas: defaultdict[BalanceKey, int] = defaultdict(int)
         apply.move(deltas, leg)
         now = self.clock()
@@ -258,6 +274,26 @@ class Ledger:
         epcs.record(conn, applied.legs, now)
         record(conn, audit)
         return Posting([], applied.movements, applied.negatives, applied.levels)
+
+
+def _settle(sorted_: _Sorted, plan: apply.Plan) -> None:
+    """Take what the plan cannot post out of `posted`: refused ones become rejected (with the
+    reason), those naming unknown items (unknown_items = review) wait in review."""
+    off = plan.refused.keys() | plan.unknown.keys()
+    sorted_.posted = [t for t in sorted_.posted if t.id not in off]
+    kept: list[records.Kept] = []
+    for txn, body, status, why in sorted_.kept:
+        if status != "posted" or txn.id not in off:
+            kept.append((txn, body, status, why))
+        elif txn.id in plan.unknown:
+            kept.append((txn, body, "pending", plan.unknown[txn.id]))
+        else:
+            sorted_.rejected.append((txn, body, plan.refused[txn.id]))
+    sorted_.kept = kept
+    for results in sorted_.results:
+        for n, outcome in enumerate(results):
+            if outcome.status is AckStatus.ACCEPTED and outcome.id in plan.refused:
+                results[n] = Outcome(outcome.id, AckStatus.REJECTED, plan.refused[outcome.id])
 
 
 def _void(conn: sa.Connection, txn_id: UUID, audit: AuditEntry) -> None:
@@ -334,9 +370,13 @@ def _reversal_leg(conn: sa.Connection, movement_id: int) -> apply.Leg:
             src.c.id.label("src_id"),
             src.c.code.label("src_code"),
             src.c.virtual.label("src_virtual"),
+            src.c.path.label("src_path"),
+            src.c.negative_stock.label("src_policy"),
             dst.c.id.label("dst_id"),
             dst.c.code.label("dst_code"),
             dst.c.virtual.label("dst_virtual"),
+            dst.c.path.label("dst_path"),
+            dst.c.negative_stock.label("dst_policy"),
             reversal.c.id.label("reversed_by"),
         )
         .join(transactions, transactions.c.id == movements.c.txn_id)
@@ -356,8 +396,8 @@ def _reversal_leg(conn: sa.Connection, movement_id: int) -> apply.Leg:
     return apply.Leg(
         txn=StockTransaction.model_validate(row.body),
         item=Item(row.item_id, row.sku, row.gtin),
-        src=Location(row.dst_id, row.dst_code, row.dst_virtual),
-        dst=Location(row.src_id, row.src_code, row.src_virtual),
+        src=Location(row.dst_id, row.dst_code, row.dst_virtual, row.dst_path, row.dst_policy),
+        dst=Location(row.src_id, row.src_code, row.src_virtual, row.src_path, row.src_policy),
         qty=row.qty,
         reverses=movement_id,
     )

@@ -10,11 +10,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from aggregator.audit import AuditEntry, AuditRow
 from aggregator.ledger.apply import aware, utc
+from aggregator.ledger.location_admin import subtree_ids
 from aggregator.schema import (
     audit_log,
     balances,
     dead_letters,
     edges,
+    item_gtins,
     items,
     locations,
     movements,
@@ -42,6 +44,7 @@ class StockFilter:
     location: str | None = None
     lot: str | None = None
     include_virtual: bool = False
+    within: str | None = None  # a location: it and everything below it
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,15 +128,21 @@ async def stock(engine: AsyncEngine, where: StockFilter, limit: int) -> list[Sto
 def _filtered(query: sa.Select[Any], where: StockFilter) -> sa.Select[Any]:
     if where.sku is not None:
         query = query.where(items.c.sku == where.sku)
-    if where.gtin is not None:
-        query = query.where(items.c.gtin == where.gtin)
+    if where.gtin is not None:  # any GTIN of the item: its base unit's or a pack's
+        query = query.where(items.c.id.in_(gtin_items(where.gtin)))
     if where.location is not None:
         query = query.where(locations.c.code == where.location)
     if where.lot is not None:
         query = query.where(balances.c.lot == where.lot)
+    if where.within is not None:
+        query = query.where(balances.c.location_id.in_(subtree_ids(where.within)))
     if not where.include_virtual:
         query = query.where(locations.c.virtual == sa.false())
     return query
+
+
+def gtin_items(gtin: str) -> sa.Select[Any]:
+    return sa.select(item_gtins.c.item_id).where(item_gtins.c.gtin == gtin)
 
 
 def _movement_query() -> sa.Select[Any]:
@@ -193,9 +202,11 @@ async def movements_after(
     limit: int,
     load_id: UUID | None = None,
     window: EventWindow = EventWindow(),
+    within: str | None = None,
 ) -> list[Movement]:
     """Movements with id > after; only those of one load's transactions if load_id is given,
-    only those that happened in `window` if it is bounded (a filter on the id-ordered scan)."""
+    only those that happened in `window` if it is bounded (a filter on the id-ordered scan),
+    only those from or to a location of the subtree `within` names."""
     query = _movement_query().where(movements.c.id > after).limit(limit)
     if load_id is not None:
         query = query.where(transactions.c.load_id == load_id)
@@ -203,6 +214,11 @@ async def movements_after(
         query = query.where(movements.c.occurred_at >= utc(window.since))
     if window.before is not None:
         query = query.where(movements.c.occurred_at < utc(window.before))
+    if within is not None:
+        below = subtree_ids(within)
+        query = query.where(
+            sa.or_(movements.c.from_location_id.in_(below), movements.c.to_location_id.in_(below))
+        )
     async with engine.connect() as conn:
         return [_movement(r) for r in await conn.execute(query)]
 
@@ -290,8 +306,9 @@ async def unknown_filter(engine: AsyncEngine, where: StockFilter) -> tuple[str, 
     value: (parameter, value). None when each names something (its stock may just be zero)."""
     checks = (
         ("sku", where.sku, items.c.sku),
-        ("gtin", where.gtin, items.c.gtin),
+        ("gtin", where.gtin, item_gtins.c.gtin),
         ("location", where.location, locations.c.code),
+        ("within", where.within, locations.c.code),
     )
     async with engine.connect() as conn:
         for name, value, column in checks:

@@ -7,7 +7,6 @@ import json
 import logging
 import threading
 from collections import Counter, defaultdict
-from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TypeVar
@@ -36,7 +35,7 @@ from tests.integration.aggregator_support import (
     txn,
     wait_for,
 )
-from tests.integration.race_support import SPAWN, post_all, upgrade_when_ready
+from tests.integration.race_support import post_all, together, upgrade_when_ready
 
 # fixtures shared by the aggregator's tests
 db_url = support.db_url
@@ -101,28 +100,10 @@ async def _balances_off_their_movements(engine: AsyncEngine) -> dict[tuple[int, 
     }
 
 
-async def _together(
-    target: Callable[..., None], args: list[tuple[object, ...]]
-) -> list[int | None]:
-    """Run target(*a, start) in a spawned process per `a`, released at once by the barrier
-    `start`; their exit codes."""
-    start = SPAWN.Barrier(len(args))
-    procs = [SPAWN.Process(target=target, args=(*a, start)) for a in args]
-    for p in procs:
-        p.start()
-    try:
-        for p in procs:
-            await asyncio.to_thread(p.join, 4 * WAIT_S)
-    finally:
-        for p in procs:
-            p.kill()
-    return [p.exitcode for p in procs]
-
-
 async def test_two_processes_migrating_a_new_database_at_once_both_start(db_url: str) -> None:
     """Two aggregators starting together on an empty database: one migrates, the other
     finds it done (neither fails on a table the other just made)."""
-    assert await _together(upgrade_when_ready, [(db_url,), (db_url,)]) == [0, 0]
+    assert await together(upgrade_when_ready, [(db_url,), (db_url,)]) == [0, 0]
     engine = create_sync_engine(db_url, poolclass=sa.NullPool)
     try:
         with engine.connect() as conn:
@@ -148,7 +129,7 @@ async def test_two_processes_posting_at_once_lose_nothing_and_post_each_txn_once
     ]
     outs = [tmp_path / f"writer-{n}.json" for n in range(len(plans))]
     payloads = [[b.model_dump_json() for b in plan] for plan in plans]
-    exits = await _together(
+    exits = await together(
         post_all, [(db_url, SITE, p, out) for p, out in zip(payloads, outs, strict=True)]
     )
     assert exits == [0, 0]
@@ -157,7 +138,7 @@ async def test_two_processes_posting_at_once_lose_nothing_and_post_each_txn_once
     shared_ids = {str(t.id) for b in shared for t in b.txns}
     per_txn: defaultdict[str, list[str]] = defaultdict(list)
     for results in outcomes:
-        for txn_id, status in results:
+        for txn_id, status, _reason in results:
             per_txn[txn_id].append(status)
     once = Counter(tuple(sorted(s)) for i, s in per_txn.items() if i in shared_ids)
     assert once == {(AckStatus.ACCEPTED.value, AckStatus.DUPLICATE.value): len(shared_ids)}

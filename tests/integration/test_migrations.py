@@ -15,6 +15,7 @@ from aggregator.schema import (
     VIRTUAL_LOCATIONS,
     epc_moves,
     epcs,
+    item_gtins,
     items,
     locations,
     metadata,
@@ -155,3 +156,44 @@ async def test_upgrade_from_0003_fills_load_ids_and_epcs_from_the_data(db_url: s
         (a, "@customer", "departed", None),
         (b, "DOCK-1", "in_review", held.id),
     ]
+
+
+async def test_upgrade_to_master_data_keeps_gtins_as_packs_and_locations_as_roots(
+    db_url: str,
+) -> None:
+    await upgrade(db_url, "0005")
+    at = datetime.now(UTC)
+    engine = _sync_engine(db_url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(
+                sa.text(
+                    "INSERT INTO items (sku, gtin, flagged, created_at)"
+                    " VALUES ('SKU-1', NULL, true, :at), (NULL, '04006381333931', true, :at)"
+                ),
+                {"at": at},
+            )
+            conn.execute(
+                sa.text(
+                    "INSERT INTO locations (code, virtual, created_at) VALUES ('A-1', false, :at)"
+                ),
+                {"at": at},
+            )
+        await upgrade(db_url)
+        with engine.connect() as conn:
+            packs = conn.execute(
+                sa.select(item_gtins.c.gtin, items.c.gtin, item_gtins.c.uom, item_gtins.c.qty).join(
+                    items, items.c.id == item_gtins.c.item_id
+                )
+            ).all()
+            places = conn.execute(
+                sa.select(locations.c.id, locations.c.code, locations.c.path, locations.c.kind)
+            ).all()
+            units = conn.execute(sa.select(items.c.base_uom, items.c.tracking)).all()
+    finally:
+        engine.dispose()
+    assert [tuple(p) for p in packs] == [("04006381333931", "04006381333931", "EA", 1)]
+    assert {(p.code, p.path, p.kind) for p in places} == {
+        (p.code, f"/{p.id}/", "virtual" if p.code.startswith("@") else None) for p in places
+    }
+    assert {tuple(u) for u in units} == {("EA", "none")}

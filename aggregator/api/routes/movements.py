@@ -16,15 +16,16 @@ from aggregator.api.deps import (
 )
 from aggregator.api.models import MovementPage
 from aggregator.api.problems import problems
-from aggregator.errors import NotFoundError, StateError
+from aggregator.errors import NotFoundError, RefusedError, StateError
 from aggregator.ledger import reads
 from stockwire.events import Movement
+from stockwire.names import LocationCode
 
 router = APIRouter(tags=["movements"])
 MovementId = Annotated[int, Path(ge=1, le=ID_MAX)]
 
 
-@router.get("/movements", responses=problems(401, 403, 422))
+@router.get("/movements", responses=problems(401, 403, 404, 422))
 async def movements(
     engine: EngineDep,
     _: Viewer,
@@ -37,11 +38,17 @@ async def movements(
     occurred_before: Annotated[
         UtcTime | None, Query(description="RFC 3339: only movements that happened before")
     ] = None,
+    within: Annotated[
+        LocationCode | None,
+        Query(description="only movements from or to this location or one below it"),
+    ] = None,
 ) -> MovementPage:
     """By id (commit order), optionally only those whose event time is in a window: a late
     movement appears after the ones committed before it, whatever its event time."""
+    if within is not None and await reads.unknown_filter(engine, reads.StockFilter(within=within)):
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"query.within: no location {within!r}")
     window = reads.EventWindow(occurred_since, occurred_before)
-    items = await reads.movements_after(engine, after, limit, load_id, window)
+    items = await reads.movements_after(engine, after, limit, load_id, window, within)
     return MovementPage(items=items, next=next_cursor([m.id for m in items], limit))
 
 
@@ -61,7 +68,7 @@ async def reverse(
         )
     except NotFoundError as e:
         raise HTTPException(status.HTTP_404_NOT_FOUND, str(e)) from None
-    except StateError as e:
+    except (StateError, RefusedError) as e:
         raise HTTPException(status.HTTP_409_CONFLICT, str(e)) from None
     await republish(posting)
     return posting.movements[0]

@@ -33,6 +33,9 @@ async def stock(
         UtcTime | None,
         Query(description="RFC 3339: balances from the movements committed by then"),
     ] = None,
+    within: Annotated[
+        str | None, Query(pattern=_LOCATION, description="this location and all below it")
+    ] = None,
     limit: LimitQuery = 1000,
 ) -> list[StockLine]:
     """Non-zero balances; physical locations only unless include_virtual.
@@ -44,7 +47,7 @@ async def stock(
     A sku, gtin or location the ledger has never seen is a 404 naming it (scanned items are
     known by their GTIN only); one it knows with no stock now is an empty list.
     """
-    where = reads.StockFilter(sku, gtin, location, lot, include_virtual)
+    where = reads.StockFilter(sku, gtin, location, lot, include_virtual, within)
     if as_of is None and known_at is None:
         rows = await reads.stock(engine, where, limit)
     else:
@@ -60,8 +63,8 @@ async def stock(
 
 
 def _never_seen(name: str, value: str) -> str:
-    if name == "location":
-        return f"query.location: the ledger knows no location {value!r}"
+    if name in ("location", "within"):
+        return f"query.{name}: the ledger knows no location {value!r}"
     detail = f"query.{name}: the ledger knows no item with {name} {value!r}"
     if name == "sku":
         detail += "; scanned items are known by their GTIN only: try ?gtin=<14 digits>"

@@ -1,0 +1,52 @@
+"""The site's rules for what a posting may do: unknown items, negative stock."""
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Literal
+
+import sqlalchemy as sa
+
+from aggregator.ledger.catalog import Location
+from aggregator.schema import locations
+from aggregator.settings import LedgerSettings
+
+UnknownItems = Literal["create", "review"]
+NegativeStock = Literal["allow", "forbid"]
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    # create: an item first seen from a sensor is made (flagged); review: its txn waits.
+    unknown_items: UnknownItems = "create"
+    # The site's default where no location up the tree says otherwise.
+    negative_stock: NegativeStock = "allow"
+
+    @classmethod
+    def from_settings(cls, settings: LedgerSettings) -> "Policy":
+        return cls(unknown_items=settings.unknown_items, negative_stock=settings.negative_stock)
+
+
+DEFAULT_POLICY = Policy()
+
+
+def forbidding(conn: sa.Connection, places: Iterable[Location], default: str) -> set[int]:
+    """The ids of the physical `places` whose balances must not go below zero: their own
+    policy, else the nearest ancestor's, else the site default (one query, for ancestors)."""
+    physical = [p for p in places if not p.virtual]
+    above = {a for p in physical if p.negative_stock is None for a in p.ancestors()}
+    inherited: dict[int, str | None] = {}
+    if above:
+        query = sa.select(locations.c.id, locations.c.negative_stock).where(
+            locations.c.id.in_(sorted(above))
+        )
+        inherited = {r.id: r.negative_stock for r in conn.execute(query)}
+    return {p.id for p in physical if _effective(p, inherited, default) == "forbid"}
+
+
+def _effective(place: Location, inherited: dict[int, str | None], default: str) -> str:
+    if place.negative_stock is not None:
+        return place.negative_stock
+    for ancestor in place.ancestors():
+        if (policy := inherited.get(ancestor)) is not None:
+            return policy
+    return default

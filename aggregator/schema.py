@@ -37,6 +37,7 @@ item_gtins = sa.Table(
     sa.Column("uom", sa.String(8), nullable=False),
     sa.Column("qty", sa.BigInteger, nullable=False),
     sa.CheckConstraint("qty > 0", name="ck_item_gtins_qty_positive"),
+    sqlite_with_rowid=False,  # looked up by GTIN on every posting: one b-tree, not two
 )
 
 locations = sa.Table(

@@ -48,6 +48,7 @@ def upgrade() -> None:
         sa.Column("uom", sa.String(8), nullable=False),
         sa.Column("qty", sa.BigInteger, nullable=False),
         sa.CheckConstraint("qty > 0", name="ck_item_gtins_qty_positive"),
+        sqlite_with_rowid=False,
     )
     old = sa.select(_items.c.gtin, _items.c.id, _items.c.base_uom, sa.literal(1))
     columns = ["gtin", "item_id", "uom", "qty"]

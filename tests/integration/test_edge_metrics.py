@@ -85,7 +85,9 @@ async def test_metrics_of_a_running_agent(mosquitto: Mosquitto, tmp_path: Path) 
         aggregator.answering.set()
 
         async def acked() -> bool:
-            return value(await scrape(http), "outbox_rows") == 0
+            # The rows go when the ack is applied; the ack is counted just after that.
+            samples = await scrape(http)
+            return value(samples, "outbox_rows") == 0 and value(samples, "acks_total") >= 1
 
         await wait_until(acked, "the outbox emptied by acks")
         done = await scrape(http)

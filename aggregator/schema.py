@@ -133,6 +133,22 @@ counts = sa.Table(
     sa.Column("counted_at", sa.DateTime(timezone=True), nullable=False),
 )
 
+# Compensations (aggregator/ledger/late_counts.py): a movement that settles a count for a late
+# movement with an event time before the count.
+count_settlements = sa.Table(
+    "count_settlements",
+    metadata,
+    sa.Column("movement_id", sa.BigInteger, sa.ForeignKey("movements.id"), primary_key=True),
+    sa.Column("count_txn_id", sa.Uuid, sa.ForeignKey("counts.txn_id"), nullable=False, index=True),
+)
+sa.Index(
+    "ix_counts_balance_time",
+    counts.c.item_id,
+    counts.c.location_id,
+    counts.c.lot,
+    counts.c.counted_at,
+)
+
 EPC_STATES = ("in_stock", "departed", "in_review")
 
 # Every EPC of every movement: one row per (EPC, movement). A reversal moves its EPCs back.

@@ -363,6 +363,7 @@ def _reversal_leg(conn: sa.Connection, movement_id: int) -> apply.Leg:
         sa.select(
             movements.c.qty,
             movements.c.reverses,
+            movements.c.occurred_at,
             transactions.c.body,
             items.c.id.label("item_id"),
             items.c.sku,
@@ -393,11 +394,14 @@ def _reversal_leg(conn: sa.Connection, movement_id: int) -> apply.Leg:
         raise StateError(f"movement {movement_id} is already reversed by {row.reversed_by}")
     if row.reverses is not None:
         raise StateError(f"movement {movement_id} is a reversal; post a new transaction instead")
+    txn = StockTransaction.model_validate(row.body)
+    at = apply.aware(row.occurred_at)  # a compensation's is its count's (late_counts)
     return apply.Leg(
-        txn=StockTransaction.model_validate(row.body),
+        txn=txn,
         item=Item(row.item_id, row.sku, row.gtin),
         src=Location(row.dst_id, row.dst_code, row.dst_virtual, row.dst_path, row.dst_policy),
         dst=Location(row.src_id, row.src_code, row.src_virtual, row.src_path, row.src_policy),
         qty=row.qty,
         reverses=movement_id,
+        at=at if at != txn.occurred_at else None,
     )

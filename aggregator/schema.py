@@ -149,6 +149,15 @@ sa.Index(
     counts.c.counted_at,
 )
 
+# Items below their reorder point (aggregator/ledger/reorder.py): a row while low_stock is raised.
+reorder_alerts = sa.Table(
+    "reorder_alerts",
+    metadata,
+    sa.Column("item_id", sa.Integer, sa.ForeignKey("items.id"), primary_key=True),
+    sa.Column("raised_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("qty", sa.BigInteger, nullable=False),  # on hand when raised
+)
+
 EPC_STATES = ("in_stock", "departed", "in_review")
 
 # Every EPC of every movement: one row per (EPC, movement). A reversal moves its EPCs back.

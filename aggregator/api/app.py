@@ -24,6 +24,7 @@ from aggregator.api.routes import (
     metrics,
     movements,
     rejected,
+    reorder,
     stock,
     transactions,
 )
@@ -56,6 +57,7 @@ def create_app(state: ApiState) -> FastAPI:
         keys,
         audit,
         metrics,
+        reorder,
     )
     for module in routes:
         app.include_router(module.router)

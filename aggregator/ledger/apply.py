@@ -8,7 +8,7 @@ from uuid import UUID
 
 import sqlalchemy as sa
 
-from aggregator.ledger import late_counts
+from aggregator.ledger import late_counts, reorder
 from aggregator.ledger.bulk import Encoding, add_rows, allocate_ids, encoding, insert_rows
 from aggregator.ledger.catalog import (
     Catalog,
@@ -71,6 +71,7 @@ class Applied:
     negatives: list[NegativeBalance]
     legs: list[tuple[Leg, int]] = field(default_factory=list)  # (leg, its movement id)
     levels: list[StockLevel] = field(default_factory=list)  # only when asked for
+    low_stock: list[reorder.LowStock] = field(default_factory=list)  # raised or cleared
 
 
 @dataclass(slots=True)
@@ -334,7 +335,8 @@ def write_legs(
     insert_rows(conn, movements, _MOVEMENT_COLUMNS, rows)
     events = [_event(leg, movement_id, now) for leg, movement_id in numbered]
     after = _levels(conn, legs) if levels else []
-    return Applied(events, _negatives(conn, legs, deltas), numbered, after)
+    low = reorder.changes(conn, (leg.item.id for leg in legs), now)
+    return Applied(events, _negatives(conn, legs, deltas), numbered, after, low)
 
 
 _MOVEMENT_COLUMNS = (

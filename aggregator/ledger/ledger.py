@@ -21,6 +21,7 @@ from aggregator.ledger.body import body_of
 from aggregator.ledger.bounds import Bounds
 from aggregator.ledger.catalog import Item, Location
 from aggregator.ledger.policy import DEFAULT_POLICY, Policy, forbidding
+from aggregator.ledger.reorder import LowStock
 from aggregator.ledger.sides import one_place
 from aggregator.ledger.upsert import insert_for
 from aggregator.schema import (
@@ -62,6 +63,7 @@ class Posting:
     movements: list[Movement]
     negatives: list[NegativeBalance]
     levels: list[StockLevel] = field(default_factory=list)  # with Ledger(stock_levels=True)
+    low_stock: list[LowStock] = field(default_factory=list)  # raised or cleared (reorder)
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +74,7 @@ class GroupPosting:
     # With Ledger(stock_levels=True): the balances the group leaves, and what went to review.
     levels: list[StockLevel] = field(default_factory=list)
     pending: list[StockTransaction] = field(default_factory=list)
+    low_stock: list[LowStock] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -113,7 +116,9 @@ class Ledger:
     async def post(self, batch: TxnBatch) -> Posting:
         """Post a batch in one database transaction; results are in batch order."""
         group = await self.post_many([batch])
-        return Posting(group.results[0], group.movements, group.negatives, group.levels)
+        return Posting(
+            group.results[0], group.movements, group.negatives, group.levels, group.low_stock
+        )
 
     async def post_many(self, batches: Sequence[TxnBatch]) -> GroupPosting:
         """Post several batches in ONE database transaction (group commit); results per batch.
@@ -159,7 +164,12 @@ class Ledger:
         self._touch_edges(conn, batches, now)
         pending = [k[0] for k in sorted_.kept if k[2] == "pending"] if self.stock_levels else []
         return GroupPosting(
-            sorted_.results, applied.movements, applied.negatives, applied.levels, pending
+            sorted_.results,
+            applied.movements,
+            applied.negatives,
+            applied.levels,
+            pending,
+            applied.low_stock,
         )
 
     def _sort(
@@ -249,7 +259,9 @@ class Ledger:
         _set_status(conn, txn_id, "posted", now)
         record(conn, audit)
         accepted = [Outcome(txn_id, AckStatus.ACCEPTED)]
-        return Posting(accepted, applied.movements, applied.negatives, applied.levels)
+        return Posting(
+            accepted, applied.movements, applied.negatives, applied.levels, applied.low_stock
+        )
 
     async def void(self, txn_id: UUID, *, audit: AuditEntry) -> None:
         await self._write(lambda conn: _void(conn, txn_id, audit))
@@ -273,7 +285,7 @@ class Ledger:
         applied: Applied = apply.write_legs(conn, [leg], deltas, now, levels=self.stock_levels)
         epcs.record(conn, applied.legs, now)
         record(conn, audit)
-        return Posting([], applied.movements, applied.negatives, applied.levels)
+        return Posting([], applied.movements, applied.negatives, applied.levels, applied.low_stock)
 
 
 def _settle(sorted_: _Sorted, plan: apply.Plan) -> None:

@@ -1,6 +1,6 @@
 """Counts and reorder: compensations that settle a count for a late movement with an event time
 before it (count_settlements, aggregator/ledger/late_counts.py), and an index to find the counts
-at a balance from a time on.
+at a balance from a time on; reorder_alerts, the items whose low_stock alert is raised.
 
 Revision ID: 0009
 Revises: 0007
@@ -27,7 +27,15 @@ def upgrade() -> None:
         ),
     )
 
+    op.create_table(
+        "reorder_alerts",
+        sa.Column("item_id", sa.Integer, sa.ForeignKey("items.id"), primary_key=True),
+        sa.Column("raised_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("qty", sa.BigInteger, nullable=False),
+    )
+
 
 def downgrade() -> None:
+    op.drop_table("reorder_alerts")
     op.drop_table("count_settlements")
     op.drop_index("ix_counts_balance_time", "counts")

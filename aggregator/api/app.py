@@ -14,6 +14,7 @@ from aggregator.api.docs import docs_app
 from aggregator.api.middleware import REQUEST_ID_HEADER, RequestMiddleware
 from aggregator.api.routes import (
     audit,
+    counts,
     dead_letters,
     edges,
     epcs,
@@ -58,6 +59,7 @@ def create_app(state: ApiState) -> FastAPI:
         audit,
         metrics,
         reorder,
+        counts,
     )
     for module in routes:
         app.include_router(module.router)

@@ -15,7 +15,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from aggregator.audit import AuditEntry, record
 from aggregator.database import lost_a_race
 from aggregator.errors import NotFoundError, RefusedError, StateError
-from aggregator.ledger import apply, epcs, records
+from aggregator.ledger import apply, count_tasks, epcs, records
 from aggregator.ledger.apply import Applied, BalanceKey, NegativeBalance, StockLevel
 from aggregator.ledger.body import body_of
 from aggregator.ledger.bounds import Bounds
@@ -129,6 +129,24 @@ class Ledger:
         assert sum(len(b.txns) for b in batches) <= GROUP_TXNS_MAX, "split the group"
         return await self._write(lambda conn: self._post(conn, batches))
 
+    async def write(self, work: Work[T]) -> T:
+        """Run `work` in one write transaction, again if it lost a race (count tasks)."""
+        return await self._write(work)
+
+    def post_by_hand(self, conn: sa.Connection, txn: StockTransaction) -> Posting:
+        """Post a transaction a person made through the API (a count task's line) in the
+        caller's write transaction; the caller records the audit entry."""
+        now = self.clock()
+        records.insert_txns(conn, [(txn, body_of(txn), "posted", None)], now)
+        policy = replace(self.policy, unknown_items="create")
+        plan, applied = apply.apply_txns(conn, [txn], now, levels=self.stock_levels, policy=policy)
+        if plan.refused:
+            raise RefusedError(f"the count cannot post: {plan.refused[txn.id]}")
+        accepted = [Outcome(txn.id, AckStatus.ACCEPTED)]
+        return Posting(
+            accepted, applied.movements, applied.negatives, applied.levels, applied.low_stock
+        )
+
     async def _write(self, work: Work[T]) -> T:
         """Run `work` in one write transaction; again if it lost a race to another writer
         (the same new txn id, item, EPC or reversal inserted at once; a deadlock victim)."""
@@ -158,6 +176,8 @@ class Ledger:
             _settle(sorted_, plan)
         records.insert_txns(conn, sorted_.kept, now)
         applied = apply.write(conn, plan, now, levels=self.stock_levels)
+        who = {t.id: f"{t.edge}/{t.device}" for t in sorted_.posted}
+        count_tasks.attach(conn, plan.count_rows, who, now)  # scanner counts fill task lines
         records.insert_rejected(conn, sorted_.rejected, now)  # after apply: see commit_order
         placed = epcs.record(conn, applied.legs, now, book.known)
         epcs.hold(conn, sorted_.held, placed | book.known)

@@ -87,14 +87,14 @@ def load(
             counts.c.counted_at,
             counts.c.txn_id,
         ).where(
-            sa.tuple_(counts.c.item_id, counts.c.location_id, counts.c.lot).in_(
-                sorted({k for k, _ in touched})
-            ),
+            counts.c.item_id.in_(sorted({k[0] for k, _ in touched})),  # few; keys: many
             counts.c.counted_at >= since.astimezone(UTC),  # SQLite: UTC text
         )
+        keys = {k for k, _ in touched}
         for r in conn.execute(query):
             key = (r.item_id, r.location_id, r.lot)
-            timeline.counted(key, aware(r.counted_at), r.txn_id)
+            if key in keys:
+                timeline.counted(key, aware(r.counted_at), r.txn_id)
     counted = list(counted)
     if counted:
         since = min(at for _, at in counted)

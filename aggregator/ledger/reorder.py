@@ -41,14 +41,14 @@ class Suggestion:
     order_qty: int  # up to max_qty (to the reorder point when the item has no max)
 
 
-def on_hand() -> sa.Subquery:
-    """Per item, its stock over physical locations."""
+def on_hand() -> sa.ScalarSelect[Any]:
+    """The stock of the item of the outer query's row over physical locations (evaluated only
+    for the rows the outer query keeps: items with a reorder point)."""
     return (
-        sa.select(balances.c.item_id, sa.func.sum(balances.c.qty).label("qty"))
+        sa.select(sa.func.coalesce(sa.func.sum(balances.c.qty), 0))
         .join(locations, locations.c.id == balances.c.location_id)
-        .where(locations.c.virtual == sa.false())
-        .group_by(balances.c.item_id)
-        .subquery("on_hand")
+        .where(locations.c.virtual == sa.false(), balances.c.item_id == items.c.id)
+        .scalar_subquery()
     )
 
 
@@ -57,17 +57,15 @@ def changes(conn: sa.Connection, item_ids: Iterable[int], now: datetime) -> list
     ids = sorted(set(item_ids))
     if not ids:
         return []
-    stock = on_hand()
     query = (
         sa.select(
             items.c.id,
             items.c.sku,
             items.c.gtin,
             items.c.reorder_point,
-            sa.func.coalesce(stock.c.qty, 0).label("qty"),
+            on_hand().label("qty"),
             reorder_alerts.c.item_id.label("raised"),
         )
-        .outerjoin(stock, stock.c.item_id == items.c.id)
         .outerjoin(reorder_alerts, reorder_alerts.c.item_id == items.c.id)
         .where(items.c.id.in_(ids), items.c.reorder_point.isnot(None))
     )

@@ -149,7 +149,8 @@ def count_line(
         raise FieldError("body.location", f"{code!r} is not a physical location of task {task_id}")
     key = (count_lines.c.task_id == task_id) & (count_lines.c.item_id == item_id)
     key &= (count_lines.c.location_id == place) & (count_lines.c.lot == (lot or ""))
-    line = conn.execute(sa.select(count_lines).where(key)).one_or_none()
+    # Locked: two counters of one line on PostgreSQL post it once (SQLite's writer serializes).
+    line = conn.execute(sa.select(count_lines).where(key).with_for_update()).one_or_none()
     if line is None:
         values = {"task_id": task_id, "item_id": item_id, "location_id": place}
         conn.execute(sa.insert(count_lines).values(lot=lot or "", book=0, state="open", **values))
@@ -174,7 +175,9 @@ def approve(
     """Another person confirms a line waiting for approval: it posts now."""
     task = _open_task(conn, task_id)
     line = conn.execute(
-        sa.select(count_lines).where(count_lines.c.id == line_id, count_lines.c.task_id == task_id)
+        sa.select(count_lines)
+        .where(count_lines.c.id == line_id, count_lines.c.task_id == task_id)
+        .with_for_update()
     ).one_or_none()
     if line is None:
         raise NotFoundError(f"task {task_id} has no line {line_id}")

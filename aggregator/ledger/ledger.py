@@ -254,7 +254,8 @@ class Ledger:
     # A person's decisions below record their audit entry in the same database transaction.
 
     async def approve(self, txn_id: UUID, *, audit: AuditEntry) -> Posting:
-        """A person confirms a pending transaction: it posts now (counts against today's book)."""
+        """A person confirms a pending transaction: it posts now (a count against the book as of
+        its event time, late_counts)."""
         posting = await self._write(lambda conn: self._approve(conn, txn_id, audit))
         moved = len(posting.movements)
         log.info(

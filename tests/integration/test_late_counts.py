@@ -13,7 +13,7 @@ from aggregator.ledger.reads import StockFilter
 from aggregator.schema import count_settlements, counts, movements
 from stockwire.txn import TxnKind
 from tests.integration import aggregator_support as support
-from tests.integration.aggregator_support import batch, stock, txn
+from tests.integration.aggregator_support import audit_entry, batch, stock, txn
 
 # fixtures shared by the aggregator's tests
 db_url = support.db_url
@@ -128,3 +128,17 @@ async def test_a_late_count_before_a_later_count_settles_with_it(
     assert await book_at(engine, T + timedelta(hours=1)) == 7
     assert await book_at(engine, T + timedelta(hours=2)) == 10
     assert (await stock(engine))[("SKU-1", "A-1", "")] == 10
+
+
+async def test_a_reversed_compensation_undoes_it_at_the_counts_time(
+    ledger: Ledger, engine: AsyncEngine
+) -> None:
+    """Reversals owe nothing: reversing the compensation puts the late movement back in."""
+    await ledger.post(batch(txn(K.COUNT, 5, to_location="A-1", **at(0))))
+    posting = await ledger.post(batch(txn(K.RECEIPT, 2, to_location="A-1", **at(-1))))
+    compensation = posting.movements[1]
+    back = await ledger.reverse_movement(compensation.id, audit=audit_entry())
+    [moved] = back.movements
+    assert (moved.from_location, moved.to_location, moved.qty) == ("@loss", "A-1", 2)
+    assert (moved.occurred_at, moved.reverses) == (T, compensation.id)
+    assert await book_at(engine, T) == 7

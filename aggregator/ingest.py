@@ -33,6 +33,7 @@ from aggregator.acks import InOrderAcks, Ticket
 from aggregator.dead_letters import Letter
 from aggregator.ledger import GroupPosting, Ledger, NegativeBalance, Outcome, Posting
 from aggregator.ledger.ledger import GROUP_TXNS_MAX
+from aggregator.ledger.reorder import LowStock
 from aggregator.metrics import AggregatorMetrics
 from aggregator.rate_limit import AlertThrottle, EdgeRateLimit
 from aggregator.settings import AggregatorSettings
@@ -187,6 +188,8 @@ class Ingest:
             await self._client.publish(topic, events.model_dump_json(), qos=1)
         except aiomqtt.MqttError as e:
             log.warning("%d movement(s) not republished: %s", len(movements), e)
+        for low in posting.low_stock:
+            self._alert(self._client, _low_stock_alert(self.settings.site, low, self.clock()))
 
     async def run(self) -> None:
         """Forever: connect, subscribe, consume; on a lost connection, back off and reconnect."""
@@ -527,6 +530,8 @@ class Ingest:
             self._send(client, topic, payload)
         for negative in group.negatives:
             self._alert(client, _negative_alert(site, negative, self.clock()))
+        for low in group.low_stock:
+            self._alert(client, _low_stock_alert(site, low, self.clock()))
 
     def _dead_letter_alert(
         self, client: aiomqtt.Client, letter: Letter, edge: str, letter_id: int
@@ -600,6 +605,24 @@ def _negative_alert(site: str, negative: NegativeBalance, at: datetime) -> Alert
         at=at,
         message=f"{item} at {negative.location} is {negative.qty}",
         edge=negative.edge,
+        subject=subject,
+    )
+
+
+def _low_stock_alert(site: str, low: LowStock, at: datetime) -> Alert:
+    """Raised once when an item's stock falls below its reorder point; cleared (info) when it
+    is back (aggregator/ledger/reorder.py keeps which are raised)."""
+    item = low.sku or low.gtin or "?"
+    subject = {"qty": str(low.qty), "reorder_point": str(low.reorder_point)}
+    subject |= {k: v for k, v in (("sku", low.sku), ("gtin", low.gtin)) if v}
+    subject["state"] = "raised" if low.raised else "cleared"
+    verb = "below" if low.raised else "back at or above"
+    return Alert(
+        site=site,
+        kind=AlertKind.LOW_STOCK,
+        severity=Severity.WARNING if low.raised else Severity.INFO,
+        at=at,
+        message=f"{item}: {low.qty} on hand, {verb} the reorder point {low.reorder_point}",
         subject=subject,
     )
 

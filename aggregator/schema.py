@@ -134,6 +134,66 @@ counts = sa.Table(
     sa.Column("counted_at", sa.DateTime(timezone=True), nullable=False),
 )
 
+# Compensations (aggregator/ledger/late_counts.py): a movement that settles a count for a late
+# movement with an event time before the count.
+count_settlements = sa.Table(
+    "count_settlements",
+    metadata,
+    sa.Column("movement_id", sa.BigInteger, sa.ForeignKey("movements.id"), primary_key=True),
+    sa.Column("count_txn_id", sa.Uuid, sa.ForeignKey("counts.txn_id"), nullable=False, index=True),
+)
+sa.Index(
+    "ix_counts_balance_time",
+    counts.c.item_id,
+    counts.c.location_id,
+    counts.c.lot,
+    counts.c.counted_at,
+)
+
+# Items below their reorder point (aggregator/ledger/reorder.py): a row while low_stock is raised.
+reorder_alerts = sa.Table(
+    "reorder_alerts",
+    metadata,
+    sa.Column("item_id", sa.Integer, sa.ForeignKey("items.id"), primary_key=True),
+    sa.Column("raised_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("qty", sa.BigInteger, nullable=False),  # on hand when raised
+)
+
+# Cycle-count tasks (aggregator/ledger/count_tasks.py): the book of a location subtree (one item,
+# or all) frozen at the start, a line per (item, location, lot) to count.
+count_tasks = sa.Table(
+    "count_tasks",
+    metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True),
+    sa.Column("location_id", sa.Integer, sa.ForeignKey("locations.id"), nullable=False),
+    sa.Column("item_id", sa.Integer, sa.ForeignKey("items.id")),  # None: every item
+    sa.Column("state", sa.String(6), nullable=False),  # open | closed
+    sa.Column("started_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("started_by", sa.String(64), nullable=False),
+    sa.Column("closed_at", sa.DateTime(timezone=True)),
+    sa.Column("closed_by", sa.String(64)),
+    sa.CheckConstraint("state IN ('open', 'closed')", name="ck_count_tasks_state"),
+)
+count_lines = sa.Table(
+    "count_lines",
+    metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True),
+    sa.Column("task_id", sa.BigInteger, sa.ForeignKey("count_tasks.id"), nullable=False),
+    sa.Column("item_id", sa.Integer, sa.ForeignKey("items.id"), nullable=False),
+    sa.Column("location_id", sa.Integer, sa.ForeignKey("locations.id"), nullable=False),
+    sa.Column("lot", sa.String(20), nullable=False),
+    sa.Column("book", sa.BigInteger, nullable=False),  # as of the task's start
+    sa.Column("counted", sa.BigInteger),
+    sa.Column("state", sa.String(6), nullable=False),  # open | review | posted
+    sa.Column("counted_by", sa.String(64)),
+    sa.Column("counted_at", sa.DateTime(timezone=True)),
+    sa.Column("approved_by", sa.String(64)),
+    sa.Column("approved_at", sa.DateTime(timezone=True)),
+    sa.Column("txn_id", sa.Uuid, sa.ForeignKey("transactions.id")),  # the count it posted
+    sa.UniqueConstraint("task_id", "item_id", "location_id", "lot", name="uq_count_lines_key"),
+    sa.CheckConstraint("state IN ('open', 'review', 'posted')", name="ck_count_lines_state"),
+)
+
 EPC_STATES = ("in_stock", "departed", "in_review")
 
 # Every EPC of every movement: one row per (EPC, movement). A reversal moves its EPCs back.

@@ -16,6 +16,7 @@ from aggregator.errors import AggregatorError
 from aggregator.ingest import Ingest
 from aggregator.ledger import Ledger
 from aggregator.ledger.bounds import Bounds
+from aggregator.ledger.count_tasks import CountRules
 from aggregator.ledger.policy import Policy
 from aggregator.metrics import AggregatorMetrics
 from aggregator.settings import AggregatorSettings, TelemetrySinkSettings
@@ -76,6 +77,7 @@ async def run_aggregator(
             refused=ingest.refused,
             mqtt_anonymous=lambda: check.anonymous,
             settings=settings.api,
+            count_rules=CountRules.from_settings(settings.counts),
             metrics=metrics.render,
         )
         app = create_app(state)

@@ -90,6 +90,19 @@ class LedgerSettings(_Section):
     negative_stock: Literal["allow", "forbid"] = "allow"
 
 
+class CountSettings(_Section):
+    """Cycle counts (aggregator/ledger/count_tasks.py)."""
+
+    # A task's counted line whose |variance| exceeds either (when set) waits for a person
+    # other than the counter (approver role) before its adjustment posts.
+    approval_units: int | None = Field(default=10, ge=0)
+    approval_percent: float | None = Field(default=5.0, ge=0)
+    # GET /counts/due: days between counts of an item at a location, by ABC class.
+    every_days_a: int = Field(default=30, ge=1)
+    every_days_b: int = Field(default=91, ge=1)
+    every_days_c: int = Field(default=365, ge=1)
+
+
 class TelemetrySinkSettings(_Section):
     """Where the aggregator writes time-series telemetry (InfluxDB v2 write API).
 
@@ -148,6 +161,7 @@ class AggregatorSettings(EnvFirst, BaseSettings):
     rate_limit: RateLimitSettings = RateLimitSettings()
     bounds: BoundsSettings = BoundsSettings()
     ledger: LedgerSettings = LedgerSettings()
+    counts: CountSettings = CountSettings()
     # Test-only fault injection: exit (code 70) after this many committed batches, before
     # publishing the ack, as a crash between commit and ack would. Never set in production.
     fault_exit_after_commits: int | None = Field(default=None, ge=1)

@@ -14,6 +14,7 @@ from aggregator.api.docs import docs_app
 from aggregator.api.middleware import REQUEST_ID_HEADER, RequestMiddleware
 from aggregator.api.routes import (
     audit,
+    counts,
     dead_letters,
     edges,
     epcs,
@@ -24,6 +25,7 @@ from aggregator.api.routes import (
     metrics,
     movements,
     rejected,
+    reorder,
     stock,
     transactions,
 )
@@ -56,6 +58,8 @@ def create_app(state: ApiState) -> FastAPI:
         keys,
         audit,
         metrics,
+        reorder,
+        counts,
     )
     for module in routes:
         app.include_router(module.router)

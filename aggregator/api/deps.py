@@ -13,6 +13,7 @@ from pydantic import AfterValidator
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from aggregator.ledger import Ledger, Posting
+from aggregator.ledger.count_tasks import CountRules
 from aggregator.settings import ApiSettings
 from aggregator.writer import Writer
 from stockwire.wire_types import Timestamp
@@ -41,6 +42,7 @@ class ApiState:
     # GET /metrics: the Prometheus text format (aggregator.metrics).
     metrics: Callable[[], bytes] = bytes
     settings: ApiSettings = field(default_factory=ApiSettings)
+    count_rules: CountRules = field(default_factory=CountRules)
 
 
 def _state(request: Request) -> ApiState:
@@ -68,6 +70,11 @@ def _republish(state: StateDep) -> Callable[[Posting], Awaitable[None]]:
     return state.republish
 
 
+def _count_rules(state: StateDep) -> CountRules:
+    return state.count_rules
+
+
+CountRulesDep = Annotated[CountRules, Depends(_count_rules)]
 EngineDep = Annotated[AsyncEngine, Depends(_engine)]
 LedgerDep = Annotated[Ledger, Depends(_ledger)]
 WriterDep = Annotated[Writer, Depends(_writer)]

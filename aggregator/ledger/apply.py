@@ -8,6 +8,7 @@ from uuid import UUID
 
 import sqlalchemy as sa
 
+from aggregator.ledger import late_counts, reorder
 from aggregator.ledger.bulk import Encoding, add_rows, allocate_ids, encoding, insert_rows
 from aggregator.ledger.catalog import (
     Catalog,
@@ -21,7 +22,7 @@ from aggregator.ledger.catalog import (
 from aggregator.ledger.policy import DEFAULT_POLICY, Policy, forbidding
 from aggregator.ledger.sides import CUSTOMER, LOSS, SUPPLIER, count_sides, sides
 from aggregator.ledger.units import own_qty, uom_qty
-from aggregator.schema import balances, counts, movements
+from aggregator.schema import balances, count_settlements, counts, movements
 from stockwire.events import Movement
 from stockwire.txn import StockTransaction, TxnKind
 
@@ -55,6 +56,13 @@ class Leg:
     dst: Location
     qty: int
     reverses: int | None = None
+    # A compensation (late_counts): it happens at the count's time and settles that count.
+    at: datetime | None = None
+    settles: UUID | None = None
+
+    @property
+    def occurred_at(self) -> datetime:
+        return self.at if self.at is not None else self.txn.occurred_at
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +71,7 @@ class Applied:
     negatives: list[NegativeBalance]
     legs: list[tuple[Leg, int]] = field(default_factory=list)  # (leg, its movement id)
     levels: list[StockLevel] = field(default_factory=list)  # only when asked for
+    low_stock: list[reorder.LowStock] = field(default_factory=list)  # raised or cleared
 
 
 @dataclass(slots=True)
@@ -114,18 +123,31 @@ def prepare(
     forbid = forbidding(conn, places.values(), policy.negative_stock)
     qtys = _base_qtys(conn, known, catalog)
     count_keys = [
-        (item.id, places[_counted(t)].id, t.lot or "")
+        ((item.id, places[_counted(t)].id, t.lot or ""), t.occurred_at)
         for t, item in known
         if t.kind is TxnKind.COUNT
     ]
-    book = _book(conn, count_keys)
+    book = _book(conn, [k for k, _ in count_keys])
     book.update(locked(conn, _guarded(known, places, forbid)))
+    physical = {p.id for p in places.values() if not p.virtual}
+    timeline = late_counts.load(conn, _touched(known, places), count_keys, physical)
     for (txn, item), qty in zip(known, qtys, strict=True):
         if isinstance(qty, str):
             plan.refused[txn.id] = qty
         else:
-            _plan_one(plan, txn, item, qty, places, book, forbid)
+            _plan_one(plan, txn, item, qty, places, book, forbid, timeline)
     return plan
+
+
+def _touched(
+    known: list[tuple[StockTransaction, Item]], places: dict[str, Location]
+) -> list[tuple[BalanceKey, datetime]]:
+    """Every balance the txns may move, with when."""
+    touched: list[tuple[BalanceKey, datetime]] = []
+    for t, item in known:
+        codes = (_counted(t),) if t.kind is TxnKind.COUNT else sides(t)
+        touched.extend(((item.id, places[c].id, t.lot or ""), t.occurred_at) for c in codes)
+    return touched
 
 
 def _plan_one(
@@ -136,14 +158,16 @@ def _plan_one(
     places: dict[str, Location],
     book: dict[BalanceKey, int],
     forbid: set[int],
+    timeline: late_counts.Timeline,
 ) -> None:
     deltas = plan.deltas
     if txn.kind is TxnKind.COUNT:
         place = places[_counted(txn)]
         key = (item.id, place.id, txn.lot or "")
-        have = book.get(key, 0) + deltas[key]
-        plan.count_rows.append(_count_row(txn, item, place, qty, have))
+        have = timeline.book_at(key, txn.occurred_at, book.get(key, 0) + deltas[key])
         if qty == have:
+            plan.count_rows.append(_count_row(txn, item, place, qty, have))
+            timeline.counted(key, txn.occurred_at, txn.id)
             return
         src, dst = count_sides(place.code, qty - have)
         leg = Leg(txn, item, places[src], places[dst], abs(qty - have))
@@ -156,8 +180,35 @@ def _plan_one(
         if have < leg.qty:
             plan.refused[txn.id] = negative_refusal(leg, have)
             return
-    move(deltas, leg)
-    plan.legs.append(leg)
+    counting = txn.kind is TxnKind.COUNT
+    _post_leg(plan, leg, places[LOSS], timeline, counting=counting)
+    if counting:
+        plan.count_rows.append(_count_row(txn, item, places[_counted(txn)], qty, have))
+        timeline.counted(
+            (item.id, places[_counted(txn)].id, txn.lot or ""), txn.occurred_at, txn.id
+        )
+
+
+def _post_leg(
+    plan: Plan, leg: Leg, loss: Location, timeline: late_counts.Timeline, *, counting: bool
+) -> None:
+    """The leg, and after it what it owes counts taken after it (late_counts)."""
+    legs = [leg]
+    lot = leg.txn.lot or ""
+    for place, sign in ((leg.src, -1), (leg.dst, 1)):
+        if place.virtual:
+            continue
+        key = (leg.item.id, place.id, lot)
+        mark = timeline.owed(key, leg.occurred_at, strictly=counting)
+        if mark is not None:
+            src, dst = (place, loss) if sign > 0 else (loss, place)
+            legs.append(Leg(leg.txn, leg.item, src, dst, leg.qty, at=mark.at, settles=mark.txn_id))
+    for one in legs:
+        move(plan.deltas, one)
+        plan.legs.append(one)
+        lot_keys = ((one.src, -one.qty), (one.dst, one.qty))
+        for place, qty in lot_keys:
+            timeline.moved((one.item.id, place.id, lot), one.occurred_at, qty)
 
 
 def negative_refusal(leg: Leg, have: int) -> str:
@@ -218,7 +269,15 @@ def write(conn: sa.Connection, plan: Plan, now: datetime, *, levels: bool = Fals
     """Write what `prepare` planned, after the transactions' own rows."""
     if plan.count_rows:
         conn.execute(sa.insert(counts), plan.count_rows)
-    return write_legs(conn, plan.legs, plan.deltas, now, levels=levels)
+    applied = write_legs(conn, plan.legs, plan.deltas, now, levels=levels)
+    settled = [
+        {"movement_id": movement_id, "count_txn_id": leg.settles}
+        for leg, movement_id in applied.legs
+        if leg.settles is not None
+    ]
+    if settled:
+        conn.execute(sa.insert(count_settlements), settled)
+    return applied
 
 
 def _counted(txn: StockTransaction) -> str:
@@ -276,7 +335,8 @@ def write_legs(
     insert_rows(conn, movements, _MOVEMENT_COLUMNS, rows)
     events = [_event(leg, movement_id, now) for leg, movement_id in numbered]
     after = _levels(conn, legs) if levels else []
-    return Applied(events, _negatives(conn, legs, deltas), numbered, after)
+    low = reorder.changes(conn, (leg.item.id for leg in legs), now)
+    return Applied(events, _negatives(conn, legs, deltas), numbered, after, low)
 
 
 _MOVEMENT_COLUMNS = (
@@ -302,7 +362,7 @@ def _movement_row(leg: Leg, movement_id: int, at: object, enc: Encoding) -> tupl
         leg.src.id,
         leg.dst.id,
         leg.qty,
-        enc.time(leg.txn.occurred_at),
+        enc.time(leg.occurred_at),
         at,
         leg.reverses,
     )
@@ -322,7 +382,7 @@ def _event(leg: Leg, movement_id: int, now: datetime) -> Movement:
         qty=leg.qty,
         from_location=leg.src.code,
         to_location=leg.dst.code,
-        occurred_at=leg.txn.occurred_at,
+        occurred_at=leg.occurred_at,
         committed_at=now,
         reverses=leg.reverses,
         load_id=leg.txn.load_id,

@@ -146,7 +146,11 @@ def record(
     `known`: the EPCs that already have a place (as `held` found them), else looked up here.
     Returns the EPCs placed.
     """
-    tagged = [(leg, mid) for leg, mid in legs if leg.txn.epcs and leg.txn.kind is not TxnKind.COUNT]
+    tagged = [
+        (leg, mid)
+        for leg, mid in legs
+        if leg.txn.epcs and leg.txn.kind is not TxnKind.COUNT and leg.settles is None
+    ]
     if not tagged:
         return set()
     enc = encoding(conn)

@@ -15,12 +15,13 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from aggregator.audit import AuditEntry, record
 from aggregator.database import lost_a_race
 from aggregator.errors import NotFoundError, RefusedError, StateError
-from aggregator.ledger import apply, epcs, records
+from aggregator.ledger import apply, count_tasks, epcs, records
 from aggregator.ledger.apply import Applied, BalanceKey, NegativeBalance, StockLevel
 from aggregator.ledger.body import body_of
 from aggregator.ledger.bounds import Bounds
 from aggregator.ledger.catalog import Item, Location
 from aggregator.ledger.policy import DEFAULT_POLICY, Policy, forbidding
+from aggregator.ledger.reorder import LowStock
 from aggregator.ledger.sides import one_place
 from aggregator.ledger.upsert import insert_for
 from aggregator.schema import (
@@ -62,6 +63,7 @@ class Posting:
     movements: list[Movement]
     negatives: list[NegativeBalance]
     levels: list[StockLevel] = field(default_factory=list)  # with Ledger(stock_levels=True)
+    low_stock: list[LowStock] = field(default_factory=list)  # raised or cleared (reorder)
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +74,7 @@ class GroupPosting:
     # With Ledger(stock_levels=True): the balances the group leaves, and what went to review.
     levels: list[StockLevel] = field(default_factory=list)
     pending: list[StockTransaction] = field(default_factory=list)
+    low_stock: list[LowStock] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -113,7 +116,9 @@ class Ledger:
     async def post(self, batch: TxnBatch) -> Posting:
         """Post a batch in one database transaction; results are in batch order."""
         group = await self.post_many([batch])
-        return Posting(group.results[0], group.movements, group.negatives, group.levels)
+        return Posting(
+            group.results[0], group.movements, group.negatives, group.levels, group.low_stock
+        )
 
     async def post_many(self, batches: Sequence[TxnBatch]) -> GroupPosting:
         """Post several batches in ONE database transaction (group commit); results per batch.
@@ -123,6 +128,24 @@ class Ledger:
         assert batches, "post_many needs at least one batch"
         assert sum(len(b.txns) for b in batches) <= GROUP_TXNS_MAX, "split the group"
         return await self._write(lambda conn: self._post(conn, batches))
+
+    async def write(self, work: Work[T]) -> T:
+        """Run `work` in one write transaction, again if it lost a race (count tasks)."""
+        return await self._write(work)
+
+    def post_by_hand(self, conn: sa.Connection, txn: StockTransaction) -> Posting:
+        """Post a transaction a person made through the API (a count task's line) in the
+        caller's write transaction; the caller records the audit entry."""
+        now = self.clock()
+        records.insert_txns(conn, [(txn, body_of(txn), "posted", None)], now)
+        policy = replace(self.policy, unknown_items="create")
+        plan, applied = apply.apply_txns(conn, [txn], now, levels=self.stock_levels, policy=policy)
+        if plan.refused:
+            raise RefusedError(f"the count cannot post: {plan.refused[txn.id]}")
+        accepted = [Outcome(txn.id, AckStatus.ACCEPTED)]
+        return Posting(
+            accepted, applied.movements, applied.negatives, applied.levels, applied.low_stock
+        )
 
     async def _write(self, work: Work[T]) -> T:
         """Run `work` in one write transaction; again if it lost a race to another writer
@@ -153,13 +176,20 @@ class Ledger:
             _settle(sorted_, plan)
         records.insert_txns(conn, sorted_.kept, now)
         applied = apply.write(conn, plan, now, levels=self.stock_levels)
+        who = {t.id: f"{t.edge}/{t.device}" for t in sorted_.posted}
+        count_tasks.attach(conn, plan.count_rows, who, now)  # scanner counts fill task lines
         records.insert_rejected(conn, sorted_.rejected, now)  # after apply: see commit_order
         placed = epcs.record(conn, applied.legs, now, book.known)
         epcs.hold(conn, sorted_.held, placed | book.known)
         self._touch_edges(conn, batches, now)
         pending = [k[0] for k in sorted_.kept if k[2] == "pending"] if self.stock_levels else []
         return GroupPosting(
-            sorted_.results, applied.movements, applied.negatives, applied.levels, pending
+            sorted_.results,
+            applied.movements,
+            applied.negatives,
+            applied.levels,
+            pending,
+            applied.low_stock,
         )
 
     def _sort(
@@ -224,7 +254,8 @@ class Ledger:
     # A person's decisions below record their audit entry in the same database transaction.
 
     async def approve(self, txn_id: UUID, *, audit: AuditEntry) -> Posting:
-        """A person confirms a pending transaction: it posts now (counts against today's book)."""
+        """A person confirms a pending transaction: it posts now (a count against the book as of
+        its event time, late_counts)."""
         posting = await self._write(lambda conn: self._approve(conn, txn_id, audit))
         moved = len(posting.movements)
         log.info(
@@ -249,7 +280,9 @@ class Ledger:
         _set_status(conn, txn_id, "posted", now)
         record(conn, audit)
         accepted = [Outcome(txn_id, AckStatus.ACCEPTED)]
-        return Posting(accepted, applied.movements, applied.negatives, applied.levels)
+        return Posting(
+            accepted, applied.movements, applied.negatives, applied.levels, applied.low_stock
+        )
 
     async def void(self, txn_id: UUID, *, audit: AuditEntry) -> None:
         await self._write(lambda conn: _void(conn, txn_id, audit))
@@ -273,7 +306,7 @@ class Ledger:
         applied: Applied = apply.write_legs(conn, [leg], deltas, now, levels=self.stock_levels)
         epcs.record(conn, applied.legs, now)
         record(conn, audit)
-        return Posting([], applied.movements, applied.negatives, applied.levels)
+        return Posting([], applied.movements, applied.negatives, applied.levels, applied.low_stock)
 
 
 def _settle(sorted_: _Sorted, plan: apply.Plan) -> None:
@@ -363,6 +396,7 @@ def _reversal_leg(conn: sa.Connection, movement_id: int) -> apply.Leg:
         sa.select(
             movements.c.qty,
             movements.c.reverses,
+            movements.c.occurred_at,
             transactions.c.body,
             items.c.id.label("item_id"),
             items.c.sku,
@@ -393,11 +427,14 @@ def _reversal_leg(conn: sa.Connection, movement_id: int) -> apply.Leg:
         raise StateError(f"movement {movement_id} is already reversed by {row.reversed_by}")
     if row.reverses is not None:
         raise StateError(f"movement {movement_id} is a reversal; post a new transaction instead")
+    txn = StockTransaction.model_validate(row.body)
+    at = apply.aware(row.occurred_at)  # a compensation's is its count's (late_counts)
     return apply.Leg(
-        txn=StockTransaction.model_validate(row.body),
+        txn=txn,
         item=Item(row.item_id, row.sku, row.gtin),
         src=Location(row.dst_id, row.dst_code, row.dst_virtual, row.dst_path, row.dst_policy),
         dst=Location(row.src_id, row.src_code, row.src_virtual, row.src_path, row.src_policy),
         qty=row.qty,
         reverses=movement_id,
+        at=at if at != txn.occurred_at else None,
     )

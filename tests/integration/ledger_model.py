@@ -5,6 +5,11 @@ Movements, and where each EPC is; balances at any event or commit time are repla
 movements. EPC rules as the ledger's defaults (review_epcs_moved_elsewhere on): a transaction
 with EPCs waits in review when an EPC is listed twice, its qty is not its number of EPCs, or an
 EPC is in stock at a physical location other than where the transaction takes it from.
+
+Counts by event time: a count's book is the balance as of its event time, its adjustment happens
+then; a movement with an event time at or before a count already posted at its (item, location,
+lot) is followed by a compensation at the earliest such count's time (a count's own adjustment:
+a count strictly after it). Reversals owe nothing.
 """
 
 from collections import defaultdict
@@ -44,6 +49,7 @@ class Model:
     reversed: set[int] = field(default_factory=set)
     epc_at: dict[str, str] = field(default_factory=dict)  # EPC -> where it is
     epc_held_by: dict[str, UUID] = field(default_factory=dict)  # EPC -> pending txn
+    counted: dict[Key, list[datetime]] = field(default_factory=dict)  # count times per balance
 
     def post(self, txns: Iterable[StockTransaction], now: datetime) -> list[AckStatus]:
         """Each txn's status; the movements they make are appended to `moves`."""
@@ -125,20 +131,36 @@ class Model:
     def _apply(self, txn: StockTransaction, now: datetime) -> None:
         assert txn.sku is not None, "the tests name items by sku"
         lot = txn.lot or ""
+        at = txn.occurred_at
         if txn.kind is K.COUNT:
             assert txn.to_location is not None
             place = txn.to_location
-            have = self.balances().get((txn.sku, place, lot), 0)
-            if txn.qty == have:
-                return
-            src, dst = ("@loss", place) if txn.qty > have else (place, "@loss")
-            qty = abs(txn.qty - have)
-        else:
-            src, dst = _sides(txn)
-            qty = txn.qty
+            have = self.as_of(at, None).get((txn.sku, place, lot), 0)
+            if txn.qty != have:
+                src, dst = ("@loss", place) if txn.qty > have else (place, "@loss")
+                self._move(Move(txn.sku, lot, src, dst, abs(txn.qty - have), at, now), True)
+            self.counted.setdefault((txn.sku, place, lot), []).append(at)
+            return
+        src, dst = _sides(txn)
         moved = tuple(tags(txn))
-        self.moves.append(Move(txn.sku, lot, src, dst, qty, txn.occurred_at, now, epcs=moved))
+        self._move(Move(txn.sku, lot, src, dst, txn.qty, at, now, epcs=moved), False)
         self.epc_at.update((e, dst) for e in moved)
+
+    def _move(self, move: Move, counting: bool) -> None:
+        """The move, and its compensation for each of its sides counted after it."""
+        self.moves.append(move)
+        for place, toward in ((move.src, False), (move.dst, True)):
+            if place.startswith("@"):
+                continue
+            times = self.counted.get((move.sku, place, move.lot), [])
+            later = [
+                t for t in times if t > move.occurred_at or (t == move.occurred_at and not counting)
+            ]
+            if later:
+                src, dst = (place, "@loss") if toward else ("@loss", place)
+                self.moves.append(
+                    Move(move.sku, move.lot, src, dst, move.qty, min(later), move.committed_at)
+                )
 
     def balances(self, counted: Callable[[Move], bool] = lambda _: True) -> dict[Key, int]:
         """Non-zero balances from the movements `counted` keeps (all of them by default)."""

@@ -8,6 +8,7 @@ examples per operation, a fixed seed (the same cases on every run), no shrinking
 
 import asyncio
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -16,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from aggregator.ledger import Ledger
 from aggregator.roles import Role
-from aggregator.schema import audit_log
+from aggregator.schema import audit_log, count_lines, count_tasks, items, locations
 from aggregator.settings import AggregatorSettings
 from stockwire.txn import TxnKind
 from tests.integration import aggregator_support as support
@@ -81,11 +82,13 @@ async def test_schemathesis_finds_nothing(
     tagged = txn(k.RECEIPT, 1, epcs=(EPC,), to_location="A-1")
     receipts = (txn(k.RECEIPT, n, to_location="A-1") for n in range(1, 6))
     await ledger.post(batch(*receipts, tagged, pending))
+    task_id, line_id = await _count_task(engine)
     # Random UUIDs and EPCs never name anything: these do (approve, then 409s; a tag's history).
     config = tmp_path / "schemathesis.toml"
     config.write_text(
         "[cache]\nenabled = false\n[parameters]\n"
         f'"path.txn_id" = "{pending.id}"\n"path.epc" = "{EPC}"\n'
+        f'"path.task_id" = {task_id}\n"path.line_id" = {line_id}\n'
     )
     admin = api_key(agg_settings.database_url, Role.ADMIN)
     async with running_aggregator(agg_settings) as url:
@@ -96,3 +99,23 @@ async def test_schemathesis_finds_nothing(
         query = sa.select(audit_log.c.action).where(audit_log.c.status < 300).distinct()
         succeeded = set((await conn.execute(query)).scalars())
     assert {"reverse", "approve", "create_key"} <= succeeded, "the key let schemathesis write"
+
+
+async def _count_task(engine: AsyncEngine) -> tuple[int, int]:
+    """An open count task on A-1 with a line counted by someone else, waiting for approval."""
+    async with engine.begin() as conn:
+        item = (await conn.execute(sa.select(items.c.id).where(items.c.sku == "SKU-1"))).scalar()
+        place = await conn.scalar(sa.select(locations.c.id).where(locations.c.code == "A-1"))
+        task = {"location_id": place, "state": "open", "started_by": "someone"}
+        made = await conn.execute(
+            sa.insert(count_tasks).values(started_at=datetime.now(UTC), **task)
+        )
+        task_id = made.inserted_primary_key[0]  # type: ignore[index]
+        line = {"task_id": task_id, "item_id": item, "location_id": place, "lot": ""}
+        made = await conn.execute(
+            sa.insert(count_lines).values(
+                book=15, counted=0, state="review", counted_by="someone", **line
+            )
+        )
+        line_id = made.inserted_primary_key[0]  # type: ignore[index]
+    return int(task_id), int(line_id)

@@ -8,6 +8,7 @@ from uuid import UUID
 
 import sqlalchemy as sa
 
+from aggregator.ledger import tracking
 from aggregator.ledger.bulk import Encoding, add_rows, allocate_ids, encoding, insert_rows
 from aggregator.ledger.catalog import (
     Catalog,
@@ -68,7 +69,8 @@ class Applied:
 @dataclass(slots=True)
 class Plan:
     """What a posting will write, and the transactions it cannot post: `refused` are rejected
-    with the reason, `unknown` (items not known, policy review) wait in review with it."""
+    with the reason, `unknown` wait in review with it (items not known with unknown_items =
+    review; lot and serial conflicts, aggregator.ledger.tracking)."""
 
     legs: list[Leg] = field(default_factory=list)
     deltas: defaultdict[BalanceKey, int] = field(default_factory=lambda: defaultdict(int))
@@ -120,11 +122,12 @@ def prepare(
     ]
     book = _book(conn, count_keys)
     book.update(locked(conn, _guarded(known, places, forbid)))
+    tracker = tracking.Tracker.load(conn, known, policy)
     for (txn, item), qty in zip(known, qtys, strict=True):
         if isinstance(qty, str):
             plan.refused[txn.id] = qty
         else:
-            _plan_one(plan, txn, item, qty, places, book, forbid)
+            _plan_one(plan, txn, item, qty, places, book, forbid, tracker)
     return plan
 
 
@@ -136,6 +139,7 @@ def _plan_one(
     places: dict[str, Location],
     book: dict[BalanceKey, int],
     forbid: set[int],
+    tracker: tracking.Tracker,
 ) -> None:
     deltas = plan.deltas
     if txn.kind is TxnKind.COUNT:
@@ -156,6 +160,9 @@ def _plan_one(
         if have < leg.qty:
             plan.refused[txn.id] = negative_refusal(leg, have)
             return
+    if (finding := tracker.check(txn, item, leg.src, leg.dst)) is not None:
+        (plan.unknown if finding.review else plan.refused)[txn.id] = finding.reason
+        return
     move(deltas, leg)
     plan.legs.append(leg)
 
@@ -274,6 +281,7 @@ def write_legs(
     at = enc.time(now)
     rows = [_movement_row(leg, movement_id, at, enc) for leg, movement_id in numbered]
     insert_rows(conn, movements, _MOVEMENT_COLUMNS, rows)
+    tracking.record(conn, numbered, now)
     events = [_event(leg, movement_id, now) for leg, movement_id in numbered]
     after = _levels(conn, legs) if levels else []
     return Applied(events, _negatives(conn, legs, deltas), numbered, after)

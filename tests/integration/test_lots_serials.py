@@ -8,17 +8,37 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from aggregator.api.app import create_app
+from aggregator.api.deps import ApiState
+from aggregator.api.problems import PROBLEM_JSON
 from aggregator.ledger import Ledger
 from aggregator.ledger.policy import Policy
 from aggregator.ledger.reads import rejected_after
+from aggregator.roles import Role
 from aggregator.schema import items, lots, movements, serials, transactions
+from aggregator.settings import AggregatorSettings
 from aggregator.writer import Writer
+from simulators.mosquitto import Mosquitto
 from stockwire.ack import AckStatus
+from stockwire.topics import EdgeChannel, edge_filter, edge_topic
 from stockwire.txn import TxnKind
 from tests.integration import aggregator_support as support
-from tests.integration.aggregator_support import SITE, audit_entry, batch, txn
+from tests.integration.aggregator_support import (
+    EDGE,
+    SITE,
+    api_client,
+    api_key,
+    audit_entry,
+    batch,
+    edge_client,
+    running_aggregator,
+    serving,
+    txn,
+    wait_ack,
+)
 
 # fixtures shared by the aggregator's tests
+agg_settings = support.agg_settings
 db_url = support.db_url
 engine = support.engine
 writer = support.writer
@@ -179,3 +199,69 @@ async def test_serials_have_one_place_and_conflicts_wait_in_review(
     await ledger.reverse_movement(posting.movements[1].id, audit=audit_entry("reverse"))
     assert (await serial_places(engine))["S2"] == ("A", "in_stock")
     assert await support.count_rows(engine, serials) == 2
+
+
+async def test_api_lots_with_on_hand_and_serials_with_history(
+    engine: AsyncEngine, writer: Writer, db_url: str
+) -> None:
+    await add_item(engine, "TV", tracking="serial")
+    ledger = Ledger(writer, site=SITE)
+    soon, later = date(2026, 12, 5), date(2027, 6, 1)
+    await ledger.post(
+        batch(
+            txn(K.RECEIPT, 5, to_location="A", lot="L1", expiry=soon),
+            txn(K.TRANSFER, 2, from_location="A", to_location="B", lot="L1"),
+            txn(K.RECEIPT, 4, to_location="A", lot="L2", expiry=later),
+            txn(K.RECEIPT, 1, sku="TV", to_location="A", serials=("SN-9",)),
+            txn(K.SHIPMENT, 1, sku="TV", from_location="A", serials=("SN-9",)),
+        )
+    )
+    key = api_key(db_url, Role.VIEWER)
+    async with serving(create_app(ApiState(engine, ledger))) as url, api_client(url, key) as http:
+        response = await http.get("/lots", params={"sku": "SKU-1"})
+        assert response.status_code == 200, response.text
+        assert [(x["lot"], x["expiry"], x["qty"], x["on_hand"]) for x in response.json()] == [
+            ("L1", "2026-12-05", 5, [{"location": "A", "qty": 3}, {"location": "B", "qty": 2}]),
+            ("L2", "2027-06-01", 4, [{"location": "A", "qty": 4}]),
+        ]
+        expiring = await http.get("/lots", params={"expiring_before": "2027-01-01"})
+        assert [x["lot"] for x in expiring.json()] == ["L1"]
+        unit = await http.get("/serials/SN-9")
+        assert unit.status_code == 200, unit.text
+        [tv] = unit.json()
+        assert (tv["sku"], tv["location"], tv["state"]) == ("TV", "@customer", "departed")
+        assert [(m["kind"], m["from_location"], m["to_location"]) for m in tv["history"]] == [
+            ("shipment", "A", "@customer"),
+            ("receipt", "@supplier", "A"),
+        ]
+        bad_date = await http.get("/lots", params={"expiring_before": "soon"})
+        assert (bad_date.status_code, bad_date.headers["content-type"]) == (422, PROBLEM_JSON)
+        assert bad_date.json()["errors"][0]["location"] == "query.expiring_before"
+        unknown_sku = await http.get("/lots", params={"sku": "NOPE"})
+        assert unknown_sku.status_code == 404
+        assert unknown_sku.json()["detail"].startswith("query.sku:")
+        missing = await http.get("/serials/SN-0")
+        assert (missing.status_code, missing.headers["content-type"]) == (404, PROBLEM_JSON)
+        assert missing.json()["detail"].startswith("path.serial:")
+        assert (await http.get("/lots", params={"lots": "x"})).status_code == 422
+
+
+async def test_over_mqtt_a_missing_lot_is_a_rejected_ack_with_the_reason(
+    mosquitto: Mosquitto, agg_settings: AggregatorSettings, engine: AsyncEngine
+) -> None:
+    await add_item(engine, "MILK", tracking="lot")
+    sent = batch(
+        txn(K.RECEIPT, 2, sku="MILK", to_location="A"),
+        txn(K.RECEIPT, 2, sku="MILK", to_location="A", lot="L1"),
+    )
+    async with (
+        running_aggregator(agg_settings),
+        edge_client(mosquitto, edge_filter(EdgeChannel.ACK, SITE)) as (client, inbox),
+    ):
+        topic = edge_topic(SITE, EDGE, EdgeChannel.TXN)
+        await client.publish(topic, sent.model_dump_json(), qos=1)
+        ack = await wait_ack(inbox, {t.id for t in sent.txns})
+    assert [(r.status, r.reason) for r in ack.results] == [
+        (AckStatus.REJECTED, "sku MILK is lot-tracked: the receipt names no lot"),
+        (AckStatus.ACCEPTED, None),
+    ]

@@ -142,12 +142,14 @@ def _plan_one(
     tracker: tracking.Tracker,
 ) -> None:
     deltas = plan.deltas
+    counted = None
     if txn.kind is TxnKind.COUNT:
         place = places[_counted(txn)]
         key = (item.id, place.id, txn.lot or "")
         have = book.get(key, 0) + deltas[key]
-        plan.count_rows.append(_count_row(txn, item, place, qty, have))
+        counted = _count_row(txn, item, place, qty, have)
         if qty == have:
+            plan.count_rows.append(counted)
             return
         src, dst = count_sides(place.code, qty - have)
         leg = Leg(txn, item, places[src], places[dst], abs(qty - have))
@@ -163,6 +165,8 @@ def _plan_one(
     if (finding := tracker.check(txn, item, leg.src, leg.dst)) is not None:
         (plan.unknown if finding.review else plan.refused)[txn.id] = finding.reason
         return
+    if counted is not None:  # a count refused above keeps no row: its txn is not kept
+        plan.count_rows.append(counted)
     move(deltas, leg)
     plan.legs.append(leg)
 

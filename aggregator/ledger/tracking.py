@@ -26,7 +26,6 @@ import sqlalchemy as sa
 
 from aggregator.ledger.catalog import Item, Location
 from aggregator.ledger.policy import Policy
-from aggregator.ledger.upsert import insert
 from aggregator.schema import locations, lots, serial_moves, serials
 from stockwire.txn import StockTransaction, TxnKind
 
@@ -69,14 +68,21 @@ class Tracker:
     def load(
         cls, conn: sa.Connection, known: Sequence[tuple[StockTransaction, Item]], policy: Policy
     ) -> "Tracker":
-        lot_keys = {(item.id, t.lot) for t, item in known if t.lot is not None}
-        unit_keys = {(item.id, s) for t, item in known if moves_serials(t) for s in t.serials}
+        lot_keys: set[UnitKey] = set()
+        unit_keys: set[UnitKey] = set()
+        for t, item in known:
+            if t.lot is not None:
+                lot_keys.add((item.id, t.lot))
+            if t.serials and t.kind is not TxnKind.COUNT:
+                unit_keys.update((item.id, s) for s in t.serials)
         return cls(_lots(conn, lot_keys), held(conn, unit_keys), policy)
 
     def check(
         self, txn: StockTransaction, item: Item, src: Location, dst: Location
     ) -> Finding | None:
         """Why this leg cannot post as it is, or None (and the leg is booked)."""
+        if txn.lot is None and not txn.serials and item.tracking == "none":
+            return None  # most legs: nothing to check or book
         if not self._policy.approved:
             if (why := _violation(txn, item, self._expiry)) is not None:
                 return Finding(why, self._policy.tracking_violations == "review")
@@ -190,8 +196,11 @@ def held(conn: sa.Connection, keys: Iterable[UnitKey]) -> dict[UnitKey, str]:
 def record(conn: sa.Connection, legs: Sequence[tuple[Moved, int]], now: datetime) -> None:
     """The lots first seen in `legs` (leg, movement id), and the moves of their serials."""
     lot_rows: dict[UnitKey, dict[str, object]] = {}
-    for leg, _ in legs:
+    tagged: list[tuple[Moved, int]] = []
+    for leg, mid in legs:
         txn = leg.txn
+        if txn.serials and txn.kind is not TxnKind.COUNT:
+            tagged.append((leg, mid))
         if txn.lot is not None and (leg.item.id, txn.lot) not in lot_rows:
             lot_rows[(leg.item.id, txn.lot)] = {
                 "item_id": leg.item.id,
@@ -201,9 +210,13 @@ def record(conn: sa.Connection, legs: Sequence[tuple[Moved, int]], now: datetime
                 "txn_id": txn.id,
             }
     if lot_rows:
-        rows = [lot_rows[k] for k in sorted(lot_rows)]
-        conn.execute(insert(conn, lots).on_conflict_do_nothing(), rows)
-    _record_serials(conn, [(leg, mid) for leg, mid in legs if moves_serials(leg.txn)], now)
+        # A new lot is inserted: a replica that recorded it meanwhile (maybe with another
+        # expiry) makes this posting retry, and the retry sees it.
+        known = _lots(conn, set(lot_rows))
+        rows = [lot_rows[k] for k in sorted(lot_rows) if k not in known]
+        if rows:
+            conn.execute(sa.insert(lots), rows)
+    _record_serials(conn, tagged, now)
 
 
 def _record_serials(conn: sa.Connection, legs: Sequence[tuple[Moved, int]], now: datetime) -> None:

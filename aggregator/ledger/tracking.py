@@ -226,7 +226,7 @@ def _record_serials(conn: sa.Connection, legs: Sequence[tuple[Moved, int]], now:
     last: dict[UnitKey, dict[str, object]] = {}
     for leg, mid in legs:
         state = "departed" if leg.dst.virtual else "in_stock"
-        for s in leg.txn.serials:
+        for s in dict.fromkeys(leg.txn.serials):  # each once (listed twice: approved so)
             moves.append(
                 {
                     "item_id": leg.item.id,

@@ -15,7 +15,7 @@ from aggregator.ledger import Ledger
 from aggregator.ledger.policy import Policy
 from aggregator.ledger.reads import rejected_after
 from aggregator.roles import Role
-from aggregator.schema import items, lots, movements, serials, transactions
+from aggregator.schema import items, lots, movements, serial_moves, serials, transactions
 from aggregator.settings import AggregatorSettings
 from aggregator.writer import Writer
 from simulators.mosquitto import Mosquitto
@@ -265,3 +265,17 @@ async def test_over_mqtt_a_missing_lot_is_a_rejected_ack_with_the_reason(
         (AckStatus.REJECTED, "sku MILK is lot-tracked: the receipt names no lot"),
         (AckStatus.ACCEPTED, None),
     ]
+
+
+async def test_a_person_approving_a_serial_listed_twice_moves_it_once(
+    engine: AsyncEngine, writer: Writer
+) -> None:
+    """Found by the invariant tests: the serial's moves were inserted twice (a key error)."""
+    await add_item(engine, "TV", tracking="serial")
+    ledger = Ledger(writer, site=SITE, review_confidence_min=0.5)
+    doubtful = txn(K.RECEIPT, 2, sku="TV", to_location="A", serials=("S1", "S1"), confidence=0.1)
+    await ledger.post(batch(doubtful))
+    approved = await ledger.approve(doubtful.id, audit=audit_entry("approve"))
+    assert [m.qty for m in approved.movements] == [2]  # a person said so
+    assert await serial_places(engine) == {"S1": ("A", "in_stock")}
+    assert await support.count_rows(engine, serial_moves) == 1

@@ -226,6 +226,50 @@ epcs = sa.Table(
     sa.CheckConstraint(f"state IN {EPC_STATES!r}", name="ck_epcs_state"),
 )
 
+# Each lot of an item as first received: its expiry never changes after (a receipt naming
+# another one waits in review). `expiry` None: none given and the item has no shelf life.
+lots = sa.Table(
+    "lots",
+    metadata,
+    sa.Column("item_id", sa.Integer, sa.ForeignKey("items.id"), primary_key=True),
+    sa.Column("lot", sa.String(20), primary_key=True),
+    sa.Column("expiry", sa.Date),
+    sa.Column("first_seen_at", sa.DateTime(timezone=True), nullable=False),  # event time
+    sa.Column("txn_id", sa.Uuid, sa.ForeignKey("transactions.id"), nullable=False),
+)
+sa.Index("ix_lots_expiry", lots.c.expiry)
+
+SERIAL_STATES = ("in_stock", "departed")
+
+# Serial numbers are unique per item (two makers may both ship a "0001"), so a unit is
+# (item, serial); otherwise as epc_moves / epcs: every move, and where each unit is now.
+serial_moves = sa.Table(
+    "serial_moves",
+    metadata,
+    sa.Column("item_id", sa.Integer, sa.ForeignKey("items.id"), primary_key=True),
+    sa.Column("serial", sa.String(64), primary_key=True),
+    sa.Column("movement_id", sa.BigInteger, sa.ForeignKey("movements.id"), primary_key=True),
+    sa.Column("txn_id", sa.Uuid, sa.ForeignKey("transactions.id"), nullable=False),
+    sa.Column("from_location_id", sa.Integer, sa.ForeignKey("locations.id"), nullable=False),
+    sa.Column("to_location_id", sa.Integer, sa.ForeignKey("locations.id"), nullable=False),
+    sa.Column("occurred_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("committed_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+serials = sa.Table(
+    "serials",
+    metadata,
+    sa.Column("item_id", sa.Integer, sa.ForeignKey("items.id"), primary_key=True),
+    sa.Column("serial", sa.String(64), primary_key=True),
+    sa.Column("location_id", sa.Integer, sa.ForeignKey("locations.id"), nullable=False),
+    sa.Column("state", sa.String(10), nullable=False),
+    sa.Column("txn_id", sa.Uuid, sa.ForeignKey("transactions.id"), nullable=False),
+    sa.Column("movement_id", sa.BigInteger, sa.ForeignKey("movements.id"), nullable=False),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+    sa.CheckConstraint(f"state IN {SERIAL_STATES!r}", name="ck_serials_state"),
+)
+sa.Index("ix_serials_serial", serials.c.serial)
+
 rejected_txns = sa.Table(
     "rejected_txns",
     metadata,

@@ -88,6 +88,11 @@ class LedgerSettings(_Section):
     # Where no location up the tree says: forbid rejects a posting that would drive a
     # balance below zero (with the reason); allow posts it and raises a negative_stock alert.
     negative_stock: Literal["allow", "forbid"] = "allow"
+    # A lot-tracked item without a lot, a receipt of an expired lot (expiry before the day it
+    # happened), a serial-tracked item whose qty is not its number of serials: reject (acked
+    # rejected with the reason) or review (pending with the reason). Conflicts (a lot's other
+    # expiry, a serial in stock elsewhere) always wait in review.
+    tracking_violations: Literal["reject", "review"] = "reject"
 
 
 class CountSettings(_Section):

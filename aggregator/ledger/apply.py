@@ -8,7 +8,7 @@ from uuid import UUID
 
 import sqlalchemy as sa
 
-from aggregator.ledger import late_counts, reorder
+from aggregator.ledger import late_counts, reorder, tracking
 from aggregator.ledger.bulk import Encoding, add_rows, allocate_ids, encoding, insert_rows
 from aggregator.ledger.catalog import (
     Catalog,
@@ -77,7 +77,8 @@ class Applied:
 @dataclass(slots=True)
 class Plan:
     """What a posting will write, and the transactions it cannot post: `refused` are rejected
-    with the reason, `unknown` (items not known, policy review) wait in review with it."""
+    with the reason, `unknown` wait in review with it (items not known with unknown_items =
+    review; lot and serial conflicts, aggregator.ledger.tracking)."""
 
     legs: list[Leg] = field(default_factory=list)
     deltas: defaultdict[BalanceKey, int] = field(default_factory=lambda: defaultdict(int))
@@ -131,11 +132,12 @@ def prepare(
     book.update(locked(conn, _guarded(known, places, forbid)))
     physical = {p.id for p in places.values() if not p.virtual}
     timeline = late_counts.load(conn, _touched(known, places), count_keys, physical)
+    tracker = tracking.Tracker.load(conn, known, policy)
     for (txn, item), qty in zip(known, qtys, strict=True):
         if isinstance(qty, str):
             plan.refused[txn.id] = qty
         else:
-            _plan_one(plan, txn, item, qty, places, book, forbid, timeline)
+            _plan_one(plan, txn, item, qty, places, book, forbid, timeline, tracker)
     return plan
 
 
@@ -159,8 +161,10 @@ def _plan_one(
     book: dict[BalanceKey, int],
     forbid: set[int],
     timeline: late_counts.Timeline,
+    tracker: tracking.Tracker,
 ) -> None:
     deltas = plan.deltas
+    counted: dict[str, object] | None = None
     if txn.kind is TxnKind.COUNT:
         place = places[_counted(txn)]
         key = (item.id, place.id, txn.lot or "")
@@ -169,6 +173,7 @@ def _plan_one(
             plan.count_rows.append(_count_row(txn, item, place, qty, have))
             timeline.counted(key, txn.occurred_at, txn.id)
             return
+        counted = _count_row(txn, item, place, qty, have)  # its book, before `have` is reused
         src, dst = count_sides(place.code, qty - have)
         leg = Leg(txn, item, places[src], places[dst], abs(qty - have))
     else:
@@ -180,10 +185,12 @@ def _plan_one(
         if have < leg.qty:
             plan.refused[txn.id] = negative_refusal(leg, have)
             return
-    counting = txn.kind is TxnKind.COUNT
-    _post_leg(plan, leg, places[LOSS], timeline, counting=counting)
-    if counting:
-        plan.count_rows.append(_count_row(txn, item, places[_counted(txn)], qty, have))
+    if (finding := tracker.check(txn, item, leg.src, leg.dst)) is not None:
+        (plan.unknown if finding.review else plan.refused)[txn.id] = finding.reason
+        return
+    _post_leg(plan, leg, places[LOSS], timeline, counting=counted is not None)
+    if counted is not None:  # a count refused above keeps no row: its txn is not kept
+        plan.count_rows.append(counted)
         timeline.counted(
             (item.id, places[_counted(txn)].id, txn.lot or ""), txn.occurred_at, txn.id
         )
@@ -333,6 +340,7 @@ def write_legs(
     at = enc.time(now)
     rows = [_movement_row(leg, movement_id, at, enc) for leg, movement_id in numbered]
     insert_rows(conn, movements, _MOVEMENT_COLUMNS, rows)
+    tracking.record(conn, numbered, now)
     events = [_event(leg, movement_id, now) for leg, movement_id in numbered]
     after = _levels(conn, legs) if levels else []
     low = reorder.changes(conn, (leg.item.id for leg in legs), now)

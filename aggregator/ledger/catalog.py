@@ -21,6 +21,8 @@ class Item:
     sku: str | None
     gtin: str | None
     base_uom: str = "EA"
+    tracking: str = "none"  # schema.TRACKING
+    shelf_life_days: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,7 +55,14 @@ class Catalog:
     packs: dict[str, Pack] = field(default_factory=dict)  # by GTIN
 
 
-_ITEM_COLUMNS = (items.c.id, items.c.sku, items.c.gtin, items.c.base_uom)
+_ITEM_COLUMNS = (
+    items.c.id,
+    items.c.sku,
+    items.c.gtin,
+    items.c.base_uom,
+    items.c.tracking,
+    items.c.shelf_life_days,
+)
 _NO_TEXT = sa.cast(sa.null(), sa.String)
 _NO_QTY = sa.cast(sa.null(), sa.BigInteger)
 # By sku, and by any GTIN of an item (its packs, the base unit's GTIN among them).
@@ -131,8 +140,9 @@ def _items_named(conn: sa.Connection, keys: Iterable[ItemKey]) -> _Found:
     by_gtin: dict[str, Item] = {}
     packs: dict[str, Pack] = {}
     params = {"skus": skus, "gtins": gtins}
-    for item_id, sku, own, base_uom, scanned, uom, qty in conn.execute(_ITEMS_NAMED, params):
-        item = Item(item_id, sku, own, base_uom)
+    for row in conn.execute(_ITEMS_NAMED, params):
+        item_id, sku, own, base_uom, tracking, shelf_life, scanned, uom, qty = row
+        item = Item(item_id, sku, own, base_uom, tracking, shelf_life)
         if scanned is None:
             by_sku[sku] = item
         else:

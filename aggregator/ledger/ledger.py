@@ -271,8 +271,9 @@ class Ledger:
         txn = _pending(conn, txn_id)
         now = self.clock()
         epcs.release(conn, txn_id)
-        # A person approved it: an item it names is made now, whatever unknown_items says.
-        policy = replace(self.policy, unknown_items="create")
+        # A person approved it: an item it names is made now, whatever unknown_items says, and
+        # it posts whatever the lot and serial rules say (they sent it to review).
+        policy = replace(self.policy, unknown_items="create", approved=True)
         plan, applied = apply.apply_txns(conn, [txn], now, levels=self.stock_levels, policy=policy)
         if plan.refused:
             raise RefusedError(f"transaction {txn_id} cannot post: {plan.refused[txn_id]}")

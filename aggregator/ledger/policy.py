@@ -1,4 +1,4 @@
-"""The site's rules for what a posting may do: unknown items, negative stock."""
+"""The site's rules for what a posting may do: unknown items, negative stock, tracking."""
 
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -12,6 +12,7 @@ from aggregator.settings import LedgerSettings
 
 UnknownItems = Literal["create", "review"]
 NegativeStock = Literal["allow", "forbid"]
+TrackingViolations = Literal["reject", "review"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,10 +21,19 @@ class Policy:
     unknown_items: UnknownItems = "create"
     # The site's default where no location up the tree says otherwise.
     negative_stock: NegativeStock = "allow"
+    # A lot-tracked item without a lot, an expired lot received, a serial-tracked item whose
+    # qty is not its number of serials: rejected with the reason, or pending in review.
+    tracking_violations: TrackingViolations = "reject"
+    # A person approves: the tracking rules have had their say (aggregator.ledger.tracking).
+    approved: bool = False
 
     @classmethod
     def from_settings(cls, settings: LedgerSettings) -> "Policy":
-        return cls(unknown_items=settings.unknown_items, negative_stock=settings.negative_stock)
+        return cls(
+            unknown_items=settings.unknown_items,
+            negative_stock=settings.negative_stock,
+            tracking_violations=settings.tracking_violations,
+        )
 
 
 DEFAULT_POLICY = Policy()

@@ -10,12 +10,18 @@ Counts by event time: a count's book is the balance as of its event time, its ad
 then; a movement with an event time at or before a count already posted at its (item, location,
 lot) is followed by a compensation at the earliest such count's time (a count's own adjustment:
 a count strictly after it). Reversals owe nothing.
+
+Lots and serials as aggregator.ledger.tracking, with the default tracking_violations = reject:
+a lot-tracked item moved without a lot, a receipt of a lot expired before its day, a serial-
+tracked item whose qty is not its number of serials, or a serial listed twice is rejected; a
+lot named with another expiry than the one on record, a serial received while in stock or
+moved from where it is not, waits in review. A person's approval posts it whatever the rules.
 """
 
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from uuid import UUID
 
 from stockwire.ack import AckStatus
@@ -38,6 +44,7 @@ class Move:
     committed_at: datetime
     reverses: int | None = None  # index in Model.moves
     epcs: tuple[str, ...] = ()  # what it moved (a count moves none)
+    serials: tuple[str, ...] = ()  # likewise
 
 
 @dataclass
@@ -50,11 +57,18 @@ class Model:
     epc_at: dict[str, str] = field(default_factory=dict)  # EPC -> where it is
     epc_held_by: dict[str, UUID] = field(default_factory=dict)  # EPC -> pending txn
     counted: dict[Key, list[datetime]] = field(default_factory=dict)  # count times per balance
+    # sku -> (tracking, shelf_life_days) of the items that have master data
+    tracking: dict[str, tuple[str, int | None]] = field(default_factory=dict)
+    expiry: dict[tuple[str, str], date | None] = field(default_factory=dict)  # (sku, lot)
+    serial_at: dict[tuple[str, str], str] = field(default_factory=dict)  # (sku, serial) -> where
 
     def post(self, txns: Iterable[StockTransaction], now: datetime) -> list[AckStatus]:
         """Each txn's status; the movements they make are appended to `moves`."""
         txns = list(txns)
-        statuses = [self._post_one(txn, now) for txn in txns]
+        refused: list[UUID] = []
+        statuses = [self._post_one(txn, now, refused) for txn in txns]
+        for txn_id in refused:  # kept as rejected, not as transactions: new again next time
+            self.bodies.pop(txn_id, None)
         for txn, status in zip(txns, statuses, strict=True):
             if status is AckStatus.ACCEPTED and txn.id in self.pending:
                 # Its EPCs that have a place once the whole batch is posted wait with it.
@@ -70,7 +84,14 @@ class Model:
             return "in_review"
         return "departed" if at.startswith("@") else "in_stock"
 
-    def _post_one(self, txn: StockTransaction, now: datetime) -> AckStatus:
+    def serial_states(self) -> dict[tuple[str, str], tuple[str, str]]:
+        """(sku, serial) -> (where, state), as GET /serials/{serial} tells it."""
+        return {
+            k: (at, "departed" if at.startswith("@") else "in_stock")
+            for k, at in self.serial_at.items()
+        }
+
+    def _post_one(self, txn: StockTransaction, now: datetime, refused: list[UUID]) -> AckStatus:
         body = txn.model_dump_json()
         if txn.id in self.bodies:
             same = self.bodies[txn.id] == body
@@ -83,9 +104,46 @@ class Model:
         if txn.confidence < REVIEW_CONFIDENCE_MIN or self._epcs_doubtful(txn):
             self.pending[txn.id] = txn
             self.held.append(txn.id)
+            return AckStatus.ACCEPTED
+        leg = self._leg(txn)
+        if leg is None:  # a count that matches the book
+            return AckStatus.ACCEPTED
+        if self._violation(txn):
+            refused.append(txn.id)
+            return AckStatus.REJECTED
+        if self._conflict(txn, leg[0]):
+            self.pending[txn.id] = txn
+            self.held.append(txn.id)
         else:
             self._apply(txn, now)
         return AckStatus.ACCEPTED
+
+    def _violation(self, txn: StockTransaction) -> bool:
+        assert txn.sku is not None, "the tests name items by sku"
+        mode, _ = self.tracking.get(txn.sku, ("none", None))
+        if mode == "lot" and txn.lot is None:
+            return True
+        if len(set(txn.serials)) != len(txn.serials):
+            return True
+        if mode == "serial" and txn.kind is not K.COUNT and txn.qty != len(txn.serials):
+            return True
+        if txn.kind is K.RECEIPT and txn.lot is not None:
+            until = txn.expiry or self.expiry.get((txn.sku, txn.lot))
+            return until is not None and until < txn.occurred_at.date()
+        return False
+
+    def _conflict(self, txn: StockTransaction, src: str) -> bool:
+        assert txn.sku is not None, "the tests name items by sku"
+        key = (txn.sku, txn.lot or "")
+        named = txn.lot is not None and txn.expiry is not None
+        if named and key in self.expiry and self.expiry[key] != txn.expiry:
+            return True
+        if txn.kind is K.COUNT:
+            return False
+        places = [self.serial_at.get((txn.sku, s)) for s in txn.serials]
+        if src.startswith("@"):
+            return any(at is not None and not at.startswith("@") for at in places)
+        return any(at != src for at in places)
 
     def decide(self, txn_id: UUID, approve: bool, now: datetime) -> bool:
         """False when the txn is no longer pending (the ledger must refuse)."""
@@ -113,8 +171,10 @@ class Model:
             now,
             reverses=index,
             epcs=move.epcs,
+            serials=move.serials,
         )
         self.epc_at.update((e, back.dst) for e in back.epcs)
+        self.serial_at.update(((back.sku, s), back.dst) for s in back.serials)
         self.moves.append(back)
         return True
 
@@ -128,23 +188,49 @@ class Model:
         places = (self.epc_at.get(e) for e in named)
         return any(at is not None and not at.startswith("@") and at != src for at in places)
 
+    def _leg(self, txn: StockTransaction) -> tuple[str, str, int] | None:
+        """(from, to, qty) of what txn moves; None for a count that matches the book."""
+        assert txn.sku is not None, "the tests name items by sku"
+        if txn.kind is not K.COUNT:
+            return (*_sides(txn), txn.qty)
+        assert txn.to_location is not None
+        place = txn.to_location
+        have = self.as_of(txn.occurred_at, None).get((txn.sku, place, txn.lot or ""), 0)
+        if txn.qty == have:
+            return None
+        src, dst = ("@loss", place) if txn.qty > have else (place, "@loss")
+        return src, dst, abs(txn.qty - have)
+
     def _apply(self, txn: StockTransaction, now: datetime) -> None:
         assert txn.sku is not None, "the tests name items by sku"
         lot = txn.lot or ""
         at = txn.occurred_at
+        leg = self._leg(txn)
         if txn.kind is K.COUNT:
             assert txn.to_location is not None
-            place = txn.to_location
-            have = self.as_of(at, None).get((txn.sku, place, lot), 0)
-            if txn.qty != have:
-                src, dst = ("@loss", place) if txn.qty > have else (place, "@loss")
-                self._move(Move(txn.sku, lot, src, dst, abs(txn.qty - have), at, now), True)
-            self.counted.setdefault((txn.sku, place, lot), []).append(at)
+            if leg is not None:
+                src, dst, qty = leg
+                self._move(Move(txn.sku, lot, src, dst, qty, at, now), True)
+                if txn.lot is not None:
+                    self.expiry.setdefault((txn.sku, txn.lot), self._first_expiry(txn))
+            self.counted.setdefault((txn.sku, txn.to_location, lot), []).append(at)
             return
-        src, dst = _sides(txn)
+        assert leg is not None, "only a count can move nothing"
+        src, dst, qty = leg
         moved = tuple(tags(txn))
-        self._move(Move(txn.sku, lot, src, dst, txn.qty, at, now, epcs=moved), False)
+        units = txn.serials
+        self._move(Move(txn.sku, lot, src, dst, qty, at, now, epcs=moved, serials=units), False)
         self.epc_at.update((e, dst) for e in moved)
+        self.serial_at.update(((txn.sku, s), dst) for s in units)
+        if txn.lot is not None:
+            self.expiry.setdefault((txn.sku, txn.lot), self._first_expiry(txn))
+
+    def _first_expiry(self, txn: StockTransaction) -> date | None:
+        assert txn.sku is not None, "the tests name items by sku"
+        _, shelf_life = self.tracking.get(txn.sku, ("none", None))
+        if txn.expiry is not None or shelf_life is None:
+            return txn.expiry
+        return txn.occurred_at.date() + timedelta(days=shelf_life)
 
     def _move(self, move: Move, counting: bool) -> None:
         """The move, and its compensation for each of its sides counted after it."""

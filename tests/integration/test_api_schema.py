@@ -31,6 +31,7 @@ writer = support.writer
 ledger = support.ledger
 
 EPC = "30340242201D8840009EFD01"
+SERIAL = "SN-0001"
 EXAMPLES_MAX = 20  # per operation and phase
 RUN_TIMEOUT_S = 240
 CHECKS = (
@@ -80,14 +81,15 @@ async def test_schemathesis_finds_nothing(
     k = TxnKind
     pending = txn(k.RECEIPT, 7, to_location="B-1", confidence=0.1)
     tagged = txn(k.RECEIPT, 1, epcs=(EPC,), to_location="A-1")
+    serial = txn(k.RECEIPT, 1, serials=(SERIAL,), to_location="A-1")
     receipts = (txn(k.RECEIPT, n, to_location="A-1") for n in range(1, 6))
-    await ledger.post(batch(*receipts, tagged, pending))
+    await ledger.post(batch(*receipts, tagged, serial, pending))
     task_id, line_id = await _count_task(engine)
     # Random UUIDs and EPCs never name anything: these do (approve, then 409s; a tag's history).
     config = tmp_path / "schemathesis.toml"
     config.write_text(
         "[cache]\nenabled = false\n[parameters]\n"
-        f'"path.txn_id" = "{pending.id}"\n"path.epc" = "{EPC}"\n'
+        f'"path.txn_id" = "{pending.id}"\n"path.epc" = "{EPC}"\n"path.serial" = "{SERIAL}"\n'
         f'"path.task_id" = {task_id}\n"path.line_id" = {line_id}\n'
     )
     admin = api_key(agg_settings.database_url, Role.ADMIN)

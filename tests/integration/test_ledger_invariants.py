@@ -2,7 +2,9 @@
 
 Each example posts batches of receipts, picks, shipments, putaways, transfers, returns,
 adjustments and counts (random items, locations, lots, quantities; event times out of order,
-late and back-dated, in several UTC offsets; a third with EPCs), the same ids again (same body:
+late and back-dated, in several UTC offsets; a third with EPCs; lots with and without an
+expiry, expired ones among them; a serial-tracked item with serials, a few miscounted or in
+the wrong place; a lot-tracked item with a shelf life), the same ids again (same body:
 duplicate; another body: conflict), low-confidence ones that wait in review and are approved or
 voided (or decided twice), and reversals (some of reversals, or twice), against a real Ledger
 with a set commit clock. The pure-Python ledger in ledger_model.py does the same; then:
@@ -11,6 +13,7 @@ with a set commit clock. The pure-Python ledger in ledger_model.py does the same
 - per item and lot the balances over all locations (virtual ones too) sum to zero;
 - every balances row equals the sum of its movements;
 - every EPC is where its last move took it, and where and in which state the model has it;
+- every serial is in one place, where its last move took it, and where the model has it;
 - today's balances, and the as-of balances at every event time seen, at every commit time
   (known_at) and at pairs of both, equal the model's replay of its movements.
 
@@ -21,7 +24,7 @@ Examples share one database (one per backend, made for the test) and keep apart 
 import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta, timezone
 from uuid import UUID
 
 import pytest
@@ -35,7 +38,16 @@ from aggregator.ledger import Ledger
 from aggregator.ledger.as_of import AsOf, stock_as_of
 from aggregator.ledger.bounds import Bounds
 from aggregator.ledger.reads import StockFilter
-from aggregator.schema import balances, epc_moves, epcs, items, locations, movements
+from aggregator.schema import (
+    balances,
+    epc_moves,
+    epcs,
+    items,
+    locations,
+    movements,
+    serial_moves,
+    serials,
+)
 from aggregator.writer import Writer
 from stockwire.events import Movement
 from stockwire.ids import uuid7
@@ -57,6 +69,12 @@ PLACES = ("A", "B", "C")
 OFFSETS = tuple(timezone(timedelta(minutes=m)) for m in (0, 120, -300, 330))
 ROWS_MAX = 100_000
 EPCS_PER_EXAMPLE = 5
+SERIALS_PER_EXAMPLE = 4
+# Items by index: 0-2 made on first sight; these two have master data.
+SERIAL_ITEM, LOT_ITEM = 3, 4
+SHELF_LIFE_DAYS = 30
+# Every event time falls on 2026-11-29 in every offset: before it, that day, later.
+EXPIRIES = (date(2026, 11, 28), date(2026, 11, 29), date(2027, 1, 31))
 _examples = itertools.count()
 
 
@@ -74,6 +92,8 @@ class New:
     offset: int  # which of OFFSETS the edge wrote it in
     doubtful: bool  # confidence below review_confidence_min
     epcs: tuple[int, ...] = ()  # which of the example's EPCS_PER_EXAMPLE tags (qty: as many)
+    serials: tuple[int, ...] = ()  # which of SERIALS_PER_EXAMPLE serial numbers
+    expiry: int | None = None  # which of EXPIRIES
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,15 +152,25 @@ def new_txns(draw: st.DrawFn) -> New:
             dst = mostly_here("@loss", "@transit")
     if src is not None and src == dst:  # the model refuses these; keep the side it needs
         src, dst = (src, None) if kind in (K.PICK, K.SHIPMENT) else (None, dst)
-    tagged = draw(st.integers(0, 2)) == 0
+    item = draw(st.integers(0, LOT_ITEM))
+    # EPCs on items without master data only: a txn the tracking rules refuse moves none.
+    tagged = item < SERIAL_ITEM and draw(st.integers(0, 2)) == 0
     epcs = draw(st.lists(st.integers(0, EPCS_PER_EXAMPLE - 1), min_size=1, max_size=3))
     qty = draw(st.integers(0 if kind is K.COUNT else 1, 12))
     if tagged and kind is not K.COUNT:
         qty = len(epcs)  # item-level tags: one unit each (an EPC listed twice: review)
+    serials: tuple[int, ...] = ()
+    if item == SERIAL_ITEM and kind is not K.COUNT:
+        serials = tuple(
+            draw(st.lists(st.integers(0, SERIALS_PER_EXAMPLE - 1), min_size=1, max_size=3))
+        )
+        qty = len(serials) + draw(st.sampled_from([0, 0, 0, 0, 0, 1]))  # now and then miscounted
+    lot = draw(st.sampled_from([None, "L1", "L2"]))
+    expiry = draw(st.sampled_from([None, None, 0, 1, 2])) if lot is not None else None
     return New(
         kind=kind,
-        item=draw(st.integers(0, 2)),
-        lot=draw(st.sampled_from([None, "L1", "L2"])),
+        item=item,
+        lot=lot,
         qty=qty,
         src=src,
         dst=dst,
@@ -148,6 +178,8 @@ def new_txns(draw: st.DrawFn) -> New:
         offset=draw(st.integers(0, len(OFFSETS) - 1)),
         doubtful=draw(st.integers(0, 4)) == 0,
         epcs=tuple(epcs) if tagged else (),
+        serials=serials,
+        expiry=expiry,
     )
 
 
@@ -211,6 +243,8 @@ class Run:
             recorded_at=at,
             confidence=0.2 if spec.doubtful else 1.0,
             epcs=tuple(f"{self.epc_prefix}{k:012X}" for k in spec.epcs),
+            serials=tuple(f"SN{k}" for k in spec.serials),
+            expiry=None if spec.expiry is None else EXPIRIES[spec.expiry],
         )
         self.made.append(made)
         return made
@@ -306,6 +340,49 @@ async def check_epcs(engine: AsyncEngine, run: Run) -> None:
     assert mine == run.model.epc_states()
 
 
+async def check_serials(engine: AsyncEngine, run: Run) -> None:
+    """Each serial is in one place, where its last move took it (the whole database), and
+    where and in which state the model has it (this example's)."""
+    last = sa.select(
+        serial_moves.c.item_id, serial_moves.c.serial, serial_moves.c.to_location_id
+    ).order_by(serial_moves.c.movement_id)
+    now = (
+        sa.select(serials, items.c.sku, locations.c.code)
+        .join(items, items.c.id == serials.c.item_id)
+        .join(locations, locations.c.id == serials.c.location_id)
+    )
+    async with engine.connect() as conn:
+        moves = (await conn.execute(last)).all()
+        places = (await conn.execute(now)).all()
+    ended = {(item_id, serial): to for item_id, serial, to in moves}  # the last move wins
+    assert {(r.item_id, r.serial): r.location_id for r in places} == ended
+    mine = {
+        (r.sku, r.serial): (r.code, r.state) for r in places if r.sku.startswith(f"{run.prefix}-")
+    }
+    assert mine == run.model.serial_states()
+
+
+async def add_items(engine: AsyncEngine, run: Run) -> None:
+    """The example's items with master data: one serial-tracked, one lot-tracked."""
+    tracked = {
+        f"{run.prefix}-I{SERIAL_ITEM}": ("serial", None),
+        f"{run.prefix}-I{LOT_ITEM}": ("lot", SHELF_LIFE_DAYS),
+    }
+    rows = [
+        {
+            "sku": sku,
+            "flagged": False,
+            "created_at": BASE,
+            "tracking": mode,
+            "shelf_life_days": days,
+        }
+        for sku, (mode, days) in tracked.items()
+    ]
+    async with engine.begin() as conn:
+        await conn.execute(sa.insert(items), rows)
+    run.model.tracking.update(tracked)
+
+
 async def balances_now(engine: AsyncEngine, prefix: str) -> dict[Key, int]:
     query = (
         sa.select(items.c.sku, locations.c.code, balances.c.lot, balances.c.qty)
@@ -356,6 +433,7 @@ async def exercise(engine: AsyncEngine, writer: Writer, ops: list[Op]) -> None:
     bounds = Bounds(future_skew=timedelta(days=1), age_max=timedelta(days=30), qty_max=1000)
     ledger = Ledger(writer, site=SITE, clock=clock, bounds=bounds)
     run = Run(ledger, clock, next(_examples), Model(), [], [])
+    await add_items(engine, run)
     commits: list[datetime] = []
     for i, op in enumerate(ops):
         clock.now = BASE + STEP * (i + 1)
@@ -363,6 +441,7 @@ async def exercise(engine: AsyncEngine, writer: Writer, ops: list[Op]) -> None:
         await run.step(op)
     await check_books(engine)
     await check_epcs(engine, run)
+    await check_serials(engine, run)
     await check_as_of(engine, run, commits)
 
 

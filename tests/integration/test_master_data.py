@@ -85,14 +85,15 @@ async def test_an_item_with_packs_reads_back_and_its_case_scan_posts_base_units(
             ],
         }
         assert ok(await http.get("/items/SOAP")) == made
+        # SOAP is lot-tracked: its transactions name a lot (aggregator.ledger.tracking).
         posting = await ledger.post(
             batch(
-                txn(K.RECEIPT, 2, sku=None, gtin=CASE, uom="CS", to_location="A-1"),
-                txn(K.RECEIPT, 1, sku=None, gtin=PALLET, uom="PL", to_location="A-1"),
-                txn(K.RECEIPT, 3, sku="SOAP", uom="CS", to_location="A-1"),  # by uom
-                txn(K.PICK, 5, sku=None, gtin=EACH, from_location="A-1"),
-                txn(K.RECEIPT, 2, sku=None, gtin=CASE, uom="EA", to_location="A-1"),
-                txn(K.RECEIPT, 1, sku="SOAP", uom="BOX", to_location="A-1"),
+                txn(K.RECEIPT, 2, sku=None, gtin=CASE, uom="CS", to_location="A-1", lot="L1"),
+                txn(K.RECEIPT, 1, sku=None, gtin=PALLET, uom="PL", to_location="A-1", lot="L1"),
+                txn(K.RECEIPT, 3, sku="SOAP", uom="CS", to_location="A-1", lot="L1"),  # by uom
+                txn(K.PICK, 5, sku=None, gtin=EACH, from_location="A-1", lot="L1"),
+                txn(K.RECEIPT, 2, sku=None, gtin=CASE, uom="EA", to_location="A-1", lot="L1"),
+                txn(K.RECEIPT, 1, sku="SOAP", uom="BOX", to_location="A-1", lot="L1"),
             )
         )
         stock = ok(await http.get("/stock", params={"sku": "SOAP"}))
@@ -112,7 +113,7 @@ async def test_an_item_with_packs_reads_back_and_its_case_scan_posts_base_units(
         ),
     ]
     assert stock == [
-        {"sku": "SOAP", "gtin": EACH, "location": "A-1", "virtual": False, "lot": None, "qty": 535}
+        {"sku": "SOAP", "gtin": EACH, "location": "A-1", "virtual": False, "lot": "L1", "qty": 535}
     ]
     assert len(await rejected_after(engine, 0, 10)) == 2
 

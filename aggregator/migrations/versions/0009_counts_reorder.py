@@ -4,14 +4,14 @@ at a balance from a time on; reorder_alerts, the items whose low_stock alert is 
 count_tasks and count_lines (aggregator/ledger/count_tasks.py).
 
 Revision ID: 0009
-Revises: 0007
+Revises: 0008
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0009"
-down_revision = "0007"
+down_revision = "0008"
 branch_labels = None
 depends_on = None
 

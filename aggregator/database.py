@@ -9,6 +9,8 @@ the edge then deletes its only other copy, so a commit must survive power loss; 
 can lose the last commits on power loss (the file stays consistent, the acked txns would be gone).
 """
 
+import sqlite3
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -23,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from stockwire.errors import ConfigError
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
+WAL_RETRY_S = 0.05
 # The key of the transaction-scoped PostgreSQL advisory lock that orders commits (commit_order).
 COMMIT_ORDER_LOCK = 0x5357_434F_4D4D_4954  # "SWCOMMIT"
 _PG_RETRYABLE = {"40001", "40P01"}  # serialization_failure, deadlock_detected
@@ -87,24 +90,42 @@ def create_engine(url: str) -> AsyncEngine:
     return create_async_engine(parsed, pool_size=5, max_overflow=5, pool_pre_ping=True)
 
 
-def create_sync_engine(url: str, **options: Any) -> sa.Engine:
+def create_sync_engine(
+    url: str, *, busy_timeout_ms: int = SQLITE_BUSY_TIMEOUT_MS, **options: Any
+) -> sa.Engine:
     """The sync engine the writer thread (and migrations, with NullPool) use."""
     engine = sa.create_engine(sync_url(url), **options)
     if engine.dialect.name == "sqlite":
-        tune_sqlite(engine)
+        tune_sqlite(engine, busy_timeout_ms)
     return engine
 
 
-def tune_sqlite(engine: sa.Engine) -> None:
+def _wal(cursor: Any, wait_s: float) -> None:
+    """Turn on WAL. A new file switching to it needs a lock that another process (migrating
+    the same new database) may hold, and SQLite answers "database is locked" at once there,
+    without its busy handler: retry until `wait_s` is over."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+        except sqlite3.OperationalError as e:
+            if "locked" not in str(e) or time.monotonic() > deadline:
+                raise
+            time.sleep(WAL_RETRY_S)
+        else:
+            return
+
+
+def tune_sqlite(engine: sa.Engine, busy_timeout_ms: int = SQLITE_BUSY_TIMEOUT_MS) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
         # Let SQLAlchemy own BEGIN/COMMIT (pysqlite's implicit transactions are off).
         dbapi_conn.isolation_level = None
         cursor = dbapi_conn.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute(f"PRAGMA busy_timeout={busy_timeout_ms}")
+        _wal(cursor, busy_timeout_ms / 1000)
         cursor.execute("PRAGMA synchronous=FULL")
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
         cursor.close()
 
     @event.listens_for(engine, "begin")

@@ -21,6 +21,7 @@ from aggregator.api.routes import (
     health,
     items,
     keys,
+    kpis,
     locations,
     metrics,
     movements,
@@ -60,6 +61,7 @@ def create_app(state: ApiState) -> FastAPI:
         metrics,
         reorder,
         counts,
+        kpis,
     )
     for module in routes:
         app.include_router(module.router)

@@ -132,7 +132,8 @@ async def test_two_aggregator_processes_never_take_a_forbidden_bin_below_zero(
             if proc.proc is not None and proc.running():
                 proc.proc.terminate()
         for proc in procs:
-            await proc.exited()
+            if proc.proc is not None:
+                await proc.exited()
 
     results = [r for edge_acks in acks for a in edge_acks for r in a.results]
     times_acked = Counter(r.id for r in results)

@@ -5,7 +5,10 @@ Which clock each uses:
   event time), whenever they were posted;
 - adjustments: movements against @loss that *happened* in the window (occurred_at, event time);
 - posting delay and late movements: movements *posted* in the window (committed_at, commit
-  time), the delay being committed_at - occurred_at.
+  time), the delay being committed_at - occurred_at; compensations are left out (their event
+  time is the count's, not when something happened: the late movement they follow counts).
+
+Windows are in UTC, as the databases store times.
 """
 
 from dataclasses import dataclass
@@ -150,6 +153,7 @@ def _delay(conn: sa.Connection, window: Window, late_after_s: float) -> Delay:
         .where(
             movements.c.committed_at >= window.since,
             movements.c.committed_at < window.until,
+            ~sa.exists().where(count_settlements.c.movement_id == movements.c.id),
         )
         .subquery()
     )

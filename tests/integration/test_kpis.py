@@ -12,7 +12,7 @@ from aggregator.api.app import create_app
 from aggregator.api.deps import ApiState
 from aggregator.ledger import Ledger
 from aggregator.roles import Role
-from aggregator.schema import movements
+from aggregator.schema import count_settlements, movements
 from stockwire.txn import TxnKind
 from tests.integration import aggregator_support as support
 from tests.integration.aggregator_support import api_client, api_key, batch, serving, txn
@@ -38,9 +38,13 @@ def window(start: datetime, end: datetime, **more: Any) -> dict[str, Any]:
 
 
 async def delays(engine: AsyncEngine) -> list[float]:
-    """Every movement's committed_at - occurred_at in seconds, sorted (replayed in Python)."""
+    """committed_at - occurred_at of every movement but compensations, in seconds, sorted."""
     async with engine.connect() as conn:
-        rows = await conn.execute(sa.select(movements.c.occurred_at, movements.c.committed_at))
+        settled = sa.select(count_settlements.c.movement_id)
+        query = sa.select(movements.c.occurred_at, movements.c.committed_at).where(
+            movements.c.id.not_in(settled)
+        )
+        rows = await conn.execute(query)
         return sorted(
             (c.replace(tzinfo=UTC) - o.replace(tzinfo=UTC)).total_seconds() for o, c in rows
         )
@@ -112,11 +116,11 @@ async def test_kpis_use_event_time_for_counts_and_commit_time_for_delay(
     assert before["settled"]["counts"] == 0
     assert before["delay"]["movements"] == 0
 
-    # by commit time: every movement, each with its own delay
+    # by commit time: every movement but the compensation, each with its own delay
     seconds = await delays(engine)
     n = len(seconds)
     delay = posted.json()["delay"]
-    assert delay["movements"] == n == 6
+    assert delay["movements"] == n == 5  # not the compensation
     assert abs(delay["p50_s"] - seconds[(n * 50 + 99) // 100 - 1]) < 0.01
     assert abs(delay["p95_s"] - seconds[(n * 95 + 99) // 100 - 1]) < 0.01
     assert abs(delay["max_s"] - seconds[-1]) < 0.01

@@ -21,6 +21,7 @@ from aggregator.api.routes import (
     health,
     items,
     keys,
+    kpis,
     locations,
     lots,
     metrics,
@@ -64,6 +65,7 @@ def create_app(state: ApiState) -> FastAPI:
         metrics,
         reorder,
         counts,
+        kpis,
     )
     for module in routes:
         app.include_router(module.router)

@@ -81,7 +81,14 @@ async def test_metrics_of_a_running_agent(mosquitto: Mosquitto, tmp_path: Path) 
 
         await wait_until(stored, "2 txns in the outbox")
         clock.now += timedelta(seconds=42)
-        waiting = await scrape(http)
+        seen: list[Samples] = []
+
+        async def aged() -> bool:  # the age is read from SQLite: once the rows are committed
+            seen.insert(0, await scrape(http))
+            return value(seen[0], "outbox_oldest_age_seconds") == 42
+
+        await wait_until(aged, "the oldest txn 42 s old")
+        waiting = seen[0]
         aggregator.answering.set()
 
         async def acked() -> bool:

@@ -64,7 +64,7 @@ async def run_aggregator(
             review_epcs_moved_elsewhere=settings.review_epcs_moved_elsewhere,
             bounds=Bounds.from_settings(settings.bounds),
             stock_levels=sink is not None,
-            policy=Policy.from_settings(settings.ledger),
+            policy=Policy.from_settings(settings.ledger, CountRules.from_settings(settings.counts)),
         )
         ingest = Ingest(settings, writer, ledger, metrics=metrics, sink=sink)
         metrics.watch(ingest, writer)

@@ -8,7 +8,7 @@ from uuid import UUID
 
 import sqlalchemy as sa
 
-from aggregator.ledger import late_counts, reorder, tracking
+from aggregator.ledger import count_tasks, late_counts, reorder, tracking
 from aggregator.ledger.bulk import Encoding, add_rows, allocate_ids, encoding, insert_rows
 from aggregator.ledger.catalog import (
     Catalog,
@@ -85,6 +85,8 @@ class Plan:
     count_rows: list[dict[str, object]] = field(default_factory=list)
     refused: dict[UUID, str] = field(default_factory=dict)
     unknown: dict[UUID, str] = field(default_factory=dict)
+    # Open lines of count tasks at the counted balances: counts fill them or wait there.
+    tasks: count_tasks.TaskLines = field(default_factory=lambda: count_tasks.TaskLines(None))
 
 
 def apply_txns(
@@ -129,6 +131,7 @@ def prepare(
         if t.kind is TxnKind.COUNT
     ]
     book = _book(conn, [k for k, _ in count_keys])
+    plan.tasks = count_tasks.TaskLines.load(conn, [k for k, _ in count_keys], policy.count_rules)
     book.update(locked(conn, _guarded(known, places, forbid)))
     physical = {p.id for p in places.values() if not p.virtual}
     timeline = late_counts.load(conn, _touched(known, places), count_keys, physical)
@@ -168,6 +171,9 @@ def _plan_one(
     if txn.kind is TxnKind.COUNT:
         place = places[_counted(txn)]
         key = (item.id, place.id, txn.lot or "")
+        if (why := plan.tasks.hold(txn, key, qty)) is not None:
+            plan.unknown[txn.id] = why  # waits in review with its task's line
+            return
         have = timeline.book_at(key, txn.occurred_at, book.get(key, 0) + deltas[key])
         if qty == have:
             plan.count_rows.append(_count_row(txn, item, place, qty, have))

@@ -1,13 +1,15 @@
 """Cycle-count tasks: the book of a location subtree (one item, or all) frozen at the start, a
 line per (item, location, lot); counted quantities come from the API or from scanner counts at
 the lines' balances; a line whose |variance| exceeds the site's threshold waits for a person
-other than the counter before it posts. A line posts as a COUNT transaction at the task's start
-time through the ledger, so its adjustment (against @loss) is the count's variance as of then.
+other than the counter before it posts. A line counted through the API posts as a COUNT
+transaction at the task's start time through the ledger, so its adjustment (against @loss) is the
+count's variance as of then. A scanner count over the threshold at an open line is kept pending
+(TaskLines.hold) and posts, as of its own event time, when the line is approved.
 """
 
 from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 from uuid import UUID
 
@@ -25,6 +27,8 @@ from stockwire.txn import StockTransaction, TxnKind
 API_EDGE = "api"  # the edge of the counts a task posts
 T = TypeVar("T")
 Post = Callable[[StockTransaction], T]
+Settle = Callable[[UUID], T]  # approve or void a pending (scanner) count in the caller's write
+BalanceKey = tuple[int, int, str]  # (item_id, location_id, lot)
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +49,79 @@ class CountRules:
             off * 100 > self.approval_percent * book if book > 0 else off > 0
         )
         return units or share
+
+    def describe(self) -> str:
+        units = f"approval_units {self.approval_units}" if self.approval_units is not None else ""
+        share = (
+            "" if self.approval_percent is None else f"approval_percent {self.approval_percent:g}"
+        )
+        return " / ".join(t for t in (units, share) if t)
+
+
+@dataclass(frozen=True, slots=True)
+class OpenLine:
+    id: int
+    task_id: int
+    book: int
+
+
+@dataclass(slots=True)
+class TaskLines:
+    """The open, uncounted lines of open tasks at the balances a posting counts (one query).
+    A scanner count whose variance against a line's book is over the threshold (`rules`; None:
+    none waits) is held: it waits pending and the line waits for approval."""
+
+    rules: CountRules | None
+    lines: dict[BalanceKey, list[OpenLine]] = field(default_factory=dict)
+    held: list[dict[str, object]] = field(default_factory=list)  # count_lines updates
+
+    @classmethod
+    def load(
+        cls, conn: sa.Connection, keys: list[BalanceKey], rules: CountRules | None
+    ) -> "TaskLines":
+        found = cls(rules)
+        if not keys:
+            return found
+        query = (
+            sa.select(count_lines.c.id, count_lines.c.task_id, count_lines.c.book)
+            .add_columns(count_lines.c.item_id, count_lines.c.location_id, count_lines.c.lot)
+            .join(count_tasks, count_tasks.c.id == count_lines.c.task_id)
+            .where(
+                count_tasks.c.state == "open",
+                count_lines.c.state == "open",
+                count_lines.c.counted.is_(None),
+                sa.tuple_(count_lines.c.item_id, count_lines.c.location_id, count_lines.c.lot).in_(
+                    sorted(set(keys))
+                ),
+            )
+        )
+        for r in conn.execute(query):
+            key = (r.item_id, r.location_id, r.lot)
+            found.lines.setdefault(key, []).append(OpenLine(r.id, r.task_id, r.book))
+        return found
+
+    def hold(self, txn: StockTransaction, key: BalanceKey, qty: int) -> str | None:
+        """Why the count at `key` waits for its line's approval; None: it posts (and fills)."""
+        if self.rules is None or not self.lines:
+            return None
+        over = [ln for ln in self.lines.get(key, ()) if self.rules.needs_approval(ln.book, qty)]
+        if not over:
+            return None
+        for line in self.lines.pop(key):
+            self.held.append(
+                {
+                    "line_id": line.id,
+                    "counted": qty,
+                    "counted_by": f"{txn.edge}/{txn.device}",
+                    "counted_at": txn.occurred_at.astimezone(UTC),
+                    "txn_id": txn.id,
+                }
+            )
+        first = over[0]
+        return (
+            f"count task {first.task_id} line {first.id}: variance {qty - first.book} is over"
+            f" the approval threshold ({self.rules.describe()}); approve the line"
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,9 +207,11 @@ def count_line(
     now: datetime,
     audit: AuditEntry,
     post: Post[T],
+    void: Settle[None],
 ) -> T | None:
     """Record a counted quantity; post it unless its variance needs approval. A balance the
-    book did not have (in the task's subtree) gets a line with book 0."""
+    book did not have (in the task's subtree) gets a line with book 0. A recount of a line
+    whose scanner count waits voids that count."""
     sku, code, lot, qty = counted
     task = _open_task(conn, task_id)
     item_id = _item_id(conn, sku)
@@ -155,14 +234,16 @@ def count_line(
         values = {"task_id": task_id, "item_id": item_id, "location_id": place}
         conn.execute(sa.insert(count_lines).values(lot=lot or "", book=0, state="open", **values))
         line = conn.execute(sa.select(count_lines).where(key)).one()
-    if line.state != "open":
+    if line.state == "review" and line.txn_id is not None:
+        void(line.txn_id)  # the scanner count it waited with
+    elif line.state != "open":
         raise ConflictError("body.sku", f"line {line.id} is counted already ({line.state})")
     review = rules.needs_approval(line.book, qty)
     done = {"counted": qty, "counted_by": audit.actor, "counted_at": now}
     conn.execute(
         sa.update(count_lines)
         .where(count_lines.c.id == line.id)
-        .values(state="review" if review else "open", **done)
+        .values(state="review" if review else "open", txn_id=None, **done)
     )
     posted = None if review else _post_line(conn, line.id, task.started_at, now, post)
     record(conn, audit)
@@ -170,9 +251,16 @@ def count_line(
 
 
 def approve(
-    conn: sa.Connection, task_id: int, line_id: int, now: datetime, audit: AuditEntry, post: Post[T]
+    conn: sa.Connection,
+    task_id: int,
+    line_id: int,
+    now: datetime,
+    audit: AuditEntry,
+    post: Post[T],
+    settle: Settle[T],
 ) -> T:
-    """Another person confirms a line waiting for approval: it posts now."""
+    """Another person confirms a line waiting for approval: it posts now (a scanner count that
+    waits: that count, as of its event time; `settle` marks the line posted)."""
     task = _open_task(conn, task_id)
     line = conn.execute(
         sa.select(count_lines)
@@ -190,7 +278,10 @@ def approve(
         .where(count_lines.c.id == line_id)
         .values(approved_by=audit.actor, approved_at=now)
     )
-    posted = _post_line(conn, line_id, task.started_at, now, post)
+    if line.txn_id is not None:
+        posted = settle(line.txn_id)
+    else:
+        posted = _post_line(conn, line_id, task.started_at, now, post)
     record(conn, audit)
     return posted
 
@@ -215,46 +306,59 @@ def close(conn: sa.Connection, task_id: int, now: datetime, audit: AuditEntry) -
     record(conn, audit)
 
 
-def attach(
-    conn: sa.Connection, rows: list[dict[str, object]], who: dict[UUID, str], now: datetime
-) -> None:
-    """Scanner counts just posted (counts rows) fill the open lines of open tasks at their
-    balances (one query to find them; the rare match is updated)."""
-    if not rows:
-        return
-    keys = sorted({(r["item_id"], r["location_id"], r["lot"]) for r in rows})
-    query = (
-        sa.select(count_lines.c.id, count_lines.c.item_id, count_lines.c.location_id)
-        .add_columns(count_lines.c.lot)
-        .join(count_tasks, count_tasks.c.id == count_lines.c.task_id)
-        .where(
-            count_tasks.c.state == "open",
-            count_lines.c.state == "open",
-            count_lines.c.counted.is_(None),
-            sa.tuple_(count_lines.c.item_id, count_lines.c.location_id, count_lines.c.lot).in_(
-                keys
-            ),
-        )
-    )
-    open_lines = conn.execute(query).all()
-    if not open_lines:
-        return
-    by_key = {(r["item_id"], r["location_id"], r["lot"]): r for r in rows}  # the last wins
-    for line in open_lines:
-        row = by_key[(line.item_id, line.location_id, line.lot)]
-        txn_id = row["txn_id"]
-        assert isinstance(txn_id, UUID)
+def hold(conn: sa.Connection, held: list[dict[str, object]]) -> None:
+    """The lines whose scanner count waits (TaskLines.hold), after the count's txn row."""
+    if held:
         conn.execute(
             sa.update(count_lines)
-            .where(count_lines.c.id == line.id)
-            .values(
-                counted=row["counted"],
-                counted_by=who.get(txn_id, "scanner"),
-                counted_at=row["counted_at"],
-                state="posted",
-                txn_id=txn_id,
-            )
+            .where(count_lines.c.id == sa.bindparam("line_id"))
+            .values(state="review"),
+            held,
         )
+
+
+def attach(
+    conn: sa.Connection, rows: list[dict[str, object]], lines: TaskLines, who: dict[UUID, str]
+) -> None:
+    """Scanner counts just posted (counts rows) fill the open lines of open tasks at their
+    balances (found by TaskLines.load; the rare match is updated; the last count wins)."""
+    if not lines.lines:
+        return
+    by_key = {(r["item_id"], r["location_id"], r["lot"]): r for r in rows}
+    for key, row in by_key.items():
+        txn_id = row["txn_id"]
+        assert isinstance(txn_id, UUID)
+        for line in lines.lines.get(key, []):  # type: ignore[arg-type]
+            conn.execute(
+                sa.update(count_lines)
+                .where(count_lines.c.id == line.id)
+                .values(
+                    counted=row["counted"],
+                    counted_by=who.get(txn_id, "scanner"),
+                    counted_at=row["counted_at"],
+                    state="posted",
+                    txn_id=txn_id,
+                )
+            )
+
+
+def approved(conn: sa.Connection, txn_id: UUID, approver: str, now: datetime) -> None:
+    """A waiting scanner count posted (approved as its line or as a pending txn): its lines
+    are posted, approved by whoever approved it."""
+    conn.execute(
+        sa.update(count_lines)
+        .where(count_lines.c.txn_id == txn_id, count_lines.c.state == "review")
+        .values(state="posted", approved_by=approver, approved_at=now)
+    )
+
+
+def reopen(conn: sa.Connection, txn_id: UUID) -> None:
+    """A waiting scanner count was voided: its lines are uncounted again (open)."""
+    conn.execute(
+        sa.update(count_lines)
+        .where(count_lines.c.txn_id == txn_id, count_lines.c.state == "review")
+        .values(state="open", counted=None, counted_by=None, counted_at=None, txn_id=None)
+    )
 
 
 async def task(engine: AsyncEngine, task_id: int) -> TaskView:

@@ -138,7 +138,7 @@ class Ledger:
         caller's write transaction; the caller records the audit entry."""
         now = self.clock()
         records.insert_txns(conn, [(txn, body_of(txn), "posted", None)], now)
-        policy = replace(self.policy, unknown_items="create")
+        policy = replace(self.policy, unknown_items="create", count_rules=None)
         plan, applied = apply.apply_txns(conn, [txn], now, levels=self.stock_levels, policy=policy)
         if plan.refused:
             raise RefusedError(f"the count cannot post: {plan.refused[txn.id]}")
@@ -176,8 +176,9 @@ class Ledger:
             _settle(sorted_, plan)
         records.insert_txns(conn, sorted_.kept, now)
         applied = apply.write(conn, plan, now, levels=self.stock_levels)
+        count_tasks.hold(conn, plan.tasks.held)  # over the threshold: the line waits
         who = {t.id: f"{t.edge}/{t.device}" for t in sorted_.posted}
-        count_tasks.attach(conn, plan.count_rows, who, now)  # scanner counts fill task lines
+        count_tasks.attach(conn, plan.count_rows, plan.tasks, who)  # scanner counts fill lines
         records.insert_rejected(conn, sorted_.rejected, now)  # after apply: see commit_order
         placed = epcs.record(conn, applied.legs, now, book.known)
         epcs.hold(conn, sorted_.held, placed | book.known)
@@ -268,18 +269,25 @@ class Ledger:
         return posting
 
     def _approve(self, conn: sa.Connection, txn_id: UUID, audit: AuditEntry) -> Posting:
+        posting = self.approve_pending(conn, txn_id, audit.actor)
+        record(conn, audit)
+        return posting
+
+    def approve_pending(self, conn: sa.Connection, txn_id: UUID, approver: str) -> Posting:
+        """Post a pending transaction in the caller's write transaction (the caller records the
+        audit entry); a count task's line that waited with it is posted too."""
         txn = _pending(conn, txn_id)
         now = self.clock()
         epcs.release(conn, txn_id)
         # A person approved it: an item it names is made now, whatever unknown_items says, and
         # it posts whatever the lot and serial rules say (they sent it to review).
-        policy = replace(self.policy, unknown_items="create", approved=True)
+        policy = replace(self.policy, unknown_items="create", approved=True, count_rules=None)
         plan, applied = apply.apply_txns(conn, [txn], now, levels=self.stock_levels, policy=policy)
         if plan.refused:
             raise RefusedError(f"transaction {txn_id} cannot post: {plan.refused[txn_id]}")
         epcs.record(conn, applied.legs, now)
         _set_status(conn, txn_id, "posted", now)
-        record(conn, audit)
+        count_tasks.approved(conn, txn_id, approver, now)
         accepted = [Outcome(txn_id, AckStatus.ACCEPTED)]
         return Posting(
             accepted, applied.movements, applied.negatives, applied.levels, applied.low_stock
@@ -331,10 +339,17 @@ def _settle(sorted_: _Sorted, plan: apply.Plan) -> None:
 
 
 def _void(conn: sa.Connection, txn_id: UUID, audit: AuditEntry) -> None:
+    void_pending(conn, txn_id)
+    record(conn, audit)
+
+
+def void_pending(conn: sa.Connection, txn_id: UUID) -> None:
+    """Void a pending transaction in the caller's write transaction; a count task's line that
+    waited with it is uncounted again."""
     _pending(conn, txn_id)
     epcs.release(conn, txn_id)
     _set_status(conn, txn_id, "voided", None)
-    record(conn, audit)
+    count_tasks.reopen(conn, txn_id)
 
 
 def _pending(conn: sa.Connection, txn_id: UUID) -> StockTransaction:

@@ -7,12 +7,14 @@ from typing import Literal
 import sqlalchemy as sa
 
 from aggregator.ledger.catalog import Location
+from aggregator.ledger.count_tasks import CountRules
 from aggregator.schema import locations
 from aggregator.settings import LedgerSettings
 
 UnknownItems = Literal["create", "review"]
 NegativeStock = Literal["allow", "forbid"]
 TrackingViolations = Literal["reject", "review"]
+DEFAULT_COUNT_RULES = CountRules()
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,13 +28,19 @@ class Policy:
     tracking_violations: TrackingViolations = "reject"
     # A person approves: the tracking rules have had their say (aggregator.ledger.tracking).
     approved: bool = False
+    # A scanner count over the threshold at an open count task's line waits for approval
+    # (aggregator.ledger.count_tasks); None: none waits (a person's own posting).
+    count_rules: CountRules | None = DEFAULT_COUNT_RULES
 
     @classmethod
-    def from_settings(cls, settings: LedgerSettings) -> "Policy":
+    def from_settings(
+        cls, settings: LedgerSettings, count_rules: CountRules | None = DEFAULT_COUNT_RULES
+    ) -> "Policy":
         return cls(
             unknown_items=settings.unknown_items,
             negative_stock=settings.negative_stock,
             tracking_violations=settings.tracking_violations,
+            count_rules=count_rules,
         )
 
 

@@ -16,10 +16,12 @@ from aggregator.api.deps import ApiState
 from aggregator.ledger import Ledger
 from aggregator.ledger.bounds import Bounds
 from aggregator.ledger.count_tasks import CountRules
+from aggregator.ledger.policy import Policy
 from aggregator.ledger.reads import audit_after
 from aggregator.roles import Role
 from aggregator.schema import counts, items
 from aggregator.writer import Writer
+from stockwire.ack import AckStatus
 from stockwire.txn import TxnKind
 from tests.integration import aggregator_support as support
 from tests.integration.aggregator_support import (
@@ -40,6 +42,7 @@ writer = support.writer
 
 K = TxnKind
 RULES = CountRules(approval_units=2, approval_percent=None)
+POLICY = Policy(count_rules=RULES)  # the ledger's: scanner counts meet the same threshold
 
 
 @asynccontextmanager
@@ -171,7 +174,7 @@ async def test_a_line_outside_the_book_and_bad_input(
 async def test_scanner_counts_fill_the_lines_of_an_open_task(
     engine: AsyncEngine, db_url: str, writer: Writer
 ) -> None:
-    ledger = Ledger(writer, site=SITE)
+    ledger = Ledger(writer, site=SITE, policy=POLICY)
     async with clients(engine, db_url, ledger) as http:
         await ledger.post(batch(txn(K.RECEIPT, 5, to_location="A-1")))
         task = ok(await http["counter"].post("/counts/tasks", json={"location": "A-1"}), 201)
@@ -211,3 +214,71 @@ async def test_counts_due_by_abc_class(engine: AsyncEngine, db_url: str, writer:
     # AX at A-2 was never counted (due now); AX at A-1 is 40 days old (A: 30); BX is not due.
     assert got == [("AX", "A-2", "A", True), ("AX", "A-1", "A", False)]
     assert [d["location"] for d in there] == ["A-2"]
+
+
+async def test_scanner_counts_over_the_threshold_wait_for_the_lines_approval(
+    engine: AsyncEngine, db_url: str, writer: Writer
+) -> None:
+    ledger = Ledger(writer, site=SITE, policy=POLICY)
+    async with clients(engine, db_url, ledger) as http:
+        await ledger.post(
+            batch(
+                txn(K.RECEIPT, 10, to_location="A-1"),
+                txn(K.RECEIPT, 10, to_location="A-2"),
+                txn(K.RECEIPT, 10, to_location="A-3"),
+            )
+        )
+        made = [
+            ok(await http["counter"].post("/counts/tasks", json={"location": c}), 201)
+            for c in ("A-1", "A-2", "A-3")
+        ]
+        paths = [f"/counts/tasks/{t['id']}" for t in made]
+        scans = [txn(K.COUNT, 4, to_location=c) for c in ("A-1", "A-2", "A-3")]
+        outside = txn(K.COUNT, 1, to_location="B-1")  # no task there: posts as ever
+        posting = await ledger.post(batch(*scans, outside))
+        assert [r.status for r in posting.results] == [AckStatus.ACCEPTED] * 4
+        assert all(r.reason is None for r in posting.results)  # as other review outcomes
+        assert {m.txn_id for m in posting.movements} == {outside.id}
+        have = await stock(engine)
+        assert [have[("SKU-1", c, "")] for c in ("A-1", "A-2", "A-3")] == [10, 10, 10]
+        for path, scan in zip(paths, scans, strict=True):
+            [line] = ok(await http["viewer"].get(path))["lines"]
+            assert (line["counted"], line["variance"], line["state"]) == (4, -6, "review")
+            assert line["counted_by"] == f"{scan.edge}/{scan.device}"
+            assert line["txn_id"] == str(scan.id)
+            held = ok(await http["viewer"].get(f"/transactions/{scan.id}"))
+            assert held["status"] == "pending"
+            assert f"line {line['id']}" in held["review_reason"]
+            assert "approval_units 2" in held["review_reason"]
+        assert_problem(await http["counter"].post(f"{paths[0]}/close"), 409)
+
+        # 1: approving the line posts the scanner count, once, as of its event time
+        [line] = ok(await http["viewer"].get(paths[0]))["lines"]
+        task = ok(await http["checker"].post(f"{paths[0]}/lines/{line['id']}/approve"))
+        [line] = task["lines"]
+        assert (line["state"], line["approved_by"], line["counted"]) == ("posted", "checker", 4)
+        assert ok(await http["viewer"].get(f"/transactions/{scans[0].id}"))["status"] == "posted"
+        assert_problem(await http["checker"].post(f"{paths[0]}/lines/{line['id']}/approve"), 409)
+        assert_problem(await http["checker"].post(f"/transactions/{scans[0].id}/approve"), 409)
+        assert (await stock(engine))[("SKU-1", "A-1", "")] == 4
+        async with engine.connect() as conn:
+            found = (
+                await conn.execute(sa.select(counts).where(counts.c.txn_id == scans[0].id))
+            ).all()
+        assert [(r.book, r.counted, r.variance) for r in found] == [(10, 4, -6)]
+        ok(await http["counter"].post(f"{paths[0]}/close"))
+
+        # 2: voiding the pending count uncounts its line
+        ok(await http["counter"].post(f"/transactions/{scans[1].id}/void"))
+        [line] = ok(await http["viewer"].get(paths[1]))["lines"]
+        assert (line["counted"], line["state"], line["txn_id"]) == (None, "open", None)
+        ok(await http["counter"].post(f"{paths[1]}/close"))
+
+        # 3: a recount of the line voids the pending count and takes its place
+        recount = {"sku": "SKU-1", "location": "A-3", "counted": 9}
+        task = ok(await http["counter"].post(f"{paths[2]}/lines", json=recount))
+        [line] = task["lines"]
+        assert (line["counted"], line["state"], line["counted_by"]) == (9, "posted", "counter")
+        assert ok(await http["viewer"].get(f"/transactions/{scans[2].id}"))["status"] == "voided"
+        have = await stock(engine)
+        assert [have[("SKU-1", c, "")] for c in ("A-1", "A-2", "A-3")] == [4, 10, 9]

@@ -20,6 +20,7 @@ from aggregator.audit import AuditEntry
 from aggregator.errors import ConflictError, FieldError, NotFoundError, RefusedError
 from aggregator.ledger import Ledger, count_tasks
 from aggregator.ledger.count_tasks import TaskView
+from aggregator.ledger.ledger import void_pending
 from aggregator.schema import locations
 from stockwire.names import LocationCode
 
@@ -117,7 +118,14 @@ async def count_line(
         status.HTTP_200_OK,
         ledger,
         lambda conn, audit: count_tasks.count_line(
-            conn, task_id, counted, rules, now, audit, lambda t: ledger.post_by_hand(conn, t)
+            conn,
+            task_id,
+            counted,
+            rules,
+            now,
+            audit,
+            lambda t: ledger.post_by_hand(conn, t),
+            lambda txn_id: void_pending(conn, txn_id),
         ),
     )
     if posting is not None:
@@ -142,7 +150,13 @@ async def approve_line(
         status.HTTP_200_OK,
         ledger,
         lambda conn, audit: count_tasks.approve(
-            conn, task_id, line_id, now, audit, lambda t: ledger.post_by_hand(conn, t)
+            conn,
+            task_id,
+            line_id,
+            now,
+            audit,
+            lambda t: ledger.post_by_hand(conn, t),
+            lambda txn_id: ledger.approve_pending(conn, txn_id, audit.actor),
         ),
     )
     await republish(posting)

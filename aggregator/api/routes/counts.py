@@ -9,15 +9,15 @@ from uuid import UUID
 
 import sqlalchemy as sa
 from fastapi import APIRouter, HTTPException, Path, Query, status
-from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, Field
 
 from aggregator.api.auth import Approver, Operator, Viewer
 from aggregator.api.context import RequestContext
 from aggregator.api.deps import CountRulesDep, EngineDep, LedgerDep, LimitQuery, RepublishDep
+from aggregator.api.master_write import as_problems
 from aggregator.api.problems import problems
 from aggregator.audit import AuditEntry
-from aggregator.errors import ConflictError, FieldError, NotFoundError, RefusedError
+from aggregator.errors import NotFoundError
 from aggregator.ledger import Ledger, count_tasks
 from aggregator.ledger.count_tasks import TaskView
 from aggregator.ledger.ledger import void_pending
@@ -218,18 +218,8 @@ async def _write(
     def run(audit: AuditEntry) -> Awaitable[T]:
         return ledger.write(lambda conn: change(conn, audit))
 
-    try:
+    with as_problems():
         return await ctx.committed(done, run)
-    except NotFoundError as e:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, str(e)) from None
-    except ConflictError as e:
-        raise HTTPException(status.HTTP_409_CONFLICT, str(e)) from None
-    except FieldError as e:
-        where = tuple(e.field.split("."))
-        error = {"type": "value_error", "loc": where, "msg": e.message, "input": None}
-        raise RequestValidationError([error]) from None
-    except RefusedError as e:
-        raise HTTPException(status.HTTP_409_CONFLICT, str(e)) from None
 
 
 async def _task(engine: EngineDep, task_id: int) -> Task:

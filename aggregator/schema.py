@@ -149,6 +149,7 @@ sa.Index(
     counts.c.lot,
     counts.c.counted_at,
 )
+sa.Index("ix_counts_counted_at", counts.c.counted_at)  # any count since a posting's events?
 
 # Items below their reorder point (aggregator/ledger/reorder.py): a row while low_stock is raised.
 reorder_alerts = sa.Table(

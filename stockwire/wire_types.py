@@ -16,7 +16,6 @@ from uuid import UUID
 
 from pydantic import AwareDatetime, BeforeValidator, StrictBool, StrictFloat, StrictInt
 
-_UUID_HYPHENS = (8, 13, 18, 23)
 _RFC3339_SHORTEST = len("2026-11-29T10:00:00Z")
 
 
@@ -47,7 +46,8 @@ def _uuid_text(value: Any) -> Any:
         return value
     if not isinstance(value, str):
         raise ValueError("a UUID must be a text")  # noqa: TRY004
-    if len(value) != 36 or any(value[i] != "-" for i in _UUID_HYPHENS):
+    # One concatenation: this runs for every id on the ingest path.
+    if len(value) != 36 or value[8] + value[13] + value[18] + value[23] != "----":
         raise ValueError("not a UUID in its 8-4-4-4-12 hyphenated form")
     return value
 

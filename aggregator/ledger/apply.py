@@ -120,6 +120,8 @@ def prepare(
             plan.unknown[t.id] = _unknown_item(t)
         else:
             known.append((t, item))
+    if not known:
+        return plan
     named = {t.from_location for t, _ in known} | {t.to_location for t, _ in known}
     codes = {c for c in named if c is not None} | {SUPPLIER, CUSTOMER, LOSS}
     places = resolve_locations(conn, codes, now)
@@ -134,7 +136,10 @@ def prepare(
     plan.tasks = count_tasks.TaskLines.load(conn, [k for k, _ in count_keys], policy.count_rules)
     book.update(locked(conn, _guarded(known, places, forbid)))
     physical = {p.id for p in places.values() if not p.virtual}
-    timeline = late_counts.load(conn, _touched(known, places), count_keys, physical)
+    earliest = min(t.occurred_at for t, _ in known)
+    # Most postings: no count since their earliest event, nothing owed (late_counts).
+    late = bool(count_keys) or late_counts.taken_since(conn, earliest)
+    timeline = late_counts.load(conn, _touched(known, places) if late else [], count_keys, physical)
     tracker = tracking.Tracker.load(conn, known, policy)
     for (txn, item), qty in zip(known, qtys, strict=True):
         if isinstance(qty, str):
@@ -208,7 +213,7 @@ def _post_leg(
     """The leg, and after it what it owes counts taken after it (late_counts)."""
     legs = [leg]
     lot = leg.txn.lot or ""
-    for place, sign in ((leg.src, -1), (leg.dst, 1)):
+    for place, sign in ((leg.src, -1), (leg.dst, 1)) if timeline.marks else ():
         if place.virtual:
             continue
         key = (leg.item.id, place.id, lot)
@@ -219,8 +224,7 @@ def _post_leg(
     for one in legs:
         move(plan.deltas, one)
         plan.legs.append(one)
-        lot_keys = ((one.src, -one.qty), (one.dst, one.qty))
-        for place, qty in lot_keys:
+        for place, qty in ((one.src, -one.qty), (one.dst, one.qty)) if timeline.watched else ():
             timeline.moved((one.item.id, place.id, lot), one.occurred_at, qty)
 
 
@@ -349,7 +353,7 @@ def write_legs(
     tracking.record(conn, numbered, now)
     events = [_event(leg, movement_id, now) for leg, movement_id in numbered]
     after = _levels(conn, legs) if levels else []
-    low = reorder.changes(conn, (leg.item.id for leg in legs), now)
+    low = reorder.changes(conn, (g.item.id for g in legs if g.item.reorder_point is not None), now)
     return Applied(events, _negatives(conn, legs, deltas), numbered, after, low)
 
 

@@ -23,6 +23,7 @@ class Item:
     base_uom: str = "EA"
     tracking: str = "none"  # schema.TRACKING
     shelf_life_days: int | None = None
+    reorder_point: int | None = None  # None: no low_stock alerts (aggregator.ledger.reorder)
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +63,7 @@ _ITEM_COLUMNS = (
     items.c.base_uom,
     items.c.tracking,
     items.c.shelf_life_days,
+    items.c.reorder_point,
 )
 _NO_TEXT = sa.cast(sa.null(), sa.String)
 _NO_QTY = sa.cast(sa.null(), sa.BigInteger)
@@ -141,8 +143,8 @@ def _items_named(conn: sa.Connection, keys: Iterable[ItemKey]) -> _Found:
     packs: dict[str, Pack] = {}
     params = {"skus": skus, "gtins": gtins}
     for row in conn.execute(_ITEMS_NAMED, params):
-        item_id, sku, own, base_uom, tracking, shelf_life, scanned, uom, qty = row
-        item = Item(item_id, sku, own, base_uom, tracking, shelf_life)
+        item_id, sku, own, base_uom, tracking, shelf_life, reorder_point, scanned, uom, qty = row
+        item = Item(item_id, sku, own, base_uom, tracking, shelf_life, reorder_point)
         if scanned is None:
             by_sku[sku] = item
         else:

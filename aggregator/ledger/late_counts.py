@@ -15,12 +15,13 @@ balances stay the sum of the movements and as-of stays a replay of them. A count
 adjustment settles with a count strictly after it (two counts at one time: the later posted
 wins). Reversals are an operator's explicit correction and owe nothing.
 
-Two queries per posting at most: the counts at the touched balances from the earliest event
-time on (always), and the movements after the earliest count's time (only with counts).
+Per posting: whether any count was taken at or after its earliest event time (one indexed
+lookup; most postings stop there), then the counts at the touched balances from that time on,
+and the movements after the earliest count's time (only when the posting has counts).
 """
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from uuid import UUID
@@ -30,6 +31,11 @@ import sqlalchemy as sa
 from aggregator.schema import counts, movements
 
 BalanceKey = tuple[int, int, str]  # (item_id, location_id, lot)
+
+# Any count taken at or after a time (ix_counts_counted_at): SQLite keeps UTC text.
+_COUNTED_SINCE = (
+    sa.select(sa.literal(1)).where(counts.c.counted_at >= sa.bindparam("since")).limit(1)
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,8 +52,10 @@ class Timeline:
     marks: defaultdict[BalanceKey, list[CountMark]] = field(
         default_factory=lambda: defaultdict(list)
     )
-    # (event time, signed qty) per balance: the stored movements after `since`, and the planned
+    # (event time, signed qty) per balance counted in this posting (`watched`): the stored
+    # movements after `since`, and the planned; only those balances' books are asked for.
     since: datetime | None = None
+    watched: frozenset[BalanceKey] = frozenset()
     moves: defaultdict[BalanceKey, list[tuple[datetime, int]]] = field(
         default_factory=lambda: defaultdict(list)
     )
@@ -60,7 +68,8 @@ class Timeline:
         self.marks[key].append(CountMark(at, txn_id))
 
     def moved(self, key: BalanceKey, at: datetime, qty: int) -> None:
-        self.moves[key].append((at, qty))
+        if key in self.watched:
+            self.moves[key].append((at, qty))
 
     def owed(self, key: BalanceKey, at: datetime, *, strictly: bool) -> CountMark | None:
         """The earliest count at `key` taken at or after `at` (strictly after: `strictly`)."""
@@ -68,15 +77,20 @@ class Timeline:
         return min(later, key=lambda m: m.at) if later else None
 
 
+def taken_since(conn: sa.Connection, at: datetime) -> bool:
+    """Whether any count was taken at or after `at` (one indexed lookup)."""
+    return conn.execute(_COUNTED_SINCE, {"since": at.astimezone(UTC)}).first() is not None
+
+
 def load(
     conn: sa.Connection,
     touched: Iterable[tuple[BalanceKey, datetime]],
-    counted: Iterable[tuple[BalanceKey, datetime]],
+    counted: Sequence[tuple[BalanceKey, datetime]],
     physical: set[int],
 ) -> Timeline:
     """The counts at the physical balances `touched` from the earliest of their times, and the
     movements at the `counted` balances after the earliest count time."""
-    timeline = Timeline()
+    timeline = Timeline(watched=frozenset(k for k, _ in counted))
     touched = [(k, at) for k, at in touched if k[1] in physical]
     if touched:
         since = min(at for _, at in touched)
@@ -95,7 +109,6 @@ def load(
             key = (r.item_id, r.location_id, r.lot)
             if key in keys:
                 timeline.counted(key, aware(r.counted_at), r.txn_id)
-    counted = list(counted)
     if counted:
         since = min(at for _, at in counted)
         timeline.since = since

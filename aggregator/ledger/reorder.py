@@ -4,7 +4,8 @@ and clears it when the stock is back at or above it.
 The stock is the item's balance summed over every physical location and lot (items carry one
 reorder point each, not one per location). Whether an item is raised is kept in reorder_alerts
 (a row while it is low), so a restart neither raises it again nor forgets to clear it. One query
-per posting reads the touched items that have a reorder point, their stock and their state.
+per posting reads the touched items that have a reorder point (as the posting read its items),
+their stock and their state; a posting that touches none runs no query.
 """
 
 from collections.abc import Iterable

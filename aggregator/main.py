@@ -10,6 +10,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from aggregator.errors import AggregatorError
 from aggregator.service import run_aggregator
 from aggregator.settings import AggregatorSettings
+from stockwire import heap
 from stockwire.config import load_settings
 
 log = logging.getLogger(__name__)
@@ -22,7 +23,8 @@ async def run(config: Path) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, _stop_on, sig, stop)
     try:
-        await run_aggregator(settings, stop=stop)
+        # Serving: what startup made stays; collections stop walking it (stockwire.heap).
+        await run_aggregator(settings, stop=stop, on_ready=lambda _url: heap.settle())
     except (AggregatorError, SQLAlchemyError) as e:  # a DatabaseUrlError is a ConfigError: 2
         log.error("aggregator: %s", e)  # noqa: TRY400  (a clear message, not a traceback)
         return 1

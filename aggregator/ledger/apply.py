@@ -193,7 +193,9 @@ def _plan_one(
     if forbid and leg.src.id in forbid:
         key = (item.id, leg.src.id, txn.lot or "")
         have = book.get(key, 0) + deltas[key]
-        if have < leg.qty:
+        # A late take before a count there is given back at the count (late_counts): net 0.
+        late = timeline.owed(key, leg.occurred_at, strictly=counted is not None) is not None
+        if have < leg.qty and not late:
             plan.refused[txn.id] = negative_refusal(leg, have)
             return
     if (finding := tracker.check(txn, item, leg.src, leg.dst)) is not None:

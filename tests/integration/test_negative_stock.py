@@ -3,6 +3,7 @@ the reason; the rest of the batch posts), allow posts it and reports it; and wit
 processes posting at once a forbidden balance never goes below zero."""
 
 import json
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -78,6 +79,43 @@ async def test_forbid_counts_lots_apart(engine: AsyncEngine, writer: Writer) -> 
     posting = await ledger.post(batch(txn(K.SHIPMENT, 1, from_location="B-1", lot="L2")))
     assert posting.results[0].status is AckStatus.REJECTED
     assert "lot L2" in (posting.results[0].reason or "")
+
+
+async def test_a_late_take_before_a_count_is_given_back_there_so_forbid_lets_it_post(
+    engine: AsyncEngine, writer: Writer
+) -> None:
+    """The count at T found 0 (the 5 had gone); the pick that took them arrives after it. It
+    posts at its time and a compensation gives them back at T (late_counts): net 0, never
+    below 0 now. A late pick after the count is still refused."""
+    ledger = Ledger(writer, site=SITE, policy=FORBID)
+    count_at = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=2)
+
+    def at(hours: float) -> dict[str, datetime]:
+        return {"occurred_at": count_at + timedelta(hours=hours)}
+
+    await ledger.post(batch(txn(K.RECEIPT, 5, to_location="B-1", **at(-2))))
+    await ledger.post(batch(txn(K.COUNT, 0, to_location="B-1", **at(0))))
+    before, after = (
+        txn(K.PICK, 5, from_location="B-1", **at(-1)),
+        txn(K.PICK, 1, from_location="B-1", **at(1)),
+    )
+    posting = await ledger.post(batch(before, after))
+    assert [r.status for r in posting.results] == [AckStatus.ACCEPTED, AckStatus.REJECTED]
+    assert posting.results[1].reason == (
+        "negative stock is forbidden at B-1: it holds 0 of SKU-1, the pick takes 1"
+    )
+    moved = [(m.from_location, m.to_location, m.qty, m.occurred_at) for m in posting.movements]
+    assert moved == [
+        ("B-1", "@customer", 5, count_at - timedelta(hours=1)),
+        ("@loss", "B-1", 5, count_at),
+    ]
+    async with engine.connect() as conn:
+        held = await conn.execute(
+            sa.select(balances.c.qty)
+            .join(locations, locations.c.id == balances.c.location_id)
+            .where(locations.c.code == "B-1")
+        )
+        assert held.scalars().all() == [0]
 
 
 async def test_allow_posts_and_reports_the_negative_balance(writer: Writer) -> None:

@@ -63,17 +63,21 @@ class OpenLine:
     id: int
     task_id: int
     book: int
+    waiting: UUID | None = None  # the scanner count it waits with; a recount takes its place
 
 
 @dataclass(slots=True)
 class TaskLines:
-    """The open, uncounted lines of open tasks at the balances a posting counts (one query).
-    A scanner count whose variance against a line's book is over the threshold (`rules`; None:
-    none waits) is held: it waits pending and the line waits for approval."""
+    """The lines of open tasks at the balances a posting counts that a count fills (one
+    query): uncounted ones, and ones waiting for approval (a recount takes the waiting count's
+    place, and that count is voided: `superseded`). A scanner count whose variance against a
+    line's book is over the threshold (`rules`; None: none waits) is held: it waits pending and
+    the line waits for approval."""
 
     rules: CountRules | None
     lines: dict[BalanceKey, list[OpenLine]] = field(default_factory=dict)
     held: list[dict[str, object]] = field(default_factory=list)  # count_lines updates
+    superseded: list[tuple[UUID, UUID]] = field(default_factory=list)  # (waiting count, recount)
 
     @classmethod
     def load(
@@ -85,19 +89,23 @@ class TaskLines:
         query = (
             sa.select(count_lines.c.id, count_lines.c.task_id, count_lines.c.book)
             .add_columns(count_lines.c.item_id, count_lines.c.location_id, count_lines.c.lot)
+            .add_columns(count_lines.c.state, count_lines.c.txn_id)
             .join(count_tasks, count_tasks.c.id == count_lines.c.task_id)
             .where(
                 count_tasks.c.state == "open",
-                count_lines.c.state == "open",
-                count_lines.c.counted.is_(None),
+                ((count_lines.c.state == "open") & count_lines.c.counted.is_(None))
+                | (count_lines.c.state == "review"),
                 sa.tuple_(count_lines.c.item_id, count_lines.c.location_id, count_lines.c.lot).in_(
                     sorted(set(keys))
                 ),
             )
+            .order_by(count_lines.c.id)
+            .with_for_update(of=count_lines)  # as approving a line takes it (PostgreSQL)
         )
         for r in conn.execute(query):
             key = (r.item_id, r.location_id, r.lot)
-            found.lines.setdefault(key, []).append(OpenLine(r.id, r.task_id, r.book))
+            waiting = r.txn_id if r.state == "review" else None
+            found.lines.setdefault(key, []).append(OpenLine(r.id, r.task_id, r.book, waiting))
         return found
 
     def hold(self, txn: StockTransaction, key: BalanceKey, qty: int) -> str | None:
@@ -117,6 +125,8 @@ class TaskLines:
                     "txn_id": txn.id,
                 }
             )
+            if line.waiting is not None:
+                self.superseded.append((line.waiting, txn.id))
         first = over[0]
         return (
             f"count task {first.task_id} line {first.id}: variance {qty - first.book} is over"
@@ -320,8 +330,9 @@ def hold(conn: sa.Connection, held: list[dict[str, object]]) -> None:
 def attach(
     conn: sa.Connection, rows: list[dict[str, object]], lines: TaskLines, who: dict[UUID, str]
 ) -> None:
-    """Scanner counts just posted (counts rows) fill the open lines of open tasks at their
-    balances (found by TaskLines.load; the rare match is updated; the last count wins)."""
+    """Scanner counts just posted (counts rows) fill the lines of open tasks at their balances
+    (found by TaskLines.load; the rare match is updated; the last count wins); a count a line
+    waited with is `superseded`."""
     if not lines.lines:
         return
     by_key = {(r["item_id"], r["location_id"], r["lot"]): r for r in rows}
@@ -329,6 +340,8 @@ def attach(
         txn_id = row["txn_id"]
         assert isinstance(txn_id, UUID)
         for line in lines.lines.get(key, []):  # type: ignore[arg-type]
+            if line.waiting is not None:
+                lines.superseded.append((line.waiting, txn_id))
             conn.execute(
                 sa.update(count_lines)
                 .where(count_lines.c.id == line.id)

@@ -179,6 +179,8 @@ class Ledger:
         count_tasks.hold(conn, plan.tasks.held)  # over the threshold: the line waits
         who = {t.id: f"{t.edge}/{t.device}" for t in sorted_.posted}
         count_tasks.attach(conn, plan.count_rows, plan.tasks, who)  # scanner counts fill lines
+        for waited, recount in plan.tasks.superseded:  # a recount took its line
+            void_pending(conn, waited, f"superseded by the recount {recount}")
         records.insert_rejected(conn, sorted_.rejected, now)  # after apply: see commit_order
         placed = epcs.record(conn, applied.legs, now, book.known)
         epcs.hold(conn, sorted_.held, placed | book.known)
@@ -343,12 +345,17 @@ def _void(conn: sa.Connection, txn_id: UUID, audit: AuditEntry) -> None:
     record(conn, audit)
 
 
-def void_pending(conn: sa.Connection, txn_id: UUID) -> None:
-    """Void a pending transaction in the caller's write transaction; a count task's line that
-    waited with it is uncounted again."""
+def void_pending(conn: sa.Connection, txn_id: UUID, why: str | None = None) -> None:
+    """Void a pending transaction in the caller's write transaction (`why`: added to its review
+    reason); a count task's line that waited with it is uncounted again."""
     _pending(conn, txn_id)
     epcs.release(conn, txn_id)
     _set_status(conn, txn_id, "voided", None)
+    if why is not None:
+        reason = sa.func.coalesce(transactions.c.review_reason + "; ", "") + why
+        conn.execute(
+            sa.update(transactions).where(transactions.c.id == txn_id).values(review_reason=reason)
+        )
     count_tasks.reopen(conn, txn_id)
 
 

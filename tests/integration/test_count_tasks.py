@@ -282,3 +282,51 @@ async def test_scanner_counts_over_the_threshold_wait_for_the_lines_approval(
         assert ok(await http["viewer"].get(f"/transactions/{scans[2].id}"))["status"] == "voided"
         have = await stock(engine)
         assert [have[("SKU-1", c, "")] for c in ("A-1", "A-2", "A-3")] == [4, 10, 9]
+
+
+async def test_a_scanner_recount_at_a_waiting_line_takes_the_waiting_counts_place(
+    engine: AsyncEngine, db_url: str, writer: Writer
+) -> None:
+    """Recounting is what a counter does after a big variance: the recount fills the line (or
+    waits there itself, over the threshold) and the count it waited with is voided, saying so."""
+    ledger = Ledger(writer, site=SITE, policy=POLICY)
+    places = ("A-1", "A-2", "A-3")
+    async with clients(engine, db_url, ledger) as http:
+        await ledger.post(batch(*(txn(K.RECEIPT, 10, to_location=c) for c in places)))
+        made = [
+            ok(await http["counter"].post("/counts/tasks", json={"location": c}), 201)
+            for c in places
+        ]
+        paths = [f"/counts/tasks/{t['id']}" for t in made]
+        first = [txn(K.COUNT, 4, to_location=c) for c in places[:2]]
+        await ledger.post(batch(*first))  # both over the threshold: they wait
+        by_hand = {"sku": "SKU-1", "location": "A-3", "counted": 4}
+        ok(await http["counter"].post(f"{paths[2]}/lines", json=by_hand))  # waits too
+
+        recounts = [
+            txn(K.COUNT, n, to_location=c) for n, c in ((9, "A-1"), (3, "A-2"), (10, "A-3"))
+        ]
+        posting = await ledger.post(batch(*recounts))
+        assert [r.status for r in posting.results] == [AckStatus.ACCEPTED] * 3
+        assert [(m.to_location, m.qty) for m in posting.movements] == [("@loss", 1)]  # A-1
+
+        states = [ok(await http["viewer"].get(p))["lines"] for p in paths]
+        got = [(ln["counted"], ln["state"], ln["txn_id"]) for [ln] in states]
+        assert got == [
+            (9, "posted", str(recounts[0].id)),  # within the threshold: posted
+            (3, "review", str(recounts[1].id)),  # over it: the recount waits in its place
+            (10, "posted", str(recounts[2].id)),  # the count by hand that waited is replaced
+        ]
+        for old, new in zip(first, recounts, strict=False):
+            voided = ok(await http["viewer"].get(f"/transactions/{old.id}"))
+            assert voided["status"] == "voided"
+            assert voided["review_reason"].endswith(f"superseded by the recount {new.id}")
+        assert ok(await http["viewer"].get(f"/transactions/{recounts[1].id}"))["status"] == (
+            "pending"
+        )
+
+        line_id = states[1][0]["id"]
+        task = ok(await http["checker"].post(f"{paths[1]}/lines/{line_id}/approve"))
+        assert [(ln["counted"], ln["state"]) for ln in task["lines"]] == [(3, "posted")]
+        have = await stock(engine)
+        assert [have[("SKU-1", c, "")] for c in places] == [9, 3, 10]

@@ -125,7 +125,7 @@ async def count_line(
             now,
             audit,
             lambda t: ledger.post_by_hand(conn, t),
-            lambda txn_id: void_pending(conn, txn_id),
+            lambda txn_id: void_pending(conn, txn_id, f"superseded by {audit.actor}'s recount"),
         ),
     )
     if posting is not None:

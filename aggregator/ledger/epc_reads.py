@@ -9,7 +9,8 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from aggregator.ledger.apply import aware
-from aggregator.schema import epc_moves, epcs, items, locations, movements, transactions
+from aggregator.ledger.unit_moves import history_query
+from aggregator.schema import epc_moves, epcs, items, locations
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,31 +48,6 @@ def _now_query(epc: str) -> sa.Select[Any]:
     )
 
 
-def _history_query(epc: str, limit: int) -> sa.Select[Any]:
-    src = locations.alias("src")
-    dst = locations.alias("dst")
-    return (
-        sa.select(
-            epc_moves.c.movement_id,
-            epc_moves.c.txn_id,
-            transactions.c.load_id,
-            transactions.c.kind,
-            src.c.code.label("src"),
-            dst.c.code.label("dst"),
-            epc_moves.c.occurred_at,
-            epc_moves.c.committed_at,
-            movements.c.reverses,
-        )
-        .join(transactions, transactions.c.id == epc_moves.c.txn_id)
-        .join(movements, movements.c.id == epc_moves.c.movement_id)
-        .join(src, src.c.id == epc_moves.c.from_location_id)
-        .join(dst, dst.c.id == epc_moves.c.to_location_id)
-        .where(epc_moves.c.epc == epc)
-        .order_by(epc_moves.c.movement_id.desc())
-        .limit(limit)
-    )
-
-
 async def epc(engine: AsyncEngine, epc: str, limit: int) -> EpcRow | None:
     """Where `epc` (upper-case hex) is, with its last `limit` moves; None if it never moved."""
     async with engine.connect() as conn:
@@ -104,5 +80,5 @@ async def _history(conn: AsyncConnection, epc: str, limit: int) -> list[EpcMoveR
             committed_at=aware(m.committed_at),
             reverses=m.reverses,
         )
-        for m in await conn.execute(_history_query(epc, limit))
+        for m in await conn.execute(history_query(epc_moves, epc_moves.c.epc == epc, limit))
     ]

@@ -10,16 +10,15 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from aggregator.ledger.apply import aware
+from aggregator.ledger.unit_moves import history_query
 from aggregator.schema import (
     balances,
     item_gtins,
     items,
     locations,
     lots,
-    movements,
     serial_moves,
     serials,
-    transactions,
 )
 
 
@@ -114,30 +113,6 @@ def _units_query(serial: str, sku: str | None) -> sa.Select[Any]:
     return query if sku is None else query.where(items.c.sku == sku)
 
 
-def _history_query(item_id: int, serial: str, limit: int) -> sa.Select[Any]:
-    src = locations.alias("src")
-    dst = locations.alias("dst")
-    return (
-        sa.select(
-            serial_moves.c.movement_id,
-            serial_moves.c.txn_id,
-            transactions.c.kind,
-            src.c.code.label("src"),
-            dst.c.code.label("dst"),
-            serial_moves.c.occurred_at,
-            serial_moves.c.committed_at,
-            movements.c.reverses,
-        )
-        .join(transactions, transactions.c.id == serial_moves.c.txn_id)
-        .join(movements, movements.c.id == serial_moves.c.movement_id)
-        .join(src, src.c.id == serial_moves.c.from_location_id)
-        .join(dst, dst.c.id == serial_moves.c.to_location_id)
-        .where(serial_moves.c.item_id == item_id, serial_moves.c.serial == serial)
-        .order_by(serial_moves.c.movement_id.desc())
-        .limit(limit)
-    )
-
-
 async def serial_rows(
     engine: AsyncEngine, serial: str, sku: str | None, limit: int
 ) -> list[SerialRow]:
@@ -145,7 +120,8 @@ async def serial_rows(
     out: list[SerialRow] = []
     async with engine.connect() as conn:
         for r in (await conn.execute(_units_query(serial, sku))).all():
-            moves = await conn.execute(_history_query(r.item_id, serial, limit))
+            unit = (serial_moves.c.item_id == r.item_id) & (serial_moves.c.serial == serial)
+            moves = await conn.execute(history_query(serial_moves, unit, limit))
             history = [
                 SerialMoveRow(
                     m.movement_id,

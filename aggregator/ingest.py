@@ -613,8 +613,11 @@ def _low_stock_alert(site: str, low: LowStock, at: datetime) -> Alert:
     """Raised once when an item's stock falls below its reorder point; cleared (info) when it
     is back (aggregator/ledger/reorder.py keeps which are raised)."""
     item = low.sku or low.gtin or "?"
+    if low.location is not None:  # a reorder point at one location
+        item = f"{item} at {low.location}"
     subject = {"qty": str(low.qty), "reorder_point": str(low.reorder_point)}
-    subject |= {k: v for k, v in (("sku", low.sku), ("gtin", low.gtin)) if v}
+    named = (("sku", low.sku), ("gtin", low.gtin), ("location", low.location))
+    subject |= {k: v for k, v in named if v}
     subject["state"] = "raised" if low.raised else "cleared"
     verb = "below" if low.raised else "back at or above"
     return Alert(

@@ -160,6 +160,19 @@ reorder_alerts = sa.Table(
     sa.Column("qty", sa.BigInteger, nullable=False),  # on hand when raised
 )
 
+# Reorder points at one location (a pick face, a bin), beside the item's site-wide one
+# (aggregator/ledger/reorder.py): raised_at is set while its low_stock alert is raised.
+reorder_points = sa.Table(
+    "reorder_points",
+    metadata,
+    sa.Column("item_id", sa.Integer, sa.ForeignKey("items.id"), primary_key=True),
+    sa.Column("location_id", sa.Integer, sa.ForeignKey("locations.id"), primary_key=True),
+    sa.Column("reorder_point", sa.BigInteger, nullable=False),
+    sa.Column("max_qty", sa.BigInteger),
+    sa.Column("raised_at", sa.DateTime(timezone=True)),
+    sa.Column("raised_qty", sa.BigInteger),  # on hand there when raised
+)
+
 # Cycle-count tasks (aggregator/ledger/count_tasks.py): the book of a location subtree (one item,
 # or all) frozen at the start, a line per (item, location, lot) to count.
 count_tasks = sa.Table(

@@ -356,6 +356,14 @@ def write_legs(
     events = [_event(leg, movement_id, now) for leg, movement_id in numbered]
     after = _levels(conn, legs) if levels else []
     low = reorder.changes(conn, (g.item.id for g in legs if g.item.reorder_point is not None), now)
+    at_places = {
+        (g.item.id, place.id)
+        for g in legs
+        if g.item.located_points
+        for place in (g.src, g.dst)
+        if not place.virtual
+    }
+    low += reorder.location_changes(conn, at_places, now)
     return Applied(events, _negatives(conn, legs, deltas), numbered, after, low)
 
 

@@ -9,7 +9,7 @@ from datetime import datetime
 import sqlalchemy as sa
 
 from aggregator.ledger.upsert import insert, insert_for
-from aggregator.schema import item_gtins, items, locations
+from aggregator.schema import item_gtins, items, locations, reorder_points
 from stockwire.txn import StockTransaction
 
 ItemKey = tuple[str | None, str | None]  # (sku, gtin)
@@ -24,6 +24,7 @@ class Item:
     tracking: str = "none"  # schema.TRACKING
     shelf_life_days: int | None = None
     reorder_point: int | None = None  # None: no low_stock alerts (aggregator.ledger.reorder)
+    located_points: bool = False  # it has reorder points at locations (reorder_points)
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +65,7 @@ _ITEM_COLUMNS = (
     items.c.tracking,
     items.c.shelf_life_days,
     items.c.reorder_point,
+    sa.exists().where(reorder_points.c.item_id == items.c.id).label("located_points"),
 )
 _NO_TEXT = sa.cast(sa.null(), sa.String)
 _NO_QTY = sa.cast(sa.null(), sa.BigInteger)
@@ -143,8 +145,8 @@ def _items_named(conn: sa.Connection, keys: Iterable[ItemKey]) -> _Found:
     packs: dict[str, Pack] = {}
     params = {"skus": skus, "gtins": gtins}
     for row in conn.execute(_ITEMS_NAMED, params):
-        item_id, sku, own, base_uom, tracking, shelf_life, reorder_point, scanned, uom, qty = row
-        item = Item(item_id, sku, own, base_uom, tracking, shelf_life, reorder_point)
+        item_id, sku, own, base_uom, tracking, shelf_life, point, located, scanned, uom, qty = row
+        item = Item(item_id, sku, own, base_uom, tracking, shelf_life, point, bool(located))
         if scanned is None:
             by_sku[sku] = item
         else:

@@ -30,6 +30,7 @@ from aggregator.schema import (
     items,
     locations,
     movements,
+    reorder_points,
     transactions,
 )
 from aggregator.writer import Work, Writer
@@ -425,6 +426,7 @@ def _reversal_leg(conn: sa.Connection, movement_id: int) -> apply.Leg:
             items.c.sku,
             items.c.gtin,
             items.c.reorder_point,
+            sa.exists().where(reorder_points.c.item_id == items.c.id).label("located_points"),
             src.c.id.label("src_id"),
             src.c.code.label("src_code"),
             src.c.virtual.label("src_virtual"),
@@ -455,7 +457,13 @@ def _reversal_leg(conn: sa.Connection, movement_id: int) -> apply.Leg:
     at = apply.aware(row.occurred_at)  # a compensation's is its count's (late_counts)
     return apply.Leg(
         txn=txn,
-        item=Item(row.item_id, row.sku, row.gtin, reorder_point=row.reorder_point),
+        item=Item(
+            row.item_id,
+            row.sku,
+            row.gtin,
+            reorder_point=row.reorder_point,
+            located_points=bool(row.located_points),
+        ),
         src=Location(row.dst_id, row.dst_code, row.dst_virtual, row.dst_path, row.dst_policy),
         dst=Location(row.src_id, row.src_code, row.src_virtual, row.src_path, row.src_policy),
         qty=row.qty,

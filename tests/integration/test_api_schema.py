@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from aggregator.ledger import Ledger
 from aggregator.roles import Role
-from aggregator.schema import audit_log, count_lines, count_tasks, items, locations
+from aggregator.schema import audit_log, count_lines, count_tasks, items, locations, reorder_points
 from aggregator.settings import AggregatorSettings
 from stockwire.txn import TxnKind
 from tests.integration import aggregator_support as support
@@ -91,6 +91,7 @@ async def test_schemathesis_finds_nothing(
         "[cache]\nenabled = false\n[parameters]\n"
         f'"path.txn_id" = "{pending.id}"\n"path.epc" = "{EPC}"\n"path.serial" = "{SERIAL}"\n'
         f'"path.task_id" = {task_id}\n"path.line_id" = {line_id}\n'
+        '"query.sku" = "SKU-1"\n"query.location" = "A-1"\n'  # a reorder point there
     )
     admin = api_key(agg_settings.database_url, Role.ADMIN)
     async with running_aggregator(agg_settings) as url:
@@ -104,7 +105,8 @@ async def test_schemathesis_finds_nothing(
 
 
 async def _count_task(engine: AsyncEngine) -> tuple[int, int]:
-    """An open count task on A-1 with a line counted by someone else, waiting for approval."""
+    """An open count task on A-1 with a line counted by someone else, waiting for approval;
+    a reorder point of SKU-1 at A-1."""
     async with engine.begin() as conn:
         item = (await conn.execute(sa.select(items.c.id).where(items.c.sku == "SKU-1"))).scalar()
         place = await conn.scalar(sa.select(locations.c.id).where(locations.c.code == "A-1"))
@@ -120,4 +122,6 @@ async def _count_task(engine: AsyncEngine) -> tuple[int, int]:
             )
         )
         line_id = made.inserted_primary_key[0]  # type: ignore[index]
+        point = {"item_id": item, "location_id": place, "reorder_point": 3}
+        await conn.execute(sa.insert(reorder_points).values(**point))
     return int(task_id), int(line_id)

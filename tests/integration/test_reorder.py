@@ -11,8 +11,9 @@ from aggregator.api.app import create_app
 from aggregator.api.deps import ApiState
 from aggregator.database import create_engine
 from aggregator.ledger import Ledger
+from aggregator.ledger.reads import audit_after
 from aggregator.roles import Role
-from aggregator.schema import items, reorder_alerts
+from aggregator.schema import items, reorder_alerts, reorder_points
 from aggregator.settings import AggregatorSettings
 from aggregator.writer import Writer
 from simulators.mosquitto import Mosquitto
@@ -152,3 +153,81 @@ async def test_low_stock_alert_is_published_by_ingest(
     assert cleared.subject["state"] == "cleared"
     assert cleared.subject["qty"] == "21"
     assert len(inbox.on(ALERTS)) == 2
+
+
+def at_places(posting: Any) -> list[tuple[str | None, str | None, int, bool]]:
+    return [(low.sku, low.location, low.qty, low.raised) for low in posting.low_stock]
+
+
+async def test_a_reorder_point_at_a_location_raises_and_clears_there(
+    ledger: Ledger, engine: AsyncEngine, db_url: str, writer: Writer
+) -> None:
+    """A pick face (A-1) refilled from reserve (B-1): its own point counts its own balance."""
+    await ledger.post(
+        batch(txn(K.RECEIPT, 10, to_location="A-1"), txn(K.RECEIPT, 50, to_location="B-1"))
+    )
+    app = create_app(ApiState(engine, ledger))
+    point = {"sku": "SKU-1", "location": "A-1", "reorder_point": 4, "max_qty": 12}
+    async with (
+        serving(app) as url,
+        api_client(url, api_key(db_url, Role.ADMIN, "boss")) as admin,
+        api_client(url, api_key(db_url, Role.VIEWER)) as viewer,
+    ):
+        assert (await admin.put("/reorder/points", json=point)).status_code == 204
+        assert at_places(await ledger.post(batch(txn(K.PICK, 6, from_location="A-1")))) == []
+        low = await ledger.post(batch(txn(K.PICK, 1, from_location="A-1")))
+        assert at_places(low) == [("SKU-1", "A-1", 3, True)]
+        again = Ledger(writer, site=SITE)  # restarted: the state is in the database
+        assert at_places(await again.post(batch(txn(K.PICK, 1, from_location="A-1")))) == []
+
+        listed = (await viewer.get("/reorder/points")).json()
+        assert [(p["location"], p["on_hand"], p["raised"], p["max_qty"]) for p in listed] == [
+            ("A-1", 2, True, 12)
+        ]
+        wanted = (await viewer.get("/reorder/suggestions", params={"within": "A-1"})).json()
+        assert [(r["location"], r["scope"], r["on_hand"], r["order_qty"]) for r in wanted] == [
+            ("A-1", "location", 2, 10)
+        ]
+
+        refill = txn(K.TRANSFER, 10, from_location="B-1", to_location="A-1")
+        assert at_places(await again.post(batch(refill))) == [("SKU-1", "A-1", 12, False)]
+        assert (await viewer.get("/reorder/suggestions")).json() == []
+
+        gone = {"sku": "SKU-1", "location": "A-1"}
+        assert (await admin.delete("/reorder/points", params=gone)).status_code == 204
+        assert (await viewer.get("/reorder/points")).json() == []
+        assert_problem(await admin.delete("/reorder/points", params=gone), 404)
+    rows = await audit_after(engine, 0, 100)
+    done = [(r.entry.action, r.entry.target, r.entry.actor) for r in rows if r.entry.status < 300]
+    assert [d for d in done if d[0] != "create_key"] == [
+        ("put_point", "SKU-1 at A-1", "boss"),
+        ("remove_point", "SKU-1 at A-1", "boss"),
+    ]
+
+
+async def test_bad_reorder_points_are_problems_naming_the_field(
+    ledger: Ledger, engine: AsyncEngine, db_url: str
+) -> None:
+    await ledger.post(batch(txn(K.RECEIPT, 1, to_location="A-1")))
+    app = create_app(ApiState(engine, ledger))
+    good = {"sku": "SKU-1", "location": "A-1", "reorder_point": 4}
+    cases: list[tuple[dict[str, Any], int, str]] = [
+        ({**good, "sku": "NOPE"}, 404, "no item with sku 'NOPE'"),
+        ({**good, "location": "Z-9"}, 404, "no location 'Z-9'"),
+        ({**good, "location": "@customer"}, 422, "body.location"),
+        ({**good, "max_qty": 3}, 422, "body.max_qty"),
+        ({**good, "reorder_point": -1}, 422, "reorder_point"),
+        ({**good, "reorder_point": "4"}, 422, "reorder_point"),
+        ({**good, "colour": "red"}, 422, "colour"),
+    ]
+    async with (
+        serving(app) as url,
+        api_client(url, api_key(db_url, Role.ADMIN)) as admin,
+        api_client(url, api_key(db_url, Role.OPERATOR)) as operator,
+    ):
+        for body, code, named in cases:
+            problem = assert_problem(await admin.put("/reorder/points", json=body), code)
+            assert named in str(problem), (body, problem)
+        assert_problem(await operator.put("/reorder/points", json=good), 403)
+    async with engine.connect() as conn:
+        assert (await conn.execute(sa.select(reorder_points))).all() == []

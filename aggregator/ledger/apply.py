@@ -273,15 +273,7 @@ def _guarded(
 
 def locked(conn: sa.Connection, keys: list[BalanceKey]) -> dict[BalanceKey, int]:
     """The balances of `keys`, locked until commit (in key order, as the upsert takes them)."""
-    if not keys:
-        return {}
-    query = (
-        sa.select(balances)
-        .where(sa.tuple_(balances.c.item_id, balances.c.location_id, balances.c.lot).in_(keys))
-        .order_by(balances.c.item_id, balances.c.location_id, balances.c.lot)
-        .with_for_update()
-    )
-    return {(r.item_id, r.location_id, r.lot): r.qty for r in conn.execute(query)}
+    return _book(conn, keys, lock=True)
 
 
 def write(conn: sa.Connection, plan: Plan, now: datetime, *, levels: bool = False) -> Applied:
@@ -325,12 +317,15 @@ def move(deltas: defaultdict[BalanceKey, int], leg: Leg) -> None:
     deltas[(leg.item.id, leg.dst.id, lot)] += leg.qty
 
 
-def _book(conn: sa.Connection, keys: list[BalanceKey]) -> dict[BalanceKey, int]:
+def _book(
+    conn: sa.Connection, keys: list[BalanceKey], *, lock: bool = False
+) -> dict[BalanceKey, int]:
     if not keys:
         return {}
-    query = sa.select(balances).where(
-        sa.tuple_(balances.c.item_id, balances.c.location_id, balances.c.lot).in_(keys)
-    )
+    key = (balances.c.item_id, balances.c.location_id, balances.c.lot)
+    query = sa.select(balances).where(sa.tuple_(*key).in_(keys))
+    if lock:
+        query = query.order_by(*key).with_for_update()
     return {(r.item_id, r.location_id, r.lot): r.qty for r in conn.execute(query)}
 
 

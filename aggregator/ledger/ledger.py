@@ -66,6 +66,11 @@ class Posting:
     levels: list[StockLevel] = field(default_factory=list)  # with Ledger(stock_levels=True)
     low_stock: list[LowStock] = field(default_factory=list)  # raised or cleared (reorder)
 
+    @classmethod
+    def of(cls, results: list[Outcome], applied: Applied) -> "Posting":
+        """What one write posted (approve, reverse, a count task's line)."""
+        return cls(results, applied.movements, applied.negatives, applied.levels, applied.low_stock)
+
 
 @dataclass(frozen=True, slots=True)
 class GroupPosting:
@@ -143,10 +148,7 @@ class Ledger:
         plan, applied = apply.apply_txns(conn, [txn], now, levels=self.stock_levels, policy=policy)
         if plan.refused:
             raise RefusedError(f"the count cannot post: {plan.refused[txn.id]}")
-        accepted = [Outcome(txn.id, AckStatus.ACCEPTED)]
-        return Posting(
-            accepted, applied.movements, applied.negatives, applied.levels, applied.low_stock
-        )
+        return Posting.of([Outcome(txn.id, AckStatus.ACCEPTED)], applied)
 
     async def _write(self, work: Work[T]) -> T:
         """Run `work` in one write transaction; again if it lost a race to another writer
@@ -291,10 +293,7 @@ class Ledger:
         epcs.record(conn, applied.legs, now)
         _set_status(conn, txn_id, "posted", now)
         count_tasks.approved(conn, txn_id, approver, now)
-        accepted = [Outcome(txn_id, AckStatus.ACCEPTED)]
-        return Posting(
-            accepted, applied.movements, applied.negatives, applied.levels, applied.low_stock
-        )
+        return Posting.of([Outcome(txn_id, AckStatus.ACCEPTED)], applied)
 
     async def void(self, txn_id: UUID, *, audit: AuditEntry) -> None:
         await self._write(lambda conn: _void(conn, txn_id, audit))
@@ -318,7 +317,7 @@ class Ledger:
         applied: Applied = apply.write_legs(conn, [leg], deltas, now, levels=self.stock_levels)
         epcs.record(conn, applied.legs, now)
         record(conn, audit)
-        return Posting([], applied.movements, applied.negatives, applied.levels, applied.low_stock)
+        return Posting.of([], applied)
 
 
 def _settle(sorted_: _Sorted, plan: apply.Plan) -> None:
@@ -351,12 +350,7 @@ def void_pending(conn: sa.Connection, txn_id: UUID, why: str | None = None) -> N
     reason); a count task's line that waited with it is uncounted again."""
     _pending(conn, txn_id)
     epcs.release(conn, txn_id)
-    _set_status(conn, txn_id, "voided", None)
-    if why is not None:
-        reason = sa.func.coalesce(transactions.c.review_reason + "; ", "") + why
-        conn.execute(
-            sa.update(transactions).where(transactions.c.id == txn_id).values(review_reason=reason)
-        )
+    _set_status(conn, txn_id, "voided", None, why)
     count_tasks.reopen(conn, txn_id)
 
 
@@ -403,13 +397,17 @@ def _rejection(txn: StockTransaction, known_hash: str | None, digest: str) -> st
 
 
 def _set_status(
-    conn: sa.Connection, txn_id: UUID, status: str, committed_at: datetime | None
+    conn: sa.Connection,
+    txn_id: UUID,
+    status: str,
+    committed_at: datetime | None,
+    why: str | None = None,
 ) -> None:
-    conn.execute(
-        sa.update(transactions)
-        .where(transactions.c.id == txn_id)
-        .values(status=status, committed_at=committed_at)
-    )
+    """`why`: added to the transaction's review reason."""
+    values: dict[str, object] = {"status": status, "committed_at": committed_at}
+    if why is not None:
+        values["review_reason"] = sa.func.coalesce(transactions.c.review_reason + "; ", "") + why
+    conn.execute(sa.update(transactions).where(transactions.c.id == txn_id).values(**values))
 
 
 def _reversal_leg(conn: sa.Connection, movement_id: int) -> apply.Leg:
